@@ -1,0 +1,382 @@
+"""The audio front-end: decode, mono, resample, log-mel, normalise, chunk.
+
+One definition for the engine and the app, torch-free (numpy, soundfile, soxr, librosa's mel
+filterbank). Every parameter that changes the numbers lives in :class:`FrontEndConfig`, which a
+model bundle records, so a clip is always embedded the way the encoder was trained.
+
+The log-mel is computed in a streaming fashion (:class:`StreamingLogMel`) so hour-long files are
+processed in blocks; the same class feeds the app's live spectrogram while recording.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+import soxr
+from scipy import fft as sp_fft
+from scipy.signal import get_window
+
+from engine.errors import AudioFileError, ConfigError
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_EXTENSIONS = (".wav", ".wave", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff")
+# Formats whose header states the exact frame count, so a short read means a truncated file.
+_EXACT_LENGTH_FORMATS = {"WAV", "WAVEX", "FLAC", "AIFF", "RF64", "W64"}
+_BLOCK_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class FrontEndConfig:
+    """Everything that determines the log-mel an encoder sees.
+
+    Defaults: 22,050 Hz (enough for birdsong and insects up to 11 kHz at half the cost of 44.1 kHz),
+    a 2048-point Hann STFT with hop 512 (93 ms windows, 23 ms hop: resolves harmonics of calls and
+    the slow envelopes of waves and traffic), 128 Slaney mel bands from 50 Hz (below is mostly
+    handling and wind rumble) to Nyquist, power in dB with an absolute floor (-100 dB), then each
+    clip standardised by its own mean and standard deviation so recording gain does not matter.
+    """
+
+    sample_rate: int = 22050
+    n_fft: int = 2048
+    hop_length: int = 512
+    n_mels: int = 128
+    f_min: float = 50.0
+    f_max: float = 11025.0
+    db_floor: float = -100.0
+    normalisation: str = "clip_standardise"  # or "none"
+    std_floor_db: float = 1.0
+    chunk_seconds: float = 5.0
+    chunk_hop_seconds: float = 5.0
+    max_chunks: int = 64
+    min_seconds: float = 0.5
+    resample_quality: str = "HQ"
+
+    def __post_init__(self) -> None:
+        if self.normalisation not in ("clip_standardise", "none"):
+            raise ConfigError("front_end.normalisation", f"unknown value {self.normalisation!r}",
+                              "use 'clip_standardise' or 'none'")
+        if not 0 < self.f_min < self.f_max <= self.sample_rate / 2:
+            raise ConfigError("front_end.f_min/f_max", f"{self.f_min}..{self.f_max} Hz is not inside "
+                              f"0..{self.sample_rate / 2} Hz", "choose 0 < f_min < f_max <= sample_rate/2")
+        if self.hop_length <= 0 or self.n_fft < self.hop_length:
+            raise ConfigError("front_end.hop_length", "must be positive and at most n_fft", None)
+
+    @property
+    def frames_per_second(self) -> float:
+        return self.sample_rate / self.hop_length
+
+    @property
+    def chunk_frames(self) -> int:
+        return int(round(self.chunk_seconds * self.frames_per_second))
+
+    @property
+    def chunk_hop_frames(self) -> int:
+        return max(1, int(round(self.chunk_hop_seconds * self.frames_per_second)))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FrontEndConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigError("front_end", f"unknown parameters {sorted(unknown)}",
+                              "the bundle was made by a newer version; update Soundscape Mapper")
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    path: Path
+    sample_rate: int
+    channels: int
+    frames: int
+    format: str
+
+    @property
+    def duration(self) -> float:
+        return self.frames / self.sample_rate if self.sample_rate else 0.0
+
+
+# ----------------------------------------------------------------------------------------- decoding
+
+def _check_path(path: str | Path) -> Path:
+    path = Path(path)
+    if path.suffix.lower() not in SUPPORTED_EXTENSIONS:
+        raise AudioFileError(path, f"unsupported extension '{path.suffix or '(none)'}'",
+                             "use a WAV, FLAC, OGG or MP3 file")
+    if not path.exists():
+        raise AudioFileError(path, "file not found", "check the path")
+    if path.is_dir():
+        raise AudioFileError(path, "is a folder, not an audio file", "name an audio file inside it")
+    if path.stat().st_size == 0:
+        raise AudioFileError(path, "file is empty (0 bytes)", "re-copy or re-export the recording")
+    return path
+
+
+_WAV_DATA_SIZE = re.compile(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
+
+
+def _open(path: Path) -> sf.SoundFile:
+    try:
+        f = sf.SoundFile(str(path))
+    except (sf.LibsndfileError, RuntimeError, TypeError) as err:
+        raise AudioFileError(path, f"not a readable audio file ({_short(err)})",
+                             "convert it to WAV or FLAC, or check that it is not truncated") from None
+    # libsndfile quietly shortens a WAV whose data chunk runs past the end of the file; its log
+    # says so ("data : N (should be M)"), which is how a truncated copy is told apart.
+    if f.format in ("WAV", "WAVEX", "RF64"):
+        match = _WAV_DATA_SIZE.search(f.extra_info)
+        if match and int(match.group(2)) < int(match.group(1)):
+            held = f.frames / f.samplerate
+            promised = held * int(match.group(1)) / max(1, int(match.group(2)))
+            f.close()
+            raise AudioFileError(path, f"truncated: the header promises {promised:.2f} s but the file holds "
+                                 f"{held:.2f} s", "re-copy or re-export the file")
+    return f
+
+
+def _short(err: BaseException) -> str:
+    return str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
+
+
+def probe_audio(path: str | Path) -> AudioInfo:
+    """Read an audio file's header. Raises :class:`AudioFileError` naming the file and the fix."""
+    path = _check_path(path)
+    with _open(path) as f:
+        return AudioInfo(path, int(f.samplerate), int(f.channels), int(f.frames), str(f.format))
+
+
+def iter_audio_blocks(path: str | Path, sample_rate: int | None = None,
+                      block_seconds: float = _BLOCK_SECONDS,
+                      quality: str = "HQ") -> Iterator[np.ndarray]:
+    """Yield the file as mono float32 blocks, resampled to ``sample_rate`` (native rate if None).
+
+    Only one block is in memory at a time, so hour-long files need little RAM. Multichannel audio is
+    mixed to mono by averaging the channels.
+
+    Raises:
+        AudioFileError: missing, empty, unsupported, corrupt or truncated file, NaN/inf samples.
+    """
+    path = _check_path(path)
+    with _open(path) as f:
+        in_rate = int(f.samplerate)
+        expected = int(f.frames)
+        exact = str(f.format) in _EXACT_LENGTH_FORMATS
+        out_rate = in_rate if sample_rate is None else int(sample_rate)
+        stream = None if out_rate == in_rate else soxr.ResampleStream(
+            in_rate, out_rate, 1, dtype="float32", quality=quality)
+        block_frames = max(1024, int(block_seconds * in_rate))
+        seen = 0
+        try:
+            while True:
+                data = f.read(block_frames, dtype="float32", always_2d=True)
+                n = data.shape[0]
+                last = n < block_frames
+                if n:
+                    seen += n
+                    mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
+                    if not np.isfinite(mono).all():
+                        raise AudioFileError(path, f"contains NaN or infinite samples near {seen / in_rate:.1f} s",
+                                             "re-export the recording as 16- or 24-bit PCM")
+                    mono = np.ascontiguousarray(mono, dtype=np.float32)
+                    out = mono if stream is None else stream.resample_chunk(mono, last=last)
+                    if out.size:
+                        yield out
+                elif stream is not None:
+                    tail = stream.resample_chunk(np.zeros(0, np.float32), last=True)
+                    if tail.size:
+                        yield tail
+                if last:
+                    break
+        except (sf.LibsndfileError, RuntimeError) as err:
+            raise AudioFileError(path, f"decoding failed at {seen / in_rate:.1f} s ({_short(err)})",
+                                 "the file is truncated or corrupt; re-copy or re-export it") from None
+        if exact and seen < expected:
+            raise AudioFileError(path, f"truncated: the header promises {expected / in_rate:.2f} s but only "
+                                 f"{seen / in_rate:.2f} s can be read", "re-copy or re-export the file")
+
+
+def load_audio(path: str | Path, sample_rate: int | None = None,
+               quality: str = "HQ") -> tuple[np.ndarray, int]:
+    """Decode a whole file to mono float32, resampled to ``sample_rate`` if given.
+
+    Returns:
+        (samples, rate). A file of digital silence is returned as zeros (not an error).
+    Raises:
+        AudioFileError: see :func:`iter_audio_blocks`.
+    """
+    info = probe_audio(path)
+    rate = info.sample_rate if sample_rate is None else int(sample_rate)
+    blocks = list(iter_audio_blocks(path, rate, quality=quality))
+    samples = np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
+    return samples, rate
+
+
+def resample(samples: np.ndarray, orig_rate: int, target_rate: int, quality: str = "HQ") -> np.ndarray:
+    """Resample a mono signal with soxr (the library librosa also uses by default)."""
+    samples = np.asarray(samples, dtype=np.float32)
+    if orig_rate == target_rate:
+        return samples
+    return soxr.resample(samples, orig_rate, target_rate, quality=quality).astype(np.float32, copy=False)
+
+
+# ------------------------------------------------------------------------------------------ log-mel
+
+@lru_cache(maxsize=8)
+def mel_filterbank(cfg: FrontEndConfig) -> np.ndarray:
+    """The (n_mels, 1 + n_fft/2) Slaney mel filterbank, as librosa builds it."""
+    import librosa.filters  # deferred: it costs ~1 s of import time the app does not need at launch
+
+    return librosa.filters.mel(sr=cfg.sample_rate, n_fft=cfg.n_fft, n_mels=cfg.n_mels,
+                               fmin=cfg.f_min, fmax=cfg.f_max).astype(np.float32)
+
+
+@lru_cache(maxsize=8)
+def _window(n_fft: int) -> np.ndarray:
+    return get_window("hann", n_fft, fftbins=True).astype(np.float32)
+
+
+class StreamingLogMel:
+    """Turns a stream of mono samples at ``cfg.sample_rate`` into log-mel frames (dB).
+
+    Frames are those of a centred STFT with zero padding (librosa's ``center=True,
+    pad_mode="constant"``): frame k covers samples [k*hop - n_fft/2, k*hop + n_fft/2).
+    """
+
+    def __init__(self, cfg: FrontEndConfig) -> None:
+        self.cfg = cfg
+        self._fb = mel_filterbank(cfg)
+        self._win = _window(cfg.n_fft)
+        self._buf = np.zeros(cfg.n_fft // 2, np.float32)  # the centre padding at the start
+        self._samples_in = 0
+        self._frames_out = 0
+        self._finished = False
+
+    def _frames(self, buf: np.ndarray, count: int) -> np.ndarray:
+        cfg = self.cfg
+        if count <= 0:
+            return np.zeros((cfg.n_mels, 0), np.float32)
+        view = np.lib.stride_tricks.sliding_window_view(buf, cfg.n_fft)[::cfg.hop_length][:count]
+        spec = sp_fft.rfft(view * self._win, axis=-1)
+        power = spec.real.astype(np.float32) ** 2 + spec.imag.astype(np.float32) ** 2
+        mel = power @ self._fb.T
+        db = 10.0 * np.log10(np.maximum(mel, 10.0 ** (cfg.db_floor / 10.0)))
+        return np.ascontiguousarray(db.T, dtype=np.float32)
+
+    def push(self, samples: np.ndarray) -> np.ndarray:
+        """Add samples; return the (n_mels, k) frames that became complete."""
+        if self._finished:
+            raise RuntimeError("push() after finish()")
+        samples = np.asarray(samples, dtype=np.float32).ravel()
+        self._samples_in += samples.size
+        self._buf = np.concatenate([self._buf, samples])
+        hop, n_fft = self.cfg.hop_length, self.cfg.n_fft
+        count = 0 if self._buf.size < n_fft else 1 + (self._buf.size - n_fft) // hop
+        out = self._frames(self._buf, count)
+        self._buf = self._buf[count * hop:]
+        self._frames_out += count
+        return out
+
+    def finish(self) -> np.ndarray:
+        """Flush the end padding; return the last frames (total = 1 + samples // hop)."""
+        if self._finished:
+            return np.zeros((self.cfg.n_mels, 0), np.float32)
+        self._finished = True
+        hop, n_fft = self.cfg.hop_length, self.cfg.n_fft
+        total = 1 + self._samples_in // hop
+        remaining = total - self._frames_out
+        buf = np.concatenate([self._buf, np.zeros(n_fft // 2 + n_fft, np.float32)])
+        return self._frames(buf, remaining)
+
+
+def log_mel_db(samples: np.ndarray, cfg: FrontEndConfig) -> np.ndarray:
+    """Log-mel power in dB, shape (n_mels, 1 + len // hop), of mono samples at ``cfg.sample_rate``."""
+    stream = StreamingLogMel(cfg)
+    head = stream.push(samples)
+    return np.concatenate([head, stream.finish()], axis=1)
+
+
+def normalise(log_mel: np.ndarray, cfg: FrontEndConfig) -> np.ndarray:
+    """The normalisation the encoder sees: each clip standardised by its own mean and std (dB).
+
+    A clip of digital silence has zero spread and becomes all zeros (a defined result, no NaN).
+    """
+    log_mel = np.asarray(log_mel, dtype=np.float32)
+    if cfg.normalisation == "none":
+        return log_mel
+    mean = float(log_mel.mean(dtype=np.float64)) if log_mel.size else 0.0
+    std = float(log_mel.std(dtype=np.float64)) if log_mel.size else 0.0
+    return ((log_mel - mean) / max(std, cfg.std_floor_db)).astype(np.float32)
+
+
+def file_log_mel(path: str | Path, cfg: FrontEndConfig, normalised: bool = True) -> np.ndarray:
+    """Stream a file of any length through the front-end. Returns (n_mels, T) float32.
+
+    Raises:
+        AudioFileError: unreadable file (see :func:`iter_audio_blocks`) or a clip shorter than
+            ``cfg.min_seconds``.
+    """
+    stream = StreamingLogMel(cfg)
+    parts = [stream.push(block) for block in
+             iter_audio_blocks(path, cfg.sample_rate, quality=cfg.resample_quality)]
+    parts.append(stream.finish())
+    duration = stream._samples_in / cfg.sample_rate
+    if duration < cfg.min_seconds:
+        raise AudioFileError(path, f"clip too short ({duration:.2f} s)",
+                             f"use a recording of at least {cfg.min_seconds:g} s")
+    mel = np.concatenate(parts, axis=1)
+    return normalise(mel, cfg) if normalised else mel
+
+
+def samples_log_mel(samples: np.ndarray, rate: int, cfg: FrontEndConfig,
+                    source: str = "recording") -> np.ndarray:
+    """The normalised log-mel of an in-memory clip (e.g. a microphone recording) at any rate."""
+    samples = np.asarray(samples, dtype=np.float32)
+    if samples.ndim == 2:
+        samples = samples.mean(axis=1)
+    if not np.isfinite(samples).all():
+        raise AudioFileError(source, "contains NaN or infinite samples", "record or export the clip again")
+    if samples.size / rate < cfg.min_seconds:
+        raise AudioFileError(source, f"clip too short ({samples.size / rate:.2f} s)",
+                             f"use a recording of at least {cfg.min_seconds:g} s")
+    y = resample(samples, rate, cfg.sample_rate, cfg.resample_quality)
+    return normalise(log_mel_db(y, cfg), cfg)
+
+
+# ----------------------------------------------------------------------------------------- chunking
+
+def chunk_spans(n_frames: int, cfg: FrontEndConfig) -> list[tuple[int, int]]:
+    """The chunk rule: which frame spans of a clip are embedded (their embeddings are averaged).
+
+    A clip no longer than one chunk is embedded whole. A longer clip is cut into chunks of
+    ``chunk_frames`` every ``chunk_hop_frames``; a remainder of at least half a chunk adds one chunk
+    aligned to the clip's end. More than ``max_chunks`` chunks are thinned to evenly spaced ones.
+    """
+    size, hop = cfg.chunk_frames, cfg.chunk_hop_frames
+    if n_frames <= size:
+        return [(0, n_frames)]
+    starts = list(range(0, n_frames - size + 1, hop))
+    if n_frames - (starts[-1] + size) >= size / 2:
+        starts.append(n_frames - size)
+    if len(starts) > cfg.max_chunks:
+        keep = np.linspace(0, len(starts) - 1, cfg.max_chunks).round().astype(int)
+        starts = [starts[i] for i in keep]
+    return [(s, s + size) for s in starts]
+
+
+def chunk_log_mel(log_mel: np.ndarray, cfg: FrontEndConfig) -> np.ndarray:
+    """Cut a (n_mels, T) log-mel by :func:`chunk_spans` into a batch (n_chunks, 1, n_mels, frames)."""
+    spans = chunk_spans(log_mel.shape[1], cfg)
+    return np.stack([log_mel[None, :, a:b] for a, b in spans]).astype(np.float32, copy=False)

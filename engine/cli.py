@@ -1,0 +1,69 @@
+"""``soundscape-engine``: the engine's command line. ``main(argv)`` is callable from tests.
+
+Each sub-command lives in ``engine.commands.<name>`` and exposes ``add_arguments(parser)`` and
+``run(args) -> int``. Command modules import torch only inside ``run`` so that ``--help`` and the
+torch-free commands (``audio-info``, ``demo-world``, ``atlas``) work in an install without torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from engine.errors import Cancelled, UserInputError
+
+# (command, module, one-line help); the order is the order --help lists them.
+COMMANDS: list[tuple[str, str, str]] = [
+    ("demo-world", "engine.commands.demo_world", "generate the synthetic demo world (a pair table)"),
+    ("audio-info", "engine.commands.audio_info", "decode an audio file through the front-end and describe it"),
+]
+
+log = logging.getLogger("engine")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="soundscape-engine",
+        description="Soundscape Mapper engine: train and evaluate audiovisual encoders, export model "
+                    "bundles, build atlases.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module_name, help_text in COMMANDS:
+        module = importlib.import_module(module_name)
+        cmd = sub.add_parser(name, help=help_text, description=(module.__doc__ or help_text).strip())
+        module.add_arguments(cmd)
+        cmd.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv``, run one sub-command, and turn user errors into one-line messages.
+
+    Returns the exit status: 0 success, 1 failure, 2 bad input or usage, 130 cancelled.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                            format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args._module.run(args) or 0)
+    except UserInputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except Cancelled:
+        print("cancelled; work done so far was kept", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("interrupted; work done so far was kept", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

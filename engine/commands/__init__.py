@@ -1,0 +1,1 @@
+"""One module per ``soundscape-engine`` sub-command (``add_arguments`` and ``run``)."""
