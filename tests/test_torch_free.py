@@ -11,6 +11,7 @@ from tests.conftest import ROOT
 # Modules the app may use; each must import in a Python where torch cannot be imported.
 PORTABLE_MODULES = [
     "engine.errors",
+    "engine.progress",
     "engine.audio",
     "engine.cli",
     "app.main",

@@ -1,0 +1,67 @@
+"""Progress and cancellation for long computations, shared by the CLI (a tqdm bar) and the app
+(worker threads that forward progress to the GUI). Torch-free and Qt-free."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from engine.errors import Cancelled
+
+ProgressCallback = Callable[[int, "int | None", str], None]
+
+
+class Job:
+    """Handed to long-running functions: they call :meth:`report` and :meth:`check` in their loops.
+
+    ``report(done, total, message)`` forwards to ``on_progress``; ``check()`` raises
+    :class:`~engine.errors.Cancelled` once :meth:`cancel` was called (from any thread).
+    """
+
+    def __init__(self, on_progress: ProgressCallback | None = None) -> None:
+        self._on_progress = on_progress
+        self._cancel = threading.Event()
+
+    def report(self, done: int, total: int | None = None, message: str = "") -> None:
+        if self._on_progress is not None:
+            self._on_progress(done, total, message)
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def check(self) -> None:
+        """Raise :class:`Cancelled` if the job was cancelled."""
+        if self._cancel.is_set():
+            raise Cancelled()
+
+
+class TqdmJob(Job):
+    """A job that draws a progress bar with rate and ETA on stderr (for the command line)."""
+
+    def __init__(self, description: str, unit: str = "it", **tqdm_kwargs: Any) -> None:
+        super().__init__(self._update)
+        from tqdm import tqdm
+
+        self._bar = tqdm(desc=description, unit=unit, dynamic_ncols=True, **tqdm_kwargs)
+
+    def _update(self, done: int, total: int | None, message: str) -> None:
+        if total is not None and self._bar.total != total:
+            self._bar.total = total
+        self._bar.n = done
+        if message:
+            self._bar.set_postfix_str(message, refresh=False)
+        self._bar.refresh()
+
+    def close(self) -> None:
+        self._bar.close()
+
+    def __enter__(self) -> TqdmJob:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
