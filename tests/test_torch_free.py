@@ -54,7 +54,8 @@ def test_engine_help_lists_commands_without_torch() -> None:
 
 
 def test_import_contracts_hold() -> None:
-    lint = ROOT / ".venv" / "bin" / "lint-imports"
-    exe = str(lint) if lint.exists() else "lint-imports"
-    result = subprocess.run([exe], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    from pathlib import Path
+
+    exe = Path(sys.executable).parent / "lint-imports"
+    result = subprocess.run([str(exe)], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
