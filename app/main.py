@@ -1,10 +1,17 @@
-"""``soundscape``: the desktop app's entry point."""
+"""``soundscape``: the desktop app's entry point.
+
+``main()`` builds the state, the services and the window and passes them down (no globals). With
+``--screenshot`` it renders the window offscreen in the state the other options describe and exits.
+"""
 
 from __future__ import annotations
 
+import argparse
+import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 
 def has_display() -> bool:
@@ -21,18 +28,71 @@ NO_DISPLAY_MESSAGE = ("soundscape: no display found; run it under a virtual scre
                       "'QT_QPA_PLATFORM=offscreen soundscape --screenshot out.png'")
 
 
+def _lonlat(text: str) -> tuple[float, float]:
+    try:
+        lon, lat = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not LON,LAT (e.g. 12.5,41.9)") from None
+    if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+        raise argparse.ArgumentTypeError(f"{text!r}: longitude must be in [-180, 180] and latitude in [-90, 90]")
+    return lon, lat
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not WIDTHxHEIGHT (e.g. 1440x900)") from None
+    if not (320 <= w <= 8192 and 240 <= h <= 8192):
+        raise argparse.ArgumentTypeError(f"{text!r}: the size must be between 320x240 and 8192x8192")
+    return w, h
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="soundscape",
+        description="Soundscape Mapper: see and hear predicted soundscapes on aerial imagery, and find the "
+                    "places that sound like a recording.")
+    parser.add_argument("--atlas", type=Path, help="atlas folder to open (default: the last one, or the demo)")
+    parser.add_argument("--bundle", type=Path, help="model bundle folder (default: the one the atlas was built with)")
+    parser.add_argument("--screenshot", type=Path, metavar="OUT.png",
+                        help="render the window offscreen in the state given by the other options, save it, exit")
+    parser.add_argument("--size", type=_size, default=None, metavar="WxH",
+                        help="window size for --screenshot (default 1440x900)")
+    parser.add_argument("--select-lonlat", type=_lonlat, metavar="LON,LAT", help="select the tile at LON,LAT")
+    query = parser.add_mutually_exclusive_group()
+    query.add_argument("--query-audio", type=Path, metavar="FILE", help="search the map with an audio file")
+    query.add_argument("--record-seconds", type=float, metavar="N",
+                       help="record N seconds from the default input device and search with it")
+    parser.add_argument("--print-matches", action="store_true",
+                        help="print the top tiles of the sound query as JSON (tile id, lon, lat, score)")
+    parser.add_argument("--tab", choices=["listen", "search", "train"], help="the tab shown in the screenshot")
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for background work (headless)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    return parser
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the app; returns the exit status (0 ok, 1 failure in headless mode, 2 bad options)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    headless = args.screenshot is not None
+    if args.print_matches and not (args.query_audio or args.record_seconds):
+        parser.error("--print-matches needs --query-audio or --record-seconds")
+    if headless and "QT_QPA_PLATFORM" not in os.environ and not has_display():
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
     if not has_display():
         print(NO_DISPLAY_MESSAGE, file=sys.stderr)
         return 0
-    from PySide6.QtWidgets import QApplication, QLabel
+    if args.record_seconds is not None and not args.record_seconds > 0:
+        parser.error("--record-seconds must be positive")
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                            format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    from app.launch import run_app
 
-    qt_app = QApplication.instance() or QApplication([sys.argv[0], *argv])
-    label = QLabel("Soundscape Mapper\n\nThe map, listening and recording views are on their way.")
-    label.setMinimumSize(480, 200)
-    label.show()
-    return qt_app.exec()
+    return run_app(args)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,151 @@
+"""Recording from the microphone and playing recordings through the speakers."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from app.services.audio_io import AudioBackend, AudioDevice, Player, Recorder, StreamFactory
+from engine.audio import load_audio
+
+if TYPE_CHECKING:
+    from app.controllers.app_controller import AppController
+
+log = logging.getLogger(__name__)
+
+PLAY_MAX_SECONDS = 600.0  # longer recordings play their first ten minutes
+
+
+class AudioActions:
+    """Record (device choice, start, stop, query) and play/stop recordings.
+
+    ``open_stream`` is how a recording stream is opened; it is the backend's sounddevice stream, and
+    tests may replace it with a fake stream that feeds the same callback.
+    """
+
+    def __init__(self, app: AppController, backend: AudioBackend) -> None:
+        self.app = app
+        self.backend = backend
+        self.open_stream: StreamFactory = backend.open_input_stream
+        self.player = Player(backend)
+        self.recorder: Recorder | None = None
+        self._play_task: Any = None
+        self.refresh_devices()
+
+    def refresh_devices(self) -> None:
+        """Read the device list into the state (and pick the remembered or default input)."""
+        b = self.backend
+        devices = b.input_devices()
+        wanted = self.app.settings.input_device
+        chosen = next((d for d in devices if d.name == wanted), None) or b.default_input()
+        in_reason, out_reason = b.input_reason(), b.output_reason()
+        reason = in_reason or out_reason
+        self.app.state.audio.set_devices(not in_reason, not out_reason, reason, devices, chosen,
+                                         b.default_output_name() or "")
+
+    def choose_input(self, device: AudioDevice) -> None:
+        self.app.state.audio.set_input_device(device)
+        self.app.settings.input_device = device.name
+        self.app.save_settings()
+
+    # ------------------------------------------------------------------------------- recording
+
+    def start_recording(self, max_seconds: float | None = None) -> Recorder | None:
+        """Open the chosen input and start recording into a ring buffer.
+
+        Returns:
+            The :class:`Recorder` (the record panel reads its ring buffer), or None if it failed
+            (the window shows why).
+        """
+        audio = self.app.state.audio
+        if audio.recording:
+            return self.recorder
+        if not audio.input_available or audio.input_device is None:
+            self.app.error(f"Cannot record: {audio.reason or 'no input device'}")
+            return None
+        project = self.app.project.current
+        preferred = project.bundle.front_end.sample_rate if project is not None else 22050
+        device: AudioDevice = audio.input_device
+        rate = self.backend.input_rate(device, preferred) if self.backend.loaded else preferred
+        seconds = float(max_seconds or self.app.settings.record_max_seconds)
+        recorder = Recorder(self.open_stream, device, rate, seconds)
+        try:
+            recorder.start()
+        except Exception as err:  # PortAudioError and friends: the device went away or is busy
+            log.warning("recording from %s failed to start: %s", device.name, err)
+            try:
+                recorder.stop()
+            except Exception:
+                pass
+            self.app.error(f"{device.name}: cannot record ({err}); choose another input device")
+            return None
+        self.recorder = recorder
+        audio.set_recording(True)
+        log.info("recording from %s at %d Hz for at most %.1f s", device.name, rate, seconds)
+        return recorder
+
+    def stop_recording(self, query: bool = True) -> tuple[np.ndarray, int] | None:
+        """Stop recording; with ``query`` the clip is searched for (in the background).
+
+        Returns:
+            (samples, rate) or None when nothing was recording.
+        """
+        recorder, self.recorder = self.recorder, None
+        if recorder is None:
+            return None
+        try:
+            samples = recorder.stop()
+        finally:
+            self.app.state.audio.set_recording(False)
+        if recorder.status_flags:
+            log.info("recording had %d over/underflow callbacks", recorder.status_flags)
+        if query:
+            self.app.project.query_samples(samples, recorder.rate)
+        return samples, recorder.rate
+
+    # -------------------------------------------------------------------------------- playback
+
+    def play(self, path: str) -> None:
+        """Play a recording (decoded in the background); the one playing stops first."""
+        audio = self.app.state.audio
+        if not audio.output_available:
+            self.app.error(f"Cannot play: {audio.reason or 'no output device'}")
+            return
+        self.stop_playback()
+        audio.set_playing(path)
+
+        def decoded(result: tuple[np.ndarray, int]) -> None:
+            if audio.playing != path:
+                return  # stopped or replaced while decoding
+            samples, rate = result
+            try:
+                self.player.play(samples[: int(PLAY_MAX_SECONDS * rate)], rate, path)
+            except Exception as err:
+                audio.set_playing(None)
+                self.app.error(f"Cannot play {path}: {err}")
+
+        def failed(message: str) -> None:
+            audio.set_playing(None)
+            self.app.error(message)
+
+        self._play_task = self.app.runner.submit("Decoding", lambda job: load_audio(path), on_success=decoded,
+                                                 on_error=failed, cancellable=False)
+
+    def stop_playback(self) -> None:
+        self.player.stop()
+        if self.app.state.audio.playing is not None:
+            self.app.state.audio.set_playing(None)
+
+    def poll_playback(self) -> None:
+        """Called by the GUI's timer: notice when a clip has finished."""
+        audio = self.app.state.audio
+        if audio.playing is not None and self.player.path is not None and not self.player.active:
+            self.player.stop()
+            audio.set_playing(None)
+
+    def shutdown(self) -> None:
+        if self.recorder is not None:
+            self.stop_recording(query=False)
+        self.player.stop()

@@ -1,0 +1,86 @@
+"""Training from the panel: the engine as a subprocess, live curves, export, switch to the new model."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from app.services.training import TrainingSpec, run_training
+from app.workers import Task
+
+if TYPE_CHECKING:
+    from app.controllers.app_controller import AppController
+
+log = logging.getLogger(__name__)
+
+
+class TrainingActions:
+    """Start and cancel the training job; at its end export, load the bundle and re-embed the atlas."""
+
+    def __init__(self, app: AppController) -> None:
+        self.app = app
+        self.task: Task | None = None
+        self.extra_args: tuple[str, ...] = ()  # more `train` options (tests make runs small)
+
+    def start(self, data: str | Path, preset: str, epochs: int) -> Task | None:
+        """Start training on ``data`` with ``preset`` for ``epochs`` epochs."""
+        state = self.app.state.training
+        if state.running:
+            self.app.error("A training job is already running; cancel it first")
+            return None
+        data = Path(data)
+        if not data.exists():
+            self.app.error(f"{data}: data folder not found; choose a pair table, SoundingEarth or demo world folder")
+            return None
+        settings = self.app.settings
+        settings.train_data, settings.train_preset, settings.train_epochs = str(data), preset, int(epochs)
+        self.app.save_settings()
+        name = time.strftime("%Y%m%d-%H%M%S") + f"-{preset}"
+        root = self.app.context.data_dir
+        spec = TrainingSpec(data=data, preset=preset, epochs=int(epochs), run_dir=root / "runs" / name,
+                            bundle_dir=root / "bundles" / name, extra_args=self.extra_args)
+        state.reset(spec.run_dir)
+        self.task = self.app.runner.submit(
+            "Training", lambda job: run_training(spec, job, job.publish), on_publish=self._event,
+            on_success=self._trained, on_error=self._failed, on_cancelled=self._cancelled)
+        return self.task
+
+    def _event(self, record: dict[str, Any]) -> None:
+        state = self.app.state.training
+        if record.get("event") == "app_phase":
+            state.set_phase(str(record["phase"]))
+        else:
+            state.apply_event(record)
+
+    def _trained(self, bundle_path: Path) -> None:
+        state = self.app.state.training
+        state.bundle_path = bundle_path
+        state.set_phase("reembedding" if self.app.state.project.atlas_path else "exporting",
+                        "Switching to the new model")
+
+        def switched(ok: bool, message: str) -> None:
+            if ok:
+                state.set_phase("finished", f"Now using the new model {bundle_path.name}")
+            else:
+                state.set_phase("failed", f"The model was trained and exported to {bundle_path}, but "
+                                          f"switching to it failed: {message}")
+
+        self.app.project.open_bundle(bundle_path, switched)
+
+    def _failed(self, message: str) -> None:
+        self.app.state.training.set_phase("failed", message)
+        self.app.error(message)
+
+    def _cancelled(self) -> None:
+        run = self.app.state.training.run_dir
+        self.app.state.training.set_phase("cancelled", f"Stopped; the checkpoint is kept in {run}")
+
+    def cancel(self) -> None:
+        """Stop training cleanly (the engine saves its checkpoint)."""
+        if self.task is not None and self.task.running:
+            self.task.cancel()
+
+    def shutdown(self) -> None:
+        self.cancel()

@@ -1,0 +1,116 @@
+"""Opening what the app works on: a model bundle (with its onnxruntime encoders) and an atlas built
+with that bundle. An atlas built with another bundle is refused by ``engine.atlas.open_atlas``; here
+the app looks for the bundle the atlas names among the ones it knows before giving up."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.errors import AtlasError, BundleError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Project:
+    """A bundle, its encoders and an atlas built with it."""
+
+    bundle: Any  # engine.formats.bundle.Bundle
+    bundle_path: Path
+    encoders: Any  # engine.runtime.encoders.BundleEncoders
+    atlas: Any  # engine.atlas.Atlas
+    atlas_path: Path
+
+
+def resources_dir() -> Path:
+    """The ``resources/`` folder: beside the package in a checkout or install, inside a frozen app."""
+    frozen = getattr(sys, "_MEIPASS", None)
+    if frozen:
+        return Path(frozen) / "resources"
+    return Path(__file__).resolve().parents[2] / "resources"
+
+
+def shipped_bundle_path() -> Path:
+    """The demo model bundle that ships with the app."""
+    return resources_dir() / "demo-bundle"
+
+
+def load_model(path: str | Path) -> tuple[Any, Any]:
+    """Load and validate a bundle and wrap it in encoders (sessions start on first use).
+
+    Returns:
+        (Bundle, BundleEncoders).
+    Raises:
+        BundleError: missing, corrupt or unsupported bundle.
+    """
+    from engine.formats.bundle import load_bundle
+    from engine.runtime.encoders import BundleEncoders
+
+    bundle = load_bundle(path)
+    return bundle, BundleEncoders(bundle)
+
+
+def atlas_bundle_id(atlas_path: str | Path) -> str | None:
+    """The bundle id an atlas was built with, read without a bundle (None if unknown)."""
+    from engine.atlas import open_atlas
+
+    atlas = open_atlas(atlas_path)
+    return getattr(atlas, "bundle_id", None)
+
+
+def known_bundles(data_dir: Path, extra: Iterable[str | Path | None] = ()) -> list[Path]:
+    """Bundles the app can offer for an atlas: the ones named, the shipped one, and trained ones."""
+    seen: list[Path] = []
+    candidates = [Path(p) for p in extra if p]
+    candidates.append(shipped_bundle_path())
+    bundles_dir = data_dir / "bundles"
+    if bundles_dir.is_dir():
+        candidates.extend(sorted(p for p in bundles_dir.iterdir() if p.is_dir()))
+    for c in candidates:
+        c = c.resolve()
+        if c not in seen and (c / "manifest.json").is_file():
+            seen.append(c)
+    return seen
+
+
+def open_project(atlas_path: str | Path, bundle_paths: Iterable[Path]) -> Project:
+    """Open an atlas with the first of ``bundle_paths`` it was built with.
+
+    Args:
+        atlas_path: the atlas folder.
+        bundle_paths: candidate bundles, the preferred one first.
+
+    Returns:
+        The :class:`Project`.
+    Raises:
+        AtlasError: missing or corrupt atlas, or no known bundle matches it (the message says which
+            bundle id it needs).
+        BundleError: the matching bundle is damaged.
+    """
+    from engine.atlas import open_atlas
+
+    atlas_path = Path(atlas_path)
+    wanted = atlas_bundle_id(atlas_path)
+    errors: list[str] = []
+    for candidate in bundle_paths:
+        try:
+            from engine.formats.bundle import load_bundle
+
+            bundle = load_bundle(candidate, verify_hashes=False)
+        except BundleError as err:
+            errors.append(str(err))
+            continue
+        if wanted is not None and bundle.bundle_id != wanted:
+            continue
+        bundle, encoders = load_model(candidate)  # now with the hash check
+        atlas = open_atlas(atlas_path, bundle)
+        return Project(bundle, Path(candidate), encoders, atlas, atlas_path)
+    detail = f" ({'; '.join(errors)})" if errors else ""
+    raise AtlasError(atlas_path, f"built with model bundle {str(wanted)[:12]}, which is not loaded{detail}",
+                     "open that bundle with File > Open model bundle…, or re-embed the atlas with "
+                     "'soundscape-engine atlas reembed'")

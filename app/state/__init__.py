@@ -1,0 +1,21 @@
+"""Plain-Python observable state of the app (no Qt): widgets render it, actions write it."""
+
+from app.state.app_state import (
+    AppState,
+    AudioState,
+    Message,
+    ProjectState,
+    QueryState,
+    SelectionState,
+    SoundQueryResult,
+    TaskInfo,
+    TasksState,
+    TileSelection,
+)
+from app.state.observable import Event
+from app.state.training_state import TrainingState
+
+__all__ = [
+    "AppState", "AudioState", "Event", "Message", "ProjectState", "QueryState", "SelectionState",
+    "SoundQueryResult", "TaskInfo", "TasksState", "TileSelection", "TrainingState",
+]

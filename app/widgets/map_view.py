@@ -1,0 +1,363 @@
+"""The map: imagery overviews and tiles, recording markers, the selected tile, a heat map with a
+colour bar, a hover tooltip, a coordinate read-out and a scale bar.
+
+Everything is drawn in EPSG:3857 metres (x east, y north) in one pyqtgraph ViewBox. At low zoom each
+imagery source is one overview image; once few enough tiles are in view and big enough on screen,
+their own images are drawn on top from a small pool of items (never one item per tile of the atlas).
+The heat map is one image per source with a pixel per tile (see ``app.services.map_layout``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import OrderedDict
+from collections.abc import Callable
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QFont, QPainter, QPen
+from PySide6.QtWidgets import QLabel, QToolTip, QVBoxLayout, QWidget
+
+from app.services.geo import (
+    format_length,
+    format_lonlat,
+    ground_metres_per_mercator_metre,
+    lonlat_to_mercator,
+    mercator_to_lonlat,
+    nice_length,
+)
+from app.services.map_layout import TileLayout
+
+log = logging.getLogger(__name__)
+
+MAX_DETAIL_TILES = 300  # tiles drawn individually at most
+MIN_DETAIL_PX = 40  # a tile must be at least this wide on screen before its own image is drawn
+THUMB_CACHE = 1500
+HEAT_OPACITY = 0.62
+HEAT_COLOURMAP = "viridis"  # perceptually uniform, readable by colour-blind users
+HOVER_RATE_HZ = 15
+
+ThumbnailFn = Callable[[int], np.ndarray | None]
+HoverFn = Callable[[float, float], str | None]
+
+
+def _image_item(z: float) -> pg.ImageItem:
+    item = pg.ImageItem(axisOrder="row-major")
+    item.setZValue(z)
+    return item
+
+
+class ScaleBar(QWidget):
+    """A bar of a round ground length (1, 2 or 5 x 10^k m) drawn over the map's lower-left corner."""
+
+    MAX_PX = 140
+
+    def __init__(self, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.length_m = 0.0
+        self.bar_px = 0.0
+        self.resize(self.MAX_PX + 90, 34)
+
+    def set_scale(self, metres_per_px: float) -> None:
+        """Choose the bar for a ground resolution (metres per screen pixel)."""
+        if not metres_per_px > 0 or not math.isfinite(metres_per_px):
+            self.length_m, self.bar_px = 0.0, 0.0
+        else:
+            self.length_m = nice_length(self.MAX_PX * metres_per_px)
+            self.bar_px = self.length_m / metres_per_px
+        self.update()
+
+    @property
+    def label(self) -> str:
+        return format_length(self.length_m) if self.length_m else ""
+
+    def paintEvent(self, event: object) -> None:  # noqa: N802 - Qt's name
+        if not self.bar_px:
+            return
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        x0, y = 10, self.height() - 10
+        x1 = x0 + int(round(self.bar_px))
+        p.fillRect(QRectF(x0 - 4, y - 20, x1 - x0 + 8 + 70, 26), QColor(255, 255, 255, 190))
+        pen = QPen(QColor(30, 30, 30), 2)
+        p.setPen(pen)
+        p.drawLine(x0, y, x1, y)
+        p.drawLine(x0, y - 6, x0, y)
+        p.drawLine(x1, y - 6, x1, y)
+        font = QFont(self.font())
+        font.setPointSizeF(max(8.0, font.pointSizeF() * 0.95))
+        p.setFont(font)
+        p.drawText(x1 + 6, y + 1, self.label)
+        p.end()
+
+
+class MapView(QWidget):
+    """The map widget. Coordinates in and out are WGS84 lon/lat.
+
+    Signals:
+        clicked(lon, lat): a left click that was not a drag.
+        hovered(lon, lat): the pointer moved (rate-limited).
+    """
+
+    clicked = Signal(float, float)
+    hovered = Signal(float, float)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.canvas = pg.GraphicsLayoutWidget()
+        self.canvas.setBackground(QColor(236, 239, 242))
+        self.canvas.ci.setContentsMargins(0, 0, 0, 0)
+        self.plot: pg.PlotItem = self.canvas.addPlot(row=0, col=0)
+        self.plot.hideAxis("left")
+        self.plot.hideAxis("bottom")
+        self.plot.setMenuEnabled(False)
+        self.plot.hideButtons()
+        self.view: pg.ViewBox = self.plot.getViewBox()
+        self.view.setAspectLocked(True)
+        self.view.setDefaultPadding(0.02)
+        self.colour_map = pg.colormap.get(HEAT_COLOURMAP)
+        self._lut = self.colour_map.getLookupTable(nPts=256, alpha=False)
+        self.colour_bar = pg.ColorBarItem(values=(0, 1), colorMap=self.colour_map, interactive=False,
+                                          label="similarity", width=14)
+        self.colour_bar.hide()
+        self.canvas.addItem(self.colour_bar, row=0, col=1)
+
+        self.readout = QLabel(" ")
+        self.readout.setObjectName("mapReadout")
+        self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addWidget(self.canvas, 1)
+        layout.addWidget(self.readout)
+        self.scale_bar = ScaleBar(self.canvas)
+
+        self.tile_layout: TileLayout | None = None
+        self._thumbnail: ThumbnailFn | None = None
+        self._hover_text: HoverFn | None = None
+        self._overviews: list[pg.ImageItem] = []
+        self._heat_items: list[pg.ImageItem] = []
+        self._detail_pool: list[pg.ImageItem] = []
+        self._detail_shown: list[int] = []
+        self._thumb_cache: OrderedDict[int, np.ndarray] = OrderedDict()
+        self.heat_values: np.ndarray | None = None
+        self.heat_levels: tuple[float, float] = (0.0, 1.0)
+        self.selected: int | None = None
+        self.last_hover_text = ""
+
+        self.markers = pg.ScatterPlotItem(size=8, pxMode=True, pen=pg.mkPen(25, 25, 25, 230, width=1.2),
+                                          brush=pg.mkBrush(255, 255, 255, 230), symbol="o")
+        self.markers.setZValue(5)
+        self.plot.addItem(self.markers)
+        self.selection_outline = pg.PlotCurveItem(pen=pg.mkPen(255, 214, 0, width=3))
+        self.selection_outline.setZValue(6)
+        self.plot.addItem(self.selection_outline)
+
+        self._detail_timer = QTimer(self)
+        self._detail_timer.setSingleShot(True)
+        self._detail_timer.setInterval(40)
+        self._detail_timer.timeout.connect(self._update_detail)
+        self.view.sigRangeChanged.connect(self._range_changed)
+        scene = self.plot.scene()
+        scene.sigMouseClicked.connect(self._on_click)
+        self._hover_proxy = pg.SignalProxy(scene.sigMouseMoved, rateLimit=HOVER_RATE_HZ, slot=self._on_move)
+
+    # ------------------------------------------------------------------------------------ content
+
+    def clear(self) -> None:
+        """Remove the atlas from the map."""
+        for item in self._overviews + self._heat_items + self._detail_pool:
+            self.plot.removeItem(item)
+        self._overviews, self._heat_items, self._detail_pool, self._detail_shown = [], [], [], []
+        self._thumb_cache.clear()
+        self.markers.setData([], [])
+        self.selection_outline.setData([], [])
+        self.tile_layout, self.heat_values, self.selected = None, None, None
+        self.colour_bar.hide()
+
+    def set_atlas(self, tile_layout: TileLayout, overviews: list[tuple[np.ndarray, tuple[float, float, float, float]]],
+                  recordings_lonlat: tuple[np.ndarray, np.ndarray], thumbnail: ThumbnailFn | None,
+                  hover_text: HoverFn | None) -> None:
+        """Show an atlas.
+
+        Args:
+            tile_layout: the tiles' boxes and grids.
+            overviews: per source, an RGBA image (row 0 north) and its (west, south, east, north) in EPSG:3857.
+            recordings_lonlat: recording locations.
+            thumbnail: ``f(tile index) -> (h, w, 3) uint8`` for zoomed-in detail.
+            hover_text: ``f(lon, lat) -> tooltip`` or None.
+        """
+        self.clear()
+        self.tile_layout, self._thumbnail, self._hover_text = tile_layout, thumbnail, hover_text
+        for rgba, (west, south, east, north) in overviews:
+            item = _image_item(0)
+            item.setImage(np.ascontiguousarray(rgba[::-1]), autoLevels=False)
+            item.setRect(QRectF(west, south, east - west, north - south))
+            self.plot.addItem(item)
+            self._overviews.append(item)
+        rx, ry = lonlat_to_mercator(*recordings_lonlat)
+        self.markers.setData(np.atleast_1d(rx), np.atleast_1d(ry))
+        self.show_all()
+
+    def show_all(self) -> None:
+        """Zoom to the whole atlas."""
+        if self.tile_layout is None or self.tile_layout.count == 0:
+            return
+        west, south, east, north = self.tile_layout.bounds
+        self.view.setRange(QRectF(west, south, east - west, north - south), padding=0.02)
+
+    def set_heat(self, values: np.ndarray | None, levels: tuple[float, float] | None = None) -> None:
+        """Colour every tile by ``values`` (one per tile) with a colour bar; None removes the heat map."""
+        for item in self._heat_items:
+            self.plot.removeItem(item)
+        self._heat_items = []
+        self.heat_values = None if values is None else np.asarray(values, dtype=np.float64)
+        if self.heat_values is None or self.tile_layout is None:
+            self.colour_bar.hide()
+            return
+        finite = self.heat_values[np.isfinite(self.heat_values)]
+        if levels is None:
+            levels = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+            if levels[1] <= levels[0]:
+                levels = (levels[0], levels[0] + 1e-6)
+        self.heat_levels = levels
+        for rgba, (x, y, w, h) in self.tile_layout.rasterise(self.heat_values, self._lut, levels):
+            item = _image_item(3)
+            item.setImage(rgba, autoLevels=False)
+            item.setRect(QRectF(x, y, w, h))
+            item.setOpacity(HEAT_OPACITY)
+            self.plot.addItem(item)
+            self._heat_items.append(item)
+        self.colour_bar.setLevels(levels)
+        self.colour_bar.show()
+
+    def set_selected(self, index: int | None) -> None:
+        """Outline tile ``index`` (None: no outline)."""
+        self.selected = index
+        lay = self.tile_layout
+        if index is None or lay is None:
+            self.selection_outline.setData([], [])
+            return
+        x0, x1, y0, y1 = lay.x0[index], lay.x1[index], lay.y0[index], lay.y1[index]
+        self.selection_outline.setData([x0, x1, x1, x0, x0], [y0, y0, y1, y1, y0])
+
+    def centre_on(self, lon: float, lat: float, tiles_across: float = 7.0) -> None:
+        """Centre the map on (lon, lat), zoomed so that about ``tiles_across`` tiles fit."""
+        x, y = (float(v) for v in lonlat_to_mercator(lon, lat))
+        span = (self.tile_layout.median_tile_width() if self.tile_layout else 1000.0) * tiles_across
+        self.view.setRange(QRectF(x - span / 2, y - span / 2, span, span), padding=0)
+
+    # ------------------------------------------------------------------------------- coordinates
+
+    def lonlat_to_scene(self, lon: float, lat: float) -> QPointF:
+        x, y = (float(v) for v in lonlat_to_mercator(lon, lat))
+        return self.view.mapViewToScene(QPointF(x, y))
+
+    def lonlat_to_canvas(self, lon: float, lat: float) -> QPoint:
+        """Where (lon, lat) is in the canvas viewport's pixel coordinates (for clicks in tests)."""
+        return self.canvas.mapFromScene(self.lonlat_to_scene(lon, lat))
+
+    def scene_to_lonlat(self, pos: QPointF) -> tuple[float, float]:
+        p = self.view.mapSceneToView(pos)
+        lon, lat = mercator_to_lonlat(p.x(), p.y())
+        return float(lon), float(lat)
+
+    def metres_per_pixel(self) -> float:
+        """Ground metres per screen pixel at the view's centre."""
+        px = self.view.viewPixelSize()[0]
+        (x0, x1), (y0, y1) = self.view.viewRange()
+        _, lat = mercator_to_lonlat((x0 + x1) / 2, (y0 + y1) / 2)
+        return float(px * ground_metres_per_mercator_metre(float(lat)))
+
+    # ----------------------------------------------------------------------------------- events
+
+    def _on_click(self, ev: object) -> None:
+        if ev.button() != Qt.MouseButton.LeftButton or ev.double():  # type: ignore[attr-defined]
+            return
+        if not self.plot.sceneBoundingRect().contains(ev.scenePos()):  # type: ignore[attr-defined]
+            return
+        lon, lat = self.scene_to_lonlat(ev.scenePos())  # type: ignore[attr-defined]
+        self.clicked.emit(lon, lat)
+
+    def _on_move(self, args: tuple) -> None:
+        pos = args[0]
+        if not self.plot.sceneBoundingRect().contains(pos):
+            return
+        lon, lat = self.scene_to_lonlat(pos)
+        self.hovered.emit(lon, lat)
+        tip = self._hover_text(lon, lat) if self._hover_text is not None else None
+        self.readout.setText(f"{format_lonlat(lon, lat)}" + (f"   ·   {tip.splitlines()[0]}" if tip else ""))
+        self.last_hover_text = tip or ""
+        if tip:
+            QToolTip.showText(self.canvas.mapToGlobal(self.canvas.mapFromScene(pos)) + QPoint(14, 14), tip,
+                              self.canvas)
+        else:
+            QToolTip.hideText()
+
+    def resizeEvent(self, event: object) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)  # type: ignore[arg-type]
+        self.scale_bar.move(6, self.canvas.height() - self.scale_bar.height() - 4)
+
+    def _range_changed(self, *args: object) -> None:
+        self.scale_bar.set_scale(self.metres_per_pixel())
+        self.scale_bar.move(6, self.canvas.height() - self.scale_bar.height() - 4)
+        self._detail_timer.start()
+
+    # ------------------------------------------------------------------------------ tile detail
+
+    def _thumb(self, index: int) -> np.ndarray | None:
+        cached = self._thumb_cache.get(index)
+        if cached is not None:
+            self._thumb_cache.move_to_end(index)
+            return cached
+        if self._thumbnail is None:
+            return None
+        try:
+            image = self._thumbnail(index)
+        except Exception as err:  # a damaged thumbnail must not break panning
+            log.warning("tile %d: thumbnail unreadable (%s)", index, err)
+            return None
+        if image is None:
+            return None
+        image = np.ascontiguousarray(np.asarray(image)[::-1])
+        self._thumb_cache[index] = image
+        while len(self._thumb_cache) > THUMB_CACHE:
+            self._thumb_cache.popitem(last=False)
+        return image
+
+    def visible_detail(self) -> list[int]:
+        """Tiles drawn individually right now."""
+        return list(self._detail_shown)
+
+    def _update_detail(self) -> None:
+        lay = self.tile_layout
+        wanted: list[int] = []
+        if lay is not None and lay.count and self._thumbnail is not None:
+            (x0, x1), (y0, y1) = self.view.viewRange()
+            px = self.view.viewPixelSize()[0]
+            if px > 0 and lay.median_tile_width() / px >= MIN_DETAIL_PX:
+                vis = lay.visible(x0, y0, x1, y1)
+                if vis.size <= MAX_DETAIL_TILES:
+                    wanted = [int(i) for i in vis]
+        while len(self._detail_pool) < len(wanted):
+            item = _image_item(1)
+            self.plot.addItem(item)
+            self._detail_pool.append(item)
+        shown = []
+        for item, index in zip(self._detail_pool, wanted, strict=False):
+            image = self._thumb(index)
+            if image is None:
+                item.hide()
+                continue
+            item.setImage(image, autoLevels=False)
+            assert lay is not None
+            item.setRect(QRectF(lay.x0[index], lay.y0[index], lay.x1[index] - lay.x0[index],
+                                lay.y1[index] - lay.y0[index]))
+            item.show()
+            shown.append(index)
+        for item in self._detail_pool[len(wanted):]:
+            item.hide()
+        self._detail_shown = shown

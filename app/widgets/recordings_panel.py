@@ -1,0 +1,149 @@
+"""A tile's predicted soundscape: its best-matching recordings (similarity) and its nearest ones (km),
+each row with a play/stop button, and the selected clip's spectrogram."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.services.geo import format_lonlat
+from app.state import TileSelection
+from app.widgets.spectrogram_view import SpectrogramView
+
+PLAY, STOP = "▶", "■"
+
+
+class RecordingTable(QTableWidget):
+    """Rows of recordings: play button, title, and a value column (similarity or km)."""
+
+    play_clicked = Signal(object)  # the RecordingMatch
+    row_chosen = Signal(object)
+
+    def __init__(self, value_header: str, parent: QWidget | None = None) -> None:
+        super().__init__(0, 3, parent)
+        self.value_header = value_header
+        self.setHorizontalHeaderLabels(["", "recording", value_header])
+        header = self.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        self.verticalHeader().hide()
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setAlternatingRowColors(True)
+        self.matches: list[Any] = []
+        self.buttons: list[QToolButton] = []
+        self._play_enabled, self._play_reason = True, ""
+        self.itemSelectionChanged.connect(self._selection_changed)
+
+    def set_matches(self, matches: list[Any], value_of: Any) -> None:
+        """Fill the table; ``value_of(match)`` gives the third column's text."""
+        self.clearContents()
+        self.setRowCount(len(matches))
+        self.matches, self.buttons = list(matches), []
+        for row, m in enumerate(matches):
+            button = QToolButton()
+            button.setText(PLAY)
+            button.setAutoRaise(True)
+            button.clicked.connect(lambda _=False, m=m: self.play_clicked.emit(m))
+            self.setCellWidget(row, 0, button)
+            self.buttons.append(button)
+            title = QTableWidgetItem(str(m.title))
+            title.setToolTip(str(m.path))
+            self.setItem(row, 1, title)
+            value = QTableWidgetItem(value_of(m))
+            value.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            self.setItem(row, 2, value)
+        self.set_play_enabled(self._play_enabled, self._play_reason)
+
+    def set_playing(self, path: str | None) -> None:
+        for m, button in zip(self.matches, self.buttons, strict=True):
+            button.setText(STOP if path is not None and str(m.path) == str(path) else PLAY)
+
+    def set_play_enabled(self, enabled: bool, reason: str) -> None:
+        self._play_enabled, self._play_reason = enabled, reason
+        for button in self.buttons:
+            button.setEnabled(enabled)
+            button.setToolTip("Play / stop" if enabled else f"Playback unavailable: {reason}")
+
+    def _selection_changed(self) -> None:
+        rows = {i.row() for i in self.selectedIndexes()}
+        if rows:
+            self.row_chosen.emit(self.matches[min(rows)])
+
+
+class RecordingsPanel(QWidget):
+    """The "Listen" tab."""
+
+    play_requested = Signal(object)  # RecordingMatch; the caller toggles play/stop
+    clip_requested = Signal(object)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.header = QLabel("Click a tile on the map to hear what it should sound like.")
+        self.header.setObjectName("panelHeader")
+        self.header.setWordWrap(True)
+        self.best = RecordingTable("similarity")
+        self.nearest = RecordingTable("distance")
+        self.spectrogram = SpectrogramView("Spectrogram")
+        for table in (self.best, self.nearest):
+            table.play_clicked.connect(self.play_requested)
+            table.row_chosen.connect(self.clip_requested)
+        best_box, nearest_box = QWidget(), QWidget()
+        for box, title, table in ((best_box, "Best-matching recordings", self.best),
+                                  (nearest_box, "Nearest recordings", self.nearest)):
+            lay = QVBoxLayout(box)
+            lay.setContentsMargins(0, 4, 0, 0)
+            label = QLabel(title)
+            label.setObjectName("sectionTitle")
+            lay.addWidget(label)
+            lay.addWidget(table)
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(best_box)
+        splitter.addWidget(nearest_box)
+        splitter.addWidget(self.spectrogram)
+        splitter.setSizes([260, 180, 240])
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.header)
+        layout.addWidget(splitter, 1)
+
+    def show_selection(self, tile: TileSelection | None) -> None:
+        if tile is None:
+            self.header.setText("Click a tile on the map to hear what it should sound like.")
+            self.best.set_matches([], str)
+            self.nearest.set_matches([], str)
+            self.spectrogram.clear("Spectrogram")
+            return
+        self.header.setText(f"<b>Tile {tile.tile_id}</b> &nbsp; {format_lonlat(tile.lon, tile.lat)}")
+        self.best.set_matches(tile.best, lambda m: f"{m.score:.3f}")
+        self.nearest.set_matches(tile.nearest, lambda m: f"{m.km:.2f} km" if m.km < 100 else f"{m.km:.0f} km")
+        self.spectrogram.clear("Spectrogram")
+
+    def show_clip(self, clip: Any, log_mel_db: Any, seconds: float) -> None:
+        if clip is None:
+            self.spectrogram.clear("Spectrogram")
+        elif log_mel_db is None:
+            self.spectrogram.clear(f"{clip.title}: computing the spectrogram…")
+        else:
+            self.spectrogram.set_log_mel(log_mel_db, seconds, f"{clip.title} ({seconds:.1f} s)")
+
+    def set_playing(self, path: str | None) -> None:
+        self.best.set_playing(path)
+        self.nearest.set_playing(path)
+
+    def set_play_enabled(self, enabled: bool, reason: str) -> None:
+        self.best.set_play_enabled(enabled, reason)
+        self.nearest.set_play_enabled(enabled, reason)
