@@ -37,9 +37,18 @@ def build_app(context: AppContext, backend: AudioBackend | None = None) -> tuple
     return window, state, controller
 
 
+def _qt_message(mode: Any, context: Any, message: str) -> None:
+    """Qt's own messages go to the log; the offscreen platform's notes about window hints are noise."""
+    if "propagateSizeHints" in message:
+        return
+    logging.getLogger("qt").debug("%s", message)
+
+
 def _qt_app(argv0: str) -> Any:
+    from PySide6.QtCore import qInstallMessageHandler
     from PySide6.QtWidgets import QApplication
 
+    qInstallMessageHandler(_qt_message)
     app = QApplication.instance() or QApplication([argv0])
     app.setApplicationName("Soundscape Mapper")
     app.setOrganizationName("soundscape-mapper")

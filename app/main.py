@@ -72,9 +72,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _join_negative_values(argv: list[str]) -> list[str]:
+    """Let ``--select-lonlat -77.8,24.5`` work: argparse would take the value for an option."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] == "--select-lonlat" and i + 1 < len(argv) and argv[i + 1][:2].replace(".", "").lstrip("-")[:1].isdigit():
+            out.append(f"--select-lonlat={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(argv[i])
+        i += 1
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the app; returns the exit status (0 ok, 1 failure in headless mode, 2 bad options)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = _join_negative_values(list(sys.argv[1:] if argv is None else argv))
     parser = build_parser()
     args = parser.parse_args(argv)
     headless = args.screenshot is not None

@@ -1,9 +1,10 @@
-"""Where the map draws things, computed once per atlas (no Qt): tile boxes in Web Mercator, a grid
-per imagery source for drawing per-tile values as one image, and the visible-tile lookup.
+"""Where the map draws things, computed once per atlas (no Qt): tile footprints in Web Mercator, a
+grid per imagery source for drawing per-tile values as one image, and the visible-tile lookup.
 
 Drawing one graphics item per tile does not scale to tens of thousands of tiles, so values over tiles
-(the heat map) are rasterised into one small image per source, one pixel per tile cell, and placed
-with a single ``ImageItem`` each.
+(the heat map) are rasterised into one small image per source, one pixel per tile, placed on the map
+by an affine transform fitted to the tiles' (column, row) -> centre mapping. That keeps the cells on
+the tiles even when the imagery's own CRS (say UTM) is rotated against Web Mercator.
 """
 
 from __future__ import annotations
@@ -17,29 +18,34 @@ from app.services.geo import lonlat_to_mercator
 
 MAX_GRID_SIDE = 4096  # cells; a sparse source spread wider gets coarser cells (several tiles per cell)
 
+# (a, b, c, d, e, f): x = a*col + b*row + c, y = d*col + e*row + f, for pixel-corner coordinates.
+Affine = tuple[float, float, float, float, float, float]
+
 
 @dataclass(frozen=True)
 class SourceGrid:
-    """The cells of one imagery source: tile ``tiles[k]`` sits at ``(rows[k], cols[k])``.
-
-    Row 0 is the southernmost (the map's y axis points north). ``rect`` is (x, y, width, height) in
-    EPSG:3857 metres.
-    """
+    """The cells of one imagery source: tile ``tiles[k]`` is pixel ``(rows[k], cols[k])`` of an image
+    of ``shape`` that ``affine`` places on the map (EPSG:3857 metres)."""
 
     source: int
     tiles: np.ndarray
     rows: np.ndarray
     cols: np.ndarray
     shape: tuple[int, int]
-    rect: tuple[float, float, float, float]
+    affine: Affine
+
+    def cell_centre(self, row: float, col: float) -> tuple[float, float]:
+        a, b, c, d, e, f = self.affine
+        return a * (col + 0.5) + b * (row + 0.5) + c, d * (col + 0.5) + e * (row + 0.5) + f
 
 
 @dataclass(frozen=True)
 class TileLayout:
-    """Tile centres and boxes in EPSG:3857 and one grid per source."""
+    """Tile centres, footprints and boxes in EPSG:3857, and one grid per source."""
 
     x: np.ndarray
     y: np.ndarray
+    corners: np.ndarray  # (N, 4, 2) footprint corners: top-left, top-right, bottom-right, bottom-left
     x0: np.ndarray
     x1: np.ndarray
     y0: np.ndarray
@@ -66,7 +72,7 @@ class TileLayout:
         return float(np.median(self.x1 - self.x0)) if self.count else 1.0
 
     def rasterise(self, values: np.ndarray, lut: np.ndarray, levels: tuple[float, float],
-                  alpha: int = 255) -> list[tuple[np.ndarray, tuple[float, float, float, float]]]:
+                  alpha: int = 255) -> list[tuple[np.ndarray, Affine]]:
         """Colour ``values`` (one per tile) through ``lut`` into one RGBA image per source grid.
 
         Args:
@@ -76,7 +82,7 @@ class TileLayout:
             alpha: opacity of coloured cells.
 
         Returns:
-            [(rgba (h, w, 4) uint8 with row 0 at the south, rect), ...], one per source.
+            [(rgba (h, w, 4) uint8, affine), ...], one per source.
         """
         values = np.asarray(values, dtype=np.float64)
         lo, hi = levels
@@ -90,38 +96,76 @@ class TileLayout:
             ok = finite[g.tiles]
             rgba[g.rows[ok], g.cols[ok], :3] = colours[g.tiles[ok]]
             rgba[g.rows[ok], g.cols[ok], 3] = alpha
-            out.append((rgba, g.rect))
+            out.append((rgba, g.affine))
         return out
 
 
-def _grid(source: int, tiles: np.ndarray, x: np.ndarray, y: np.ndarray, x0: np.ndarray, x1: np.ndarray,
-          y0: np.ndarray, y1: np.ndarray) -> SourceGrid:
-    w = float(np.median(x1[tiles] - x0[tiles]))
-    h = float(np.median(y1[tiles] - y0[tiles]))
-    w, h = (w if w > 0 else 1.0), (h if h > 0 else 1.0)
-    west, south = float(x0[tiles].min()), float(y0[tiles].min())
-    east, north = float(x1[tiles].max()), float(y1[tiles].max())
-    # Cells as large as a tile, or larger when a sparse source would need an enormous image.
-    w = max(w, (east - west) / MAX_GRID_SIDE)
+def _fit_affine(cols: np.ndarray, rows: np.ndarray, x: np.ndarray, y: np.ndarray) -> Affine | None:
+    """Least-squares affine from cell centres (col + 0.5, row + 0.5) to (x, y); None if degenerate."""
+    if cols.size < 3 or np.unique(cols).size < 2 or np.unique(rows).size < 2:
+        return None
+    design = np.column_stack([cols + 0.5, rows + 0.5, np.ones(cols.size)])
+    (a, b, c), *_ = np.linalg.lstsq(design, x, rcond=None)
+    (d, e, f), *_ = np.linalg.lstsq(design, y, rcond=None)
+    if abs(a * e - b * d) < 1e-9:
+        return None
+    return float(a), float(b), float(c), float(d), float(e), float(f)
+
+
+def _grid_from_cells(source: int, tiles: np.ndarray, cols: np.ndarray, rows: np.ndarray, x: np.ndarray,
+                     y: np.ndarray) -> SourceGrid | None:
+    c0, r0 = int(cols.min()), int(rows.min())
+    cols, rows = cols - c0, rows - r0
+    if cols.max() >= MAX_GRID_SIDE or rows.max() >= MAX_GRID_SIDE:
+        return None
+    affine = _fit_affine(cols, rows, x, y)
+    if affine is None:
+        return None
+    return SourceGrid(source, tiles, rows, cols, (int(rows.max()) + 1, int(cols.max()) + 1), affine)
+
+
+def _grid_from_boxes(source: int, tiles: np.ndarray, x: np.ndarray, y: np.ndarray, x0: np.ndarray,
+                     x1: np.ndarray, y0: np.ndarray, y1: np.ndarray) -> SourceGrid:
+    """Cells from tile centres and box sizes, for sources without a usable (col, row) grid."""
+    w = float(np.median(x1 - x0)) or 1.0
+    h = float(np.median(y1 - y0)) or 1.0
+    west, south = float(x0.min()), float(y0.min())
+    east, north = float(x1.max()), float(y1.max())
+    w = max(w, (east - west) / MAX_GRID_SIDE)  # several tiles share a cell rather than a huge image
     h = max(h, (north - south) / MAX_GRID_SIDE)
-    cols = np.floor((x[tiles] - west) / w).astype(np.int64)
-    rows = np.floor((y[tiles] - south) / h).astype(np.int64)
-    ncols = max(1, int(np.ceil((east - west) / w - 1e-6)), int(cols.max()) + 1)
-    nrows = max(1, int(np.ceil((north - south) / h - 1e-6)), int(rows.max()) + 1)
-    return SourceGrid(source, tiles, rows, cols, (nrows, ncols), (west, south, ncols * w, nrows * h))
+    cols = np.floor((x - west) / w).astype(np.int64)
+    rows_up = np.floor((y - south) / h).astype(np.int64)
+    nrows = int(rows_up.max()) + 1
+    rows = nrows - 1 - rows_up  # row 0 at the north, like an image
+    ncols = int(cols.max()) + 1
+    affine = (w, 0.0, west, 0.0, -h, south + nrows * h)
+    return SourceGrid(source, tiles, rows, cols, (nrows, ncols), affine)
 
 
 def layout_tiles(tiles: Any) -> TileLayout:
-    """Compute the :class:`TileLayout` of an atlas's ``tiles`` (``lon``, ``lat``, ``footprints``, ``source``)."""
+    """Compute the :class:`TileLayout` of an atlas's ``tiles`` (``lon``, ``lat``, ``footprints``,
+    ``source``, and ``grid`` (col, row) when the atlas has it)."""
     lon = np.asarray(tiles.lon, dtype=np.float64)
     lat = np.asarray(tiles.lat, dtype=np.float64)
     x, y = lonlat_to_mercator(lon, lat)
-    fp = np.asarray(tiles.footprints, dtype=np.float64).reshape(len(lon), -1, 2)
+    x, y = np.atleast_1d(x), np.atleast_1d(y)
+    fp = np.asarray(tiles.footprints, dtype=np.float64).reshape(len(lon), 4, 2)
+    fx, fy = lonlat_to_mercator(fp[..., 0], fp[..., 1])
+    corners = np.stack([fx, fy], axis=-1).reshape(len(lon), 4, 2)
     if len(lon):
-        fx, fy = lonlat_to_mercator(fp[..., 0], fp[..., 1])
         x0, x1, y0, y1 = fx.min(axis=1), fx.max(axis=1), fy.min(axis=1), fy.max(axis=1)
     else:
         x0 = x1 = y0 = y1 = np.zeros(0)
     source = np.asarray(tiles.source, dtype=np.int64)
-    grids = [_grid(int(s), np.flatnonzero(source == s), x, y, x0, x1, y0, y1) for s in np.unique(source)]
-    return TileLayout(np.asarray(x), np.asarray(y), x0, x1, y0, y1, grids)
+    grid = getattr(tiles, "grid", None)
+    cells = np.asarray(grid, dtype=np.int64) if grid is not None and len(grid) == len(lon) else None
+    grids = []
+    for s in np.unique(source):
+        idx = np.flatnonzero(source == s)
+        g = None
+        if cells is not None:
+            g = _grid_from_cells(int(s), idx, cells[idx, 0], cells[idx, 1], x[idx], y[idx])
+        if g is None:
+            g = _grid_from_boxes(int(s), idx, x[idx], y[idx], x0[idx], x1[idx], y0[idx], y1[idx])
+        grids.append(g)
+    return TileLayout(x, y, corners, x0, x1, y0, y1, grids)

@@ -242,6 +242,7 @@ class MainWindow(QMainWindow):
         if p.bundle is not None:
             self.listen.spectrogram.configure(p.bundle.front_end)
             self.search.query_view.configure(p.bundle.front_end)
+            self.search.live.configure(p.bundle.front_end)
 
     def _render_selection(self, tile: Any) -> None:
         self.listen.show_selection(tile)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QFont, QPainter, QPen
+from PySide6.QtGui import QColor, QFont, QPainter, QPen, QPolygonF, QTransform
 from PySide6.QtWidgets import QLabel, QToolTip, QVBoxLayout, QWidget
 
 from app.services.geo import (
@@ -142,6 +142,7 @@ class MapView(QWidget):
         self._heat_items: list[pg.ImageItem] = []
         self._detail_pool: list[pg.ImageItem] = []
         self._detail_shown: list[int] = []
+        self._detail_items: dict[int, pg.ImageItem] = {}
         self._thumb_cache: OrderedDict[int, np.ndarray] = OrderedDict()
         self.heat_values: np.ndarray | None = None
         self.heat_levels: tuple[float, float] = (0.0, 1.0)
@@ -172,6 +173,7 @@ class MapView(QWidget):
         for item in self._overviews + self._heat_items + self._detail_pool:
             self.plot.removeItem(item)
         self._overviews, self._heat_items, self._detail_pool, self._detail_shown = [], [], [], []
+        self._detail_items = {}
         self._thumb_cache.clear()
         self.markers.setData([], [])
         self.selection_outline.setData([], [])
@@ -224,10 +226,10 @@ class MapView(QWidget):
             if levels[1] <= levels[0]:
                 levels = (levels[0], levels[0] + 1e-6)
         self.heat_levels = levels
-        for rgba, (x, y, w, h) in self.tile_layout.rasterise(self.heat_values, self._lut, levels):
+        for rgba, (a, b, c, d, e, f) in self.tile_layout.rasterise(self.heat_values, self._lut, levels):
             item = _image_item(3)
             item.setImage(rgba, autoLevels=False)
-            item.setRect(QRectF(x, y, w, h))
+            item.setTransform(QTransform(a, d, b, e, c, f))
             item.setOpacity(HEAT_OPACITY)
             self.plot.addItem(item)
             self._heat_items.append(item)
@@ -241,8 +243,8 @@ class MapView(QWidget):
         if index is None or lay is None:
             self.selection_outline.setData([], [])
             return
-        x0, x1, y0, y1 = lay.x0[index], lay.x1[index], lay.y0[index], lay.y1[index]
-        self.selection_outline.setData([x0, x1, x1, x0, x0], [y0, y0, y1, y1, y0])
+        quad = lay.corners[index]
+        self.selection_outline.setData(np.append(quad[:, 0], quad[0, 0]), np.append(quad[:, 1], quad[0, 1]))
 
     def centre_on(self, lon: float, lat: float, tiles_across: float = 7.0) -> None:
         """Centre the map on (lon, lat), zoomed so that about ``tiles_across`` tiles fit."""
@@ -322,7 +324,7 @@ class MapView(QWidget):
             return None
         if image is None:
             return None
-        image = np.ascontiguousarray(np.asarray(image)[::-1])
+        image = np.ascontiguousarray(np.asarray(image))
         self._thumb_cache[index] = image
         while len(self._thumb_cache) > THUMB_CACHE:
             self._thumb_cache.popitem(last=False)
@@ -342,22 +344,34 @@ class MapView(QWidget):
                 vis = lay.visible(x0, y0, x1, y1)
                 if vis.size <= MAX_DETAIL_TILES:
                     wanted = [int(i) for i in vis]
-        while len(self._detail_pool) < len(wanted):
-            item = _image_item(1)
-            self.plot.addItem(item)
-            self._detail_pool.append(item)
-        shown = []
-        for item, index in zip(self._detail_pool, wanted, strict=False):
+        # Items already showing a wanted tile keep it; the others are reused for the new tiles.
+        keep = {index: item for index, item in self._detail_items.items() if index in set(wanted)}
+        free = [item for index, item in self._detail_items.items() if index not in keep]
+        free += [item for item in self._detail_pool if item not in self._detail_items.values()]
+        self._detail_items = dict(keep)
+        for index in wanted:
+            if index in keep:
+                continue
             image = self._thumb(index)
             if image is None:
-                item.hide()
                 continue
-            item.setImage(image, autoLevels=False)
+            if free:
+                item = free.pop()
+            else:
+                item = _image_item(1)
+                self.plot.addItem(item)
+                self._detail_pool.append(item)
             assert lay is not None
-            item.setRect(QRectF(lay.x0[index], lay.y0[index], lay.x1[index] - lay.x0[index],
-                                lay.y1[index] - lay.y0[index]))
-            item.show()
-            shown.append(index)
-        for item in self._detail_pool[len(wanted):]:
+            h, w = image.shape[:2]
+            quad = lay.corners[index]
+            transform = QTransform()
+            source = QPolygonF([QPointF(0, 0), QPointF(w, 0), QPointF(w, h), QPointF(0, h)])
+            target = QPolygonF([QPointF(float(px), float(py)) for px, py in quad])
+            if QTransform.quadToQuad(source, target, transform):
+                item.setImage(image, autoLevels=False)
+                item.setTransform(transform)
+                item.show()
+                self._detail_items[index] = item
+        for item in free:
             item.hide()
-        self._detail_shown = shown
+        self._detail_shown = list(self._detail_items)

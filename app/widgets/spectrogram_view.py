@@ -19,7 +19,7 @@ from app.services.spectrogram import hz_to_mel
 
 SPECTROGRAM_COLOURMAP = "inferno"
 DYNAMIC_RANGE_DB = 80.0
-TICK_HZ = (100, 200, 500, 1000, 2000, 5000, 10000, 20000)
+TICK_HZ = (100, 500, 1000, 2000, 5000, 10000, 20000)
 
 
 def frequency_ticks(cfg: Any) -> list[tuple[float, str]]:
