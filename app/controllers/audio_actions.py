@@ -68,7 +68,7 @@ class AudioActions:
         project = self.app.project.current
         preferred = project.bundle.front_end.sample_rate if project is not None else 22050
         device: AudioDevice = audio.input_device
-        rate = self.backend.input_rate(device, preferred) if self.backend.loaded else preferred
+        rate = self.backend.input_rate(device, preferred)
         seconds = float(max_seconds or self.app.settings.record_max_seconds)
         recorder = Recorder(self.open_stream, device, rate, seconds)
         try:

@@ -312,6 +312,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
         self._play_timer.stop()
         self.search.stop_timers()
+        self.map.stop_timers()
         self.controller.settings.window_geometry = bytes(self.saveGeometry().toBase64()).decode()
         self.controller.shutdown()
         if self._progress_dialog is not None:

@@ -164,7 +164,8 @@ class MapView(QWidget):
         self.view.sigRangeChanged.connect(self._range_changed)
         scene = self.plot.scene()
         scene.sigMouseClicked.connect(self._on_click)
-        self._hover_proxy = pg.SignalProxy(scene.sigMouseMoved, rateLimit=HOVER_RATE_HZ, slot=self._on_move)
+        self._hover_proxy = pg.SignalProxy(scene.sigMouseMoved, rateLimit=HOVER_RATE_HZ, slot=self._on_move,
+                                            threadSafe=False)
 
     # ------------------------------------------------------------------------------------ content
 
@@ -267,9 +268,16 @@ class MapView(QWidget):
         lon, lat = mercator_to_lonlat(p.x(), p.y())
         return float(lon), float(lat)
 
+    def mercator_per_pixel(self) -> float:
+        """EPSG:3857 metres per screen pixel (from the range and the box's width, which is always current;
+        ``ViewBox.viewPixelSize`` can lag one resize behind)."""
+        (x0, x1), _ = self.view.viewRange()
+        width = self.view.width()
+        return (x1 - x0) / width if width > 0 else 0.0
+
     def metres_per_pixel(self) -> float:
         """Ground metres per screen pixel at the view's centre."""
-        px = self.view.viewPixelSize()[0]
+        px = self.mercator_per_pixel()
         (x0, x1), (y0, y1) = self.view.viewRange()
         _, lat = mercator_to_lonlat((x0 + x1) / 2, (y0 + y1) / 2)
         return float(px * ground_metres_per_mercator_metre(float(lat)))
@@ -301,12 +309,18 @@ class MapView(QWidget):
 
     def resizeEvent(self, event: object) -> None:  # noqa: N802 - Qt's name
         super().resizeEvent(event)  # type: ignore[arg-type]
+        self.scale_bar.set_scale(self.metres_per_pixel())
         self.scale_bar.move(6, self.canvas.height() - self.scale_bar.height() - 4)
 
     def _range_changed(self, *args: object) -> None:
         self.scale_bar.set_scale(self.metres_per_pixel())
         self.scale_bar.move(6, self.canvas.height() - self.scale_bar.height() - 4)
         self._detail_timer.start()
+
+    def stop_timers(self) -> None:
+        """Stop the redraw and hover timers (the window is closing)."""
+        self._detail_timer.stop()
+        self._hover_proxy.timer.stop()
 
     # ------------------------------------------------------------------------------ tile detail
 
@@ -339,7 +353,7 @@ class MapView(QWidget):
         wanted: list[int] = []
         if lay is not None and lay.count and self._thumbnail is not None:
             (x0, x1), (y0, y1) = self.view.viewRange()
-            px = self.view.viewPixelSize()[0]
+            px = self.mercator_per_pixel()
             if px > 0 and lay.median_tile_width() / px >= MIN_DETAIL_PX:
                 vis = lay.visible(x0, y0, x1, y1)
                 if vis.size <= MAX_DETAIL_TILES:
