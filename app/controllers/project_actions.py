@@ -284,8 +284,26 @@ class ProjectActions:
             add_imagery(project.atlas_path, project.bundle, path, job=job)
             return project.atlas_path
 
+        def failed(message: str) -> None:
+            self.app.error(message)
+            if _tile_count(project.atlas_path) != len(project.atlas.tiles.ids):
+                self.open_atlas(project.atlas_path, project.bundle_path)  # what was embedded joins the map
+
+        def cancelled() -> None:
+            self.state.tell("info", f"Stopped adding {path.name}; the tiles already embedded are kept")
+            self.open_atlas(project.atlas_path, project.bundle_path)
+
         return self.app.runner.submit(
             f"Adding {path.name}", work, on_success=lambda p: self.open_atlas(p, project.bundle_path),
-            on_error=self.app.error,
-            on_cancelled=lambda: self.state.tell("info", f"Stopped adding {path.name}; the tiles already "
-                                                         "embedded are kept"))
+            on_error=failed, on_cancelled=cancelled)
+
+
+def _tile_count(atlas_path: Path) -> int:
+    """Tiles on disk now (-1 if the atlas cannot be read)."""
+    from engine.atlas import open_atlas
+    from engine.errors import UserInputError
+
+    try:
+        return len(open_atlas(atlas_path).tiles.ids)
+    except UserInputError:
+        return -1

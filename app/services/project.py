@@ -55,14 +55,6 @@ def load_model(path: str | Path) -> tuple[Any, Any]:
     return bundle, BundleEncoders(bundle)
 
 
-def atlas_bundle_id(atlas_path: str | Path) -> str | None:
-    """The bundle id an atlas was built with, read without a bundle (None if unknown)."""
-    from engine.atlas import open_atlas
-
-    atlas = open_atlas(atlas_path)
-    return getattr(atlas, "bundle_id", None)
-
-
 def known_bundles(data_dir: Path, extra: Iterable[str | Path | None] = ()) -> list[Path]:
     """Bundles the app can offer for an atlas: the ones named, the shipped one, and trained ones."""
     seen: list[Path] = []
@@ -79,7 +71,8 @@ def known_bundles(data_dir: Path, extra: Iterable[str | Path | None] = ()) -> li
 
 
 def open_project(atlas_path: str | Path, bundle_paths: Iterable[Path]) -> Project:
-    """Open an atlas with the first of ``bundle_paths`` it was built with.
+    """Open an atlas with the first of ``bundle_paths`` it was built with (then the bundle folder the
+    atlas itself names, if it still exists).
 
     Args:
         atlas_path: the atlas folder.
@@ -93,22 +86,26 @@ def open_project(atlas_path: str | Path, bundle_paths: Iterable[Path]) -> Projec
         BundleError: the matching bundle is damaged.
     """
     from engine.atlas import open_atlas
+    from engine.formats.bundle import load_bundle
 
     atlas_path = Path(atlas_path)
-    wanted = atlas_bundle_id(atlas_path)
+    atlas = open_atlas(atlas_path)
+    wanted = atlas.bundle_id
+    candidates = list(bundle_paths)
+    recorded = (getattr(atlas, "manifest", None) or {}).get("bundle_path")
+    if recorded:
+        candidates.append(Path(recorded))
     errors: list[str] = []
-    for candidate in bundle_paths:
+    for candidate in candidates:
         try:
-            from engine.formats.bundle import load_bundle
-
             bundle = load_bundle(candidate, verify_hashes=False)
         except BundleError as err:
-            errors.append(str(err))
+            if Path(candidate).exists():
+                errors.append(str(err))
             continue
-        if wanted is not None and bundle.bundle_id != wanted:
+        if bundle.bundle_id != wanted:
             continue
         bundle, encoders = load_model(candidate)  # now with the hash check
-        atlas = open_atlas(atlas_path, bundle)
         return Project(bundle, Path(candidate), encoders, atlas, atlas_path)
     detail = f" ({'; '.join(errors)})" if errors else ""
     raise AtlasError(atlas_path, f"built with model bundle {str(wanted)[:12]}, which is not loaded{detail}",
