@@ -13,6 +13,7 @@ import itertools
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -63,7 +64,7 @@ class Task(QObject):
     def __init__(self, task_id: int, name: str, fn: Callable[[QtJob], Any], runner: TaskRunner,
                  on_success: Callback, on_error: Callback, on_cancelled: Callback,
                  on_progress: Callback, on_publish: Callback) -> None:
-        super().__init__(runner)
+        super().__init__()
         self.task_id, self.name = task_id, name
         self._relay = _Relay(self)
         self.job = QtJob(self._relay)
@@ -136,6 +137,7 @@ class TaskRunner(QObject):
         super().__init__(parent)
         self.tasks_state = tasks_state if tasks_state is not None else TasksState()
         self._tasks: dict[int, Task] = {}
+        self._finished: deque[Task] = deque(maxlen=16)
         self._ids = itertools.count(1)
 
     def submit(self, name: str, fn: Callable[[QtJob], Any], *, on_success: Callback = None,
@@ -166,8 +168,10 @@ class TaskRunner(QObject):
 
     def _forget(self, task: Task) -> None:
         self._tasks.pop(task.task_id, None)
+        # Keep a reference a little longer: the task is inside its own slot right now, and freeing a
+        # QObject during its slot is unsafe. Older finished tasks are freed as new ones finish.
+        self._finished.append(task)
         self.tasks_state.remove(task.task_id)
-        task.deleteLater()
         if not self._tasks:
             self.all_done.emit()
 

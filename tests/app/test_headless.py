@@ -1,0 +1,80 @@
+"""``soundscape`` as a command: the no-display message, and ``--screenshot`` with a selection and a query."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from app.main import NO_DISPLAY_MESSAGE
+from engine.atlas import open_atlas
+from engine.runtime.encoders import BundleEncoders
+from tests.app import independent
+from tests.conftest import ROOT
+
+
+def run_app(args: list[str], tmp_path: Path, **env_changes: str | None) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "cfg"), XDG_DATA_HOME=str(tmp_path / "data"))
+    for key, value in env_changes.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return subprocess.run([sys.executable, "-m", "app.main", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=180)
+
+
+def test_without_a_display_it_says_how_to_run_and_exits_0(tmp_path: Path) -> None:
+    result = run_app([], tmp_path, DISPLAY=None, WAYLAND_DISPLAY=None, QT_QPA_PLATFORM=None)
+    assert result.returncode == 0
+    assert result.stderr.strip() == NO_DISPLAY_MESSAGE
+
+
+def test_screenshot_with_selection_and_query_prints_the_true_top_tiles(tmp_path: Path, built_atlas: Path,
+                                                                     bundle_path: Path, realdata: Path) -> None:
+    out = tmp_path / "shot.png"
+    clip = realdata / "audio" / "S4A03895_20190522_200000.wav"
+    atlas = open_atlas(built_atlas)
+    tile = int(np.argsort(np.asarray(atlas.tiles.lon))[len(atlas.tiles.lon) // 2])
+    lon, lat = float(atlas.tiles.lon[tile]), float(atlas.tiles.lat[tile])
+    # No display and no platform named: --screenshot renders offscreen by itself.
+    result = run_app(["--screenshot", str(out), "--atlas", str(built_atlas), "--bundle", str(bundle_path),
+                      "--size", "1000x700", "--select-lonlat", f"{lon},{lat}", "--query-audio", str(clip),
+                      "--print-matches"], tmp_path, DISPLAY=None, WAYLAND_DISPLAY=None, QT_QPA_PLATFORM=None)
+    assert result.returncode == 0, result.stderr
+    image = Image.open(out)
+    assert image.size == (1000, 700)
+    pixels = np.asarray(image.convert("RGB"), dtype=np.float32)
+    assert pixels.std() > 20  # a rendered window, not a blank image
+    matches = json.loads(result.stdout)
+    query = BundleEncoders(bundle_path).embed_audio_file(clip)
+    expected = independent.top_tiles(atlas, query, len(matches))
+    assert [m["tile_id"] for m in matches] == [int(atlas.tiles.ids[i]) for i in expected]
+    d = independent.distances(atlas.tiles.embeddings, query, atlas.distance)
+    for m, i in zip(matches, expected, strict=True):
+        assert m["lon"] == float(atlas.tiles.lon[i]) and m["lat"] == float(atlas.tiles.lat[i])
+        assert abs(m["score"] - independent.scores(d[i], atlas.distance)) < 1e-5
+
+
+def test_screenshot_of_a_missing_atlas_fails_with_the_reason(tmp_path: Path) -> None:
+    out = tmp_path / "shot.png"
+    result = run_app(["--screenshot", str(out), "--atlas", str(tmp_path / "nowhere")], tmp_path,
+                     QT_QPA_PLATFORM="offscreen")
+    assert result.returncode == 1
+    assert f"error: {tmp_path / 'nowhere'}: atlas not found" in result.stderr
+    assert out.is_file()  # the window with its error banner is still rendered
+
+
+def test_bad_options_are_refused_with_a_usage_error(tmp_path: Path) -> None:
+    result = run_app(["--screenshot", str(tmp_path / "x.png"), "--select-lonlat", "200,10"], tmp_path,
+                     QT_QPA_PLATFORM="offscreen")
+    assert result.returncode == 2
+    assert "longitude must be in [-180, 180]" in result.stderr
+    result = run_app(["--screenshot", str(tmp_path / "x.png"), "--print-matches"], tmp_path,
+                     QT_QPA_PLATFORM="offscreen")
+    assert result.returncode == 2 and "--print-matches needs --query-audio or --record-seconds" in result.stderr
