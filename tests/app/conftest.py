@@ -89,9 +89,9 @@ def bundle_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def other_bundle_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A second, different bundle (another seed), for mismatch tests."""
-    return fixtures_data.export_untrained_bundle(tmp_path_factory.mktemp("bundle2") / "bundle2", seed=1)
+def other_bundle_path(tmp_path_factory: pytest.TempPathFactory, bundle_path: Path) -> Path:
+    """A second bundle with another id (same weights, a different ONNX file), for mismatch tests."""
+    return fixtures_data.variant_bundle(bundle_path, tmp_path_factory.mktemp("bundle2") / "bundle2")
 
 
 @pytest.fixture(scope="session")

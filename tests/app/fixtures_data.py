@@ -40,6 +40,26 @@ def export_untrained_bundle(out: Path, seed: int = 0) -> Path:
     return out
 
 
+def variant_bundle(bundle: Path, out: Path) -> Path:
+    """A copy of ``bundle`` whose audio model file differs (a doc string), so its bundle_id differs."""
+    import json
+    import shutil
+
+    import onnx
+
+    from engine.formats.bundle import write_manifest
+
+    shutil.copytree(bundle, out)
+    model = onnx.load(str(out / "audio_encoder.onnx"))
+    model.doc_string = "variant for tests"
+    onnx.save(model, str(out / "audio_encoder.onnx"))
+    manifest = json.loads((out / "manifest.json").read_text())
+    for key in ("format", "format_version", "files", "bundle_id"):
+        manifest.pop(key, None)
+    write_manifest(out, manifest)
+    return out
+
+
 def write_pair_table(path: Path, audio_files: list[Path], seed: int = 0) -> Path:
     """A pair table placing each recording at a seeded random point of the scene (no images)."""
     rng = np.random.default_rng(seed)

@@ -1,0 +1,81 @@
+"""The real audio path: PortAudio -> ALSA -> PulseAudio. A private PulseAudio server plays a real
+recording into a null sink whose monitor is the default input; ``soundscape --record-seconds`` records
+it through sounddevice (the record button's path) and must find the same best tiles as opening the file.
+
+PortAudio reads its device list when sounddevice is imported, so the app runs in a subprocess started
+after the server.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from engine.atlas import open_atlas
+from engine.audio import probe_audio
+from engine.runtime.encoders import BundleEncoders
+from tests.app import independent
+from tests.app.pulse_server import PulseServer, missing_pieces
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def pulse(tmp_path: Path):
+    missing = missing_pieces()
+    if missing:
+        pytest.skip(f"the real audio path needs {', '.join(missing)} (scripts/system_deps.sh installs them)")
+    server = PulseServer(tmp_path / "pulse")
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_recording_through_sounddevice_finds_the_same_tiles_as_the_file(pulse: PulseServer, tmp_path: Path,
+                                                                        built_atlas: Path, bundle_path: Path,
+                                                                        realdata: Path) -> None:
+    clip = realdata / "audio" / "S4A03895_20190522_060000.wav"  # dawn chorus, 10 s at 22,000 Hz
+    seconds = probe_audio(clip).duration + 2.0
+    env = pulse.env | {"XDG_CONFIG_HOME": str(tmp_path / "cfg"), "XDG_DATA_HOME": str(tmp_path / "data"),
+                       "QT_QPA_PLATFORM": "offscreen"}
+    app = subprocess.Popen([sys.executable, "-m", "app.main", "--screenshot", str(tmp_path / "rec.png"),
+                            "--atlas", str(built_atlas), "--bundle", str(bundle_path),
+                            "--record-seconds", f"{seconds:g}", "--print-matches"],
+                           cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stderr: list[str] = []
+    started = threading.Event()
+
+    def read_stderr() -> None:
+        for line in app.stderr:  # type: ignore[union-attr]
+            stderr.append(line)
+            if line.startswith("recording "):
+                started.set()
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
+    try:
+        if not started.wait(timeout=90):
+            app.kill()
+            pytest.fail(f"the app did not start recording: {''.join(stderr)[-2000:]}")
+        pulse.play(clip)
+        stdout, _ = app.communicate(timeout=120)
+    finally:
+        if app.poll() is None:
+            app.kill()
+            app.wait()
+        reader.join(timeout=10)
+    assert app.returncode == 0, "".join(stderr)[-2000:]
+    assert any(line.startswith("recording ") for line in stderr)
+    recorded = json.loads(stdout)
+    atlas = open_atlas(built_atlas)
+    expected = independent.top_tiles(atlas, BundleEncoders(bundle_path).embed_audio_file(clip), 5)
+    got = [m["tile_id"] for m in recorded[:5]]
+    want = [int(atlas.tiles.ids[i]) for i in expected]
+    assert got[:3] == want[:3]
+    assert len(set(got) & set(want)) >= 4
