@@ -103,7 +103,23 @@ def run(args: argparse.Namespace) -> int:
     if args.downstream_command == "report":
         return _report(args)
     _check_out(args.out)
+    import torch
+
     from engine.downstream.results import write_results
+
+    try:
+        result, summary, label = _run_protocol(args)
+    except torch.cuda.OutOfMemoryError:
+        raise ConfigError("--batch-size", f"the GPU ran out of memory at batch size {args.batch_size}",
+                          "lower --batch-size (or --image-size / --crop)") from None
+    write_results(args.out, result)
+    skipped = result["skipped"]["count"]
+    print(f"{result['dataset_title']} ({label}): {summary}"
+          f"{f'; {skipped} file(s) skipped' if skipped else ''} -> {args.out}")
+    return 0
+
+
+def _run_protocol(args: argparse.Namespace) -> tuple[dict, str, str]:
     from engine.downstream.weights import load_weights
     from engine.progress import TqdmJob
 
@@ -143,11 +159,7 @@ def run(args: argparse.Namespace) -> int:
             result = run_segmentation(cfg, encoders, job)
             summary = (f"OA {100 * result['metrics']['overall_accuracy']:.2f}%, "
                        f"mIoU {100 * result['metrics']['mean_iou']:.2f}%")
-    write_results(args.out, result)
-    skipped = result["skipped"]["count"]
-    print(f"{result['dataset_title']} ({encoders.label}): {summary}"
-          f"{f'; {skipped} file(s) skipped' if skipped else ''} -> {args.out}")
-    return 0
+    return result, summary, encoders.label
 
 
 def _report(args: argparse.Namespace) -> int:

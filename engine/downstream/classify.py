@@ -118,7 +118,7 @@ def run_classification(cfg: ClassifyConfig, encoders: Encoders, job: Job | None 
                            device, skipped, job, seed=cfg.seed)
         logits, kept_test = extract_features(model, make_loader(test_set, cfg.batch_size, cfg.workers),
                                              samples.paths, device, skipped, job, "test predictions")
-        _require(np.arange(1), kept_test, samples.spec.title)
+        _require(np.arange(sum(h["seen"] for h in history)), kept_test, samples.spec.title)
         predicted = logits.argmax(1)
         feature_dim = model.features.num_features
     cm = confusion_matrix(labels[kept_test], predicted, n_classes)

@@ -17,6 +17,7 @@ from engine.downstream.data import SkippedFiles
 from engine.downstream.deeplab import DeepLab, dilate_backbone
 from engine.downstream.segment import SceneDataset, SegmentConfig, evaluate_segmentation, run_segmentation
 from engine.downstream.weights import load_weights
+from engine.errors import UserInputError
 from engine.models import ModelConfig, build_image_encoder
 from tests.engine.downstream.make_fixtures import class_colour
 
@@ -99,3 +100,13 @@ def test_an_image_that_does_not_decode_is_skipped(deepglobe_root: Path, copy_of,
     result = json.loads(out.read_text())
     assert result["skipped"]["files"] == [str(bad)]
     assert result["protocol"]["head"] == "deeplabv3plus" and result["weights"]["width"] == 8
+
+
+def test_a_mask_of_another_size_stops_the_run(deepglobe_root: Path, copy_of) -> None:
+    root = copy_of(deepglobe_root)
+    mask_path = root / "train" / "100_mask.png"
+    Image.fromarray(np.array(Image.open(mask_path))[:, :48]).save(mask_path)
+    enc = load_weights("random", width=8, seed=0)
+    cfg = SegmentConfig(root=str(root), epochs=1, train_fraction=0.9, **SMALL)  # every scene but one trains
+    with pytest.raises(UserInputError, match=r"100_mask.png: is 48×64 px but its image is 64×64"):
+        run_segmentation(cfg, enc)
