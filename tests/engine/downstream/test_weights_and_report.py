@@ -104,3 +104,13 @@ def test_report_refuses_files_that_are_not_results(tmp_path: Path, capsys: pytes
     broken.write_text("{")
     with pytest.raises(UserInputError, match="is not readable JSON"):
         read_results(broken)
+
+
+def test_report_runs_without_torch(tmp_path: Path) -> None:
+    from tests.test_torch_free import run_blocked
+
+    path = tmp_path / "r.json"
+    write_results(path, _result("classify", "resisc45", "AV", "resnet50", {"accuracy": 0.8488}, mode="linear"))
+    done = run_blocked(f"from engine.cli import main; raise SystemExit(main(['downstream', 'report', {str(path)!r}]))")
+    assert done.returncode == 0, done.stderr
+    assert "| AV (ResNet-50) | 84.88 |" in done.stdout
