@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 
 from tests.engine.downstream.make_fixtures import write_advance, write_deepglobe, write_scene_dataset
 
@@ -39,3 +40,13 @@ def copy_of(tmp_path: Path):
         return dst
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """These tiny models gain nothing from a second thread, and on a shared, busy machine OpenMP threads
+    that wait for each other made a test 2-10 times slower; the previous setting is restored."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
