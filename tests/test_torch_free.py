@@ -14,6 +14,13 @@ PORTABLE_MODULES = [
     "engine.progress",
     "engine.audio",
     "engine.cli",
+    "engine.commands.downstream",
+    "engine.downstream.metrics",
+    "engine.downstream.layouts",
+    "engine.downstream.deepglobe",
+    "engine.downstream.splits",
+    "engine.downstream.results",
+    "engine.downstream.report",
     "app.main",
 ]
 
