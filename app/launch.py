@@ -25,9 +25,12 @@ def build_app(context: AppContext, backend: AudioBackend | None = None) -> tuple
     Returns:
         (MainWindow, AppState, AppController).
     """
+    from PySide6.QtCore import qInstallMessageHandler
+
     from app.widgets.main_window import MainWindow
     from app.workers import TaskRunner
 
+    qInstallMessageHandler(_qt_message)
     state = AppState()
     runner = TaskRunner(state.tasks)
     settings = load_settings(context.config_dir)
@@ -45,10 +48,8 @@ def _qt_message(mode: Any, context: Any, message: str) -> None:
 
 
 def _qt_app(argv0: str) -> Any:
-    from PySide6.QtCore import qInstallMessageHandler
     from PySide6.QtWidgets import QApplication
 
-    qInstallMessageHandler(_qt_message)
     app = QApplication.instance() or QApplication([argv0])
     app.setApplicationName("Soundscape Mapper")
     app.setOrganizationName("soundscape-mapper")

@@ -18,8 +18,9 @@ SCENE_LAT = (23.95, 25.15)
 TILE_SIZE_M = 8000.0
 
 
-def export_untrained_bundle(out: Path, seed: int = 0) -> Path:
-    """An untrained slim model exported as a bundle by ``engine.export`` (same format as a trained one)."""
+def export_untrained_bundle(out: Path, seed: int = 0, model: dict | None = None) -> Path:
+    """An untrained model exported as a bundle by ``engine.export`` (same format as a trained one);
+    ``model`` overrides the slim test architecture (a ModelConfig dict)."""
     import torch
 
     from engine.audio import FrontEndConfig
@@ -29,7 +30,7 @@ def export_untrained_bundle(out: Path, seed: int = 0) -> Path:
 
     run = out.parent / f"{out.name}-run"
     torch.manual_seed(seed)
-    cfg = ModelConfig(image_width=8, audio_width=8, embed_dim=32, image_size=48)
+    cfg = ModelConfig(**(model or {"image_width": 8, "audio_width": 8, "embed_dim": 32, "image_size": 48}))
     write_run_config(run, {"model": cfg.to_dict(), "front_end": FrontEndConfig().to_dict(),
                            "data": {"ground_size_m": TILE_SIZE_M}, "preset": "test-untrained"})
     image, audio = build_image_encoder(cfg), build_audio_encoder(cfg)
