@@ -27,6 +27,7 @@ class AppContext:
         demo_size: the demo world size generated on first launch ("default"; tests use "tiny").
         demo_workers: processes for the demo world generator (None: all cores).
         extra_bundles: bundles to consider for an atlas besides the shipped and trained ones.
+        demo_bundle: the bundle the demo atlas is built with (None: the shipped one in resources/).
     """
 
     config_dir: Path | None
@@ -34,6 +35,7 @@ class AppContext:
     demo_size: str = "default"
     demo_workers: int | None = None
     extra_bundles: list[Path] = field(default_factory=list)
+    demo_bundle: Path | None = None
 
 
 class AppController:

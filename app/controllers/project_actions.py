@@ -157,10 +157,8 @@ class ProjectActions:
             dialog=True)
 
     def _build_demo_atlas(self, paths: demo.DemoPaths) -> None:
-        bundle_path = shipped_bundle_path()
-        if (paths.atlas / "atlas.json").exists() and not (paths.atlas / ".building").exists():
-            self.open_atlas(paths.atlas, bundle_path)
-            return
+        """Build (or finish, or just check: a complete atlas is left as it is) the demo atlas, then open it."""
+        bundle_path = self.app.context.demo_bundle or shipped_bundle_path()
 
         def work(job: Any) -> Path:
             from engine.formats.bundle import load_bundle

@@ -40,30 +40,43 @@ def world_ready(world: Path) -> bool:
 
 def generate_demo_world(paths: DemoPaths, size: str = "default", job: Job | None = None,
                         workers: int | None = None) -> Path:
-    """Generate the demo world into ``paths.world`` (a temporary folder renamed at the end).
+    """Generate the demo world into ``paths.world`` (the generator writes a hidden folder and renames
+    it at the end, so an interrupted run never leaves a world that looks complete).
 
     Returns:
         The world folder.
     Raises:
-        Cancelled: stopped by the user (nothing half-written is left under the final name).
+        Cancelled: stopped by the user (nothing is left behind).
     """
     from engine.demo_world import generate_world
 
     if world_ready(paths.world):
         return paths.world
     paths.root.mkdir(parents=True, exist_ok=True)
-    partial = paths.root / ".demo-world.partial"
-    shutil.rmtree(partial, ignore_errors=True)
-    generate_world(partial, seed=DEMO_SEED, size=size, workers=workers, job=job)
-    if paths.world.exists():  # an incomplete earlier attempt
+    if paths.world.exists():  # an incomplete world from an older version: start again
         shutil.rmtree(paths.world)
-    partial.rename(paths.world)
+    generate_world(paths.world, seed=DEMO_SEED, size=size, workers=workers, job=job)
     return paths.world
 
 
+def world_tile_size_m(world: Path) -> float | None:
+    """The tile size the world suggests (its paired images' ground size), or None if it does not say."""
+    import json
+
+    try:
+        info = json.loads((world / "world.json").read_text(encoding="utf-8"))
+        size = info.get("suggested_tile_size_m") or info.get("image_size_m")
+        return float(size) if size else None
+    except (OSError, ValueError, TypeError, AttributeError):
+        return None
+
+
 def world_imagery(world: Path) -> list[Path]:
-    """The demo world's GeoTIFF mosaic(s)."""
-    tifs = sorted(p for p in world.rglob("*.tif") if not p.name.startswith("."))
+    """The demo world's aerial mosaic (not its land-cover map)."""
+    mosaic = world / "mosaic.tif"
+    if mosaic.is_file():
+        return [mosaic]
+    tifs = sorted(p for p in world.glob("*.tif") if "land_cover" not in p.name and not p.name.startswith("."))
     if not tifs:
         raise DatasetError(world, "the demo world has no GeoTIFF mosaic", "delete the folder and start the app again")
     return tifs
@@ -77,6 +90,8 @@ def build_demo_atlas(paths: DemoPaths, bundle: Any, job: Job | None = None) -> P
     """
     from engine.atlas import build_atlas
 
+    # Tiles the size of the world's paired images: what the demo model was trained to look at.
+    tile_size = None if (paths.atlas / "atlas.json").exists() else world_tile_size_m(paths.world)
     build_atlas(paths.atlas, bundle, imagery=world_imagery(paths.world), recordings=paths.world / "pairs.csv",
-                job=job)
+                tile_size_m=tile_size, job=job)
     return paths.atlas
