@@ -8,7 +8,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.services import demo, search
-from app.services.project import Project, known_bundles, load_model, open_project, shipped_bundle_path
+from app.services.project import (
+    Project,
+    known_bundles,
+    load_model,
+    open_project,
+    shipped_bundle_path,
+    warm_up,
+)
 from app.services.spectrogram import file_spectrogram
 from app.workers import Task
 
@@ -85,6 +92,8 @@ class ProjectActions:
         self.app.save_settings()
         n_tiles, n_rec = len(project.atlas.tiles.ids), len(project.atlas.recordings.ids)
         self.state.tell("info", f"Opened {project.atlas_path.name}: {n_tiles:,} tiles, {n_rec:,} recordings")
+        self.app.runner.submit("Preparing the model", lambda job: warm_up(project), cancellable=False,
+                               on_error=lambda message: log.warning("warm-up failed: %s", message))
 
     def open_bundle(self, path: str | Path, then: Callable[[bool, str], None] | None = None) -> Task:
         """Switch to another model bundle: the atlas is re-embedded with it in the background."""

@@ -70,6 +70,18 @@ def known_bundles(data_dir: Path, extra: Iterable[str | Path | None] = ()) -> li
     return seen
 
 
+def warm_up(project: Project) -> None:
+    """Start the audio model and the front-end once (onnxruntime session, mel filterbank), so the
+    first sound query answers as fast as the next ones. Runs on a worker after an atlas opens."""
+    import numpy as np
+
+    from engine.audio import StreamingLogMel
+
+    cfg = project.bundle.front_end
+    StreamingLogMel(cfg)
+    project.encoders.embed_log_mel(np.zeros((cfg.n_mels, cfg.chunk_frames), np.float32))
+
+
 def open_project(atlas_path: str | Path, bundle_paths: Iterable[Path]) -> Project:
     """Open an atlas with the first of ``bundle_paths`` it was built with (then the bundle folder the
     atlas itself names, if it still exists).
