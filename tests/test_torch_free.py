@@ -22,6 +22,21 @@ PORTABLE_MODULES = [
     "engine.downstream.results",
     "engine.downstream.report",
     "app.main",
+    "app.state",
+    "app.services.geo",
+    "app.services.settings",
+    "app.services.ring_buffer",
+    "app.services.audio_io",
+    "app.services.map_layout",
+    "app.services.spectrogram",
+    "app.services.search",
+    "app.services.project",
+    "app.services.demo",
+    "app.services.training",
+    "app.workers",
+    "app.controllers",
+    "app.launch",
+    "app.widgets.main_window",
 ]
 
 BLOCK_TORCH = textwrap.dedent("""

@@ -16,17 +16,24 @@ from engine.atlas import open_atlas
 from engine.runtime.encoders import BundleEncoders
 from tests.app import independent
 from tests.conftest import ROOT
+from tests.test_torch_free import BLOCK_TORCH
 
 
-def run_app(args: list[str], tmp_path: Path, **env_changes: str | None) -> subprocess.CompletedProcess[str]:
+def run_app(args: list[str], tmp_path: Path, block_torch: bool = False,
+            **env_changes: str | None) -> subprocess.CompletedProcess[str]:
+    """Run ``soundscape`` (``python -m app.main``); ``block_torch`` makes torch unimportable first."""
     env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "cfg"), XDG_DATA_HOME=str(tmp_path / "data"))
     for key, value in env_changes.items():
         if value is None:
             env.pop(key, None)
         else:
             env[key] = value
-    return subprocess.run([sys.executable, "-m", "app.main", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=180)
+    if block_torch:
+        code = BLOCK_TORCH + "import sys\nfrom app.main import main\nsys.exit(main(sys.argv[1:]))\n"
+        command = [sys.executable, "-c", code, *args]
+    else:
+        command = [sys.executable, "-m", "app.main", *args]
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
 
 
 def test_without_a_display_it_says_how_to_run_and_exits_0(tmp_path: Path) -> None:
@@ -42,10 +49,12 @@ def test_screenshot_with_selection_and_query_prints_the_true_top_tiles(tmp_path:
     atlas = open_atlas(built_atlas)
     tile = int(np.argsort(np.asarray(atlas.tiles.lon))[len(atlas.tiles.lon) // 2])
     lon, lat = float(atlas.tiles.lon[tile]), float(atlas.tiles.lat[tile])
-    # No display and no platform named: --screenshot renders offscreen by itself.
+    # No display and no platform named: --screenshot renders offscreen by itself. Torch is made
+    # unimportable: the whole flow (bundle, atlas, front-end, onnxruntime, Qt) must run without it.
     result = run_app(["--screenshot", str(out), "--atlas", str(built_atlas), "--bundle", str(bundle_path),
                       "--size", "1000x700", "--select-lonlat", f"{lon},{lat}", "--query-audio", str(clip),
-                      "--print-matches"], tmp_path, DISPLAY=None, WAYLAND_DISPLAY=None, QT_QPA_PLATFORM=None)
+                      "--print-matches"], tmp_path, block_torch=True, DISPLAY=None, WAYLAND_DISPLAY=None,
+                     QT_QPA_PLATFORM=None)
     assert result.returncode == 0, result.stderr
     image = Image.open(out)
     assert image.size == (1000, 700)
