@@ -79,3 +79,39 @@ def test_recording_through_sounddevice_finds_the_same_tiles_as_the_file(pulse: P
     want = [int(atlas.tiles.ids[i]) for i in expected]
     assert got[:3] == want[:3]
     assert len(set(got) & set(want)) >= 4
+
+
+def test_a_row_plays_its_recording_through_the_speakers(pulse: PulseServer, tmp_path: Path, built_atlas: Path,
+                                                        bundle_path: Path) -> None:
+    """The play button of a tile's best recording, through sounddevice into the sink; what reaches the
+    sink (recorded from its monitor with parecord) must be that recording."""
+    import numpy as np
+    import soundfile as sf
+    from scipy.signal import correlate
+
+    from engine.audio import load_audio
+
+    captured = tmp_path / "captured.wav"
+    env = pulse.env | {"QT_QPA_PLATFORM": "offscreen"}
+    recorder = subprocess.Popen(["parecord", "--device=soundscape_test.monitor", "--rate=22050", "--channels=1",
+                                 "--format=s16le", "--file-format=wav", str(captured)], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        driver = subprocess.run([sys.executable, "-m", "tests.app.play_driver", str(built_atlas), str(bundle_path),
+                                 str(tmp_path)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+    finally:
+        recorder.terminate()
+        recorder.wait(timeout=10)
+    assert driver.returncode == 0, driver.stderr[-2000:]
+    report = json.loads(driver.stdout.strip().splitlines()[-1])
+    assert report["enabled"] and report["showed_stop"] and report["finished"] and report["button_after"] == "▶"
+    got, rate = sf.read(captured, dtype="float32")
+    source, _ = load_audio(report["path"], rate)
+    assert np.abs(got).max() > 0.01, "nothing reached the sink"
+    # Align by cross-correlation, then compare the overlapping part.
+    lag = int(np.argmax(correlate(got, source, mode="full", method="fft"))) - (source.size - 1)
+    a = got[max(lag, 0):]
+    b = source[max(-lag, 0):]
+    n = min(a.size, b.size)
+    assert n > 0.9 * source.size
+    assert np.corrcoef(a[:n], b[:n])[0, 1] > 0.8
