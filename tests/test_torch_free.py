@@ -16,6 +16,13 @@ PORTABLE_MODULES = [
     "engine.cli",
     "engine.demo_world",
     "engine.commands.demo_world",
+    "engine.commands.downstream",
+    "engine.downstream.metrics",
+    "engine.downstream.layouts",
+    "engine.downstream.deepglobe",
+    "engine.downstream.splits",
+    "engine.downstream.results",
+    "engine.downstream.report",
     "app.main",
 ]
 
