@@ -110,7 +110,11 @@ def generate_world(out: str | Path, seed: int = 0, size: str = "default", worker
         raise DatasetError(out, f"cannot create the folder ({err.strerror})", "choose a writable location") from None
     start = time.perf_counter()
     try:
-        world = _generate(partial, int(seed), spec, workers, job)
+        try:
+            world = _generate(partial, int(seed), spec, workers, job)
+        except OSError as err:  # a full disk, a folder that vanished: one line, nothing left behind
+            raise DatasetError(out, f"could not write the demo world ({err.strerror or err})",
+                               "free some disk space or choose another folder") from None
         shutil.rmtree(partial / "_scratch")
         _check_target(out)  # the target may have appeared meanwhile: never overwrite it
         if out.exists():
@@ -179,7 +183,8 @@ def _generate(folder: Path, seed: int, spec: WorldSize, workers: int, job: Job) 
     np.lib.format.open_memmap(rgb_path, mode="w+", dtype=np.uint8, shape=(n_px, n_px, 3)).flush()
     np.lib.format.open_memmap(layer_path, mode="w+", dtype=np.uint8, shape=(n_px, n_px)).flush()
 
-    pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn")) if workers > 1 else None
+    pool = (ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=worker.ignore_interrupts)
+            if workers > 1 else None)
     try:
         tiles = [worker.TileTask(layout, spec.name, r, c, min(TILE_PX, n_px - r), min(TILE_PX, n_px - c),
                                  rgb_path, layer_path)

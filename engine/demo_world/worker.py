@@ -5,6 +5,7 @@ result does not depend on which process runs them or in what order."""
 from __future__ import annotations
 
 import math
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,12 @@ from engine.demo_world.layout import Layout
 from engine.demo_world.mixing import synthesise
 
 JPEG_QUALITY = 90
+
+
+def ignore_interrupts() -> None:
+    """Pool initializer: Ctrl-C is for the main process, which cancels the work and cleans up; a
+    worker interrupted mid-task would leave the pool hanging."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 @dataclass(frozen=True)
