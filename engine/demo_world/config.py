@@ -88,7 +88,7 @@ class WorldSize:
     recordings: int
     clip_seconds: float
     block_m: float
-    default_workers: int  # None means "all cores" in generate_world; tiny stays in-process
+    default_workers: int  # 1: run in this process (tiny); 0: a pool of all cores
 
     @property
     def mosaic_px(self) -> int:
