@@ -174,7 +174,8 @@ def _generate(folder: Path, seed: int, spec: WorldSize, workers: int, job: Job) 
         (folder / sub).mkdir()
     n_px = spec.mosaic_px
     strips = -(-n_px // TILE_PX)
-    progress = _Progress(job, strips * strips + spec.recordings + 2 * strips + 3)
+    # Tiles, placing the points, GeoTIFF strips and overviews, the points, the table.
+    progress = _Progress(job, strips * strips + 1 + 2 * strips + 2 + spec.recordings + 1)
     job.report(0, progress.total, "planning")
     job.check()
     layout = calibrate(plan_world(seed, spec))

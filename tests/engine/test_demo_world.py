@@ -273,3 +273,18 @@ def test_cli_answers_bad_input_in_one_line(tmp_path: Path, capsys: pytest.Captur
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: ") and str(target) in err and "Traceback" not in err
     assert (target / "keep.flac").read_bytes() == b"mine"
+
+
+class Recorder(Job):
+    def __init__(self) -> None:
+        super().__init__(lambda done, total, message: self.calls.append((done, total, message)))
+        self.calls: list[tuple[int, int | None, str]] = []
+
+
+def test_progress_counts_up_to_its_total(tmp_path: Path) -> None:
+    job = Recorder()
+    generate_world(tmp_path / "w", seed=0, size="tiny", job=job)
+    done = [d for d, _, _ in job.calls]
+    totals = {t for _, t, _ in job.calls}
+    assert done == sorted(done) and len(totals) == 1 and done[-1] == totals.pop() > TINY.recordings
+    assert {"rendering the mosaic", "images and recordings", "writing GeoTIFFs"} <= {m for _, _, m in job.calls}
