@@ -134,12 +134,14 @@ def render(layout: Layout, cover: CoverWindow, xs: np.ndarray, ys: np.ndarray, p
         trees(hedge, 0.8, 3.0, 4.0, BROADLEAF, 0.3)
         trees(field & grassy, 0.03, 3.5, 5.0, BROADLEAF, 0.3)
         # A herd on grazed pastures: cows (1-2 px) gathered where the grass is best.
-        herd = (layer == LAYER["pasture_grazed"]) & (value_noise(xs, ys, 45.0, seed + 12) > 0.55)
-        cow_d, cow_id = worley(xs, ys, 7.0, seed + 13)
-        cow = herd & (cow_d < max(1.1, 0.45 * pixel_m)) & (cow_id < 0.6) & (height < 0.5)
-        coat = np.array([(0.92, 0.90, 0.86), (0.35, 0.22, 0.14), (0.12, 0.11, 0.10)], np.float32)
-        colour[cow] = coat[np.minimum((cow_id[cow] / 0.2).astype(np.int64), 2)]
-        height[cow] = 1.4
+        grazed = layer == LAYER["pasture_grazed"]
+        if grazed.any():
+            herd = grazed & (value_noise(xs, ys, 45.0, seed + 12) > 0.55)
+            cow_d, cow_id = worley(xs, ys, 7.0, seed + 13)
+            cow = herd & (cow_d < max(1.1, 0.45 * pixel_m)) & (cow_id < 0.6) & (height < 0.5)
+            coat = np.array([(0.92, 0.90, 0.86), (0.35, 0.22, 0.14), (0.12, 0.11, 0.10)], np.float32)
+            colour[cow] = coat[np.minimum((cow_id[cow] / 0.2).astype(np.int64), 2)]
+            height[cow] = 1.4
 
     # Woods: crowns over a dark understorey; some broadleaf stands turning.
     broad, conif = layer == LAYER["forest_broadleaf"], layer == LAYER["forest_conifer"]
