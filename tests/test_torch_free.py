@@ -14,6 +14,8 @@ PORTABLE_MODULES = [
     "engine.progress",
     "engine.audio",
     "engine.cli",
+    "engine.demo_world",
+    "engine.commands.demo_world",
     "engine.commands.downstream",
     "engine.downstream.metrics",
     "engine.downstream.layouts",
