@@ -307,9 +307,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    status = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # Skip interpreter teardown: freeing Qt and pyqtgraph objects in arbitrary order at exit has
-    # crashed PySide6 in finalisation; the figures are printed and nothing is left to write.
-    os._exit(status)
+    sys.exit(main())

@@ -56,6 +56,4 @@ def main(atlas: str, bundle: str, folder: str) -> int:
 
 
 if __name__ == "__main__":
-    status = main(*sys.argv[1:4])
-    sys.stdout.flush()
-    os._exit(status)
+    sys.exit(main(*sys.argv[1:4]))
