@@ -64,7 +64,7 @@ def _qt_app(argv0: str) -> Any:
 def run_app(args: argparse.Namespace) -> int:
     """Start the app with the parsed command-line options."""
     qt_app = _qt_app(sys.argv[0])
-    context = AppContext(config_dir=None, data_dir=data_dir())
+    context = AppContext(config_dir=None, data_dir=data_dir(), save_settings=args.screenshot is None)
     window, state, controller = build_app(context)
     if args.size is not None or args.screenshot is not None:
         window.resize(*(args.size or (1440, 900)))

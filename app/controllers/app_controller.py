@@ -28,6 +28,7 @@ class AppContext:
         demo_workers: processes for the demo world generator (None: all cores).
         extra_bundles: bundles to consider for an atlas besides the shipped and trained ones.
         demo_bundle: the bundle the demo atlas is built with (None: the shipped one in resources/).
+        save_settings: False for headless rendering, which must not change what the app reopens.
     """
 
     config_dir: Path | None
@@ -36,6 +37,7 @@ class AppContext:
     demo_workers: int | None = None
     extra_bundles: list[Path] = field(default_factory=list)
     demo_bundle: Path | None = None
+    save_settings: bool = True
 
 
 class AppController:
@@ -50,6 +52,8 @@ class AppController:
 
     def save_settings(self) -> None:
         """Persist the settings; a failure is logged and shown, never fatal."""
+        if not self.context.save_settings:
+            return
         try:
             save_settings(self.settings, self.context.config_dir)
         except OSError as err:

@@ -10,31 +10,33 @@ The heat map is one image per source with a pixel per tile (see ``app.services.m
 from __future__ import annotations
 
 import logging
-import math
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QFont, QPainter, QPen, QPolygonF, QTransform
+from PySide6.QtGui import QColor, QPolygonF, QTransform
 from PySide6.QtWidgets import QLabel, QToolTip, QVBoxLayout, QWidget
 
 from app.services.geo import (
-    format_length,
     format_lonlat,
     ground_metres_per_mercator_metre,
     lonlat_to_mercator,
     mercator_to_lonlat,
-    nice_length,
 )
 from app.services.map_layout import TileLayout
+from app.widgets.scale_bar import ScaleBar
 
 log = logging.getLogger(__name__)
 
 MAX_DETAIL_TILES = 300  # tiles drawn individually at most
 MIN_DETAIL_PX = 40  # a tile must be at least this wide on screen before its own image is drawn
 THUMB_CACHE = 1500
+DETAIL_DELAY_MS = 40  # after the view stops changing, draw the tiles in view
+DETAIL_BUDGET_S = 0.025  # thumbnail decoding per GUI turn
+DETAIL_RETRY_MS = 5
 HEAT_OPACITY = 0.62
 HEAT_COLOURMAP = "viridis"  # perceptually uniform, readable by colour-blind users
 HOVER_RATE_HZ = 15
@@ -47,51 +49,6 @@ def _image_item(z: float) -> pg.ImageItem:
     item = pg.ImageItem(axisOrder="row-major")
     item.setZValue(z)
     return item
-
-
-class ScaleBar(QWidget):
-    """A bar of a round ground length (1, 2 or 5 x 10^k m) drawn over the map's lower-left corner."""
-
-    MAX_PX = 140
-
-    def __init__(self, parent: QWidget) -> None:
-        super().__init__(parent)
-        self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
-        self.length_m = 0.0
-        self.bar_px = 0.0
-        self.resize(self.MAX_PX + 90, 34)
-
-    def set_scale(self, metres_per_px: float) -> None:
-        """Choose the bar for a ground resolution (metres per screen pixel)."""
-        if not metres_per_px > 0 or not math.isfinite(metres_per_px):
-            self.length_m, self.bar_px = 0.0, 0.0
-        else:
-            self.length_m = nice_length(self.MAX_PX * metres_per_px)
-            self.bar_px = self.length_m / metres_per_px
-        self.update()
-
-    @property
-    def label(self) -> str:
-        return format_length(self.length_m) if self.length_m else ""
-
-    def paintEvent(self, event: object) -> None:  # noqa: N802 - Qt's name
-        if not self.bar_px:
-            return
-        p = QPainter(self)
-        p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        x0, y = 10, self.height() - 10
-        x1 = x0 + int(round(self.bar_px))
-        p.fillRect(QRectF(x0 - 4, y - 20, x1 - x0 + 8 + 70, 26), QColor(255, 255, 255, 190))
-        pen = QPen(QColor(30, 30, 30), 2)
-        p.setPen(pen)
-        p.drawLine(x0, y, x1, y)
-        p.drawLine(x0, y - 6, x0, y)
-        p.drawLine(x1, y - 6, x1, y)
-        font = QFont(self.font())
-        font.setPointSizeF(max(8.0, font.pointSizeF() * 0.95))
-        p.setFont(font)
-        p.drawText(x1 + 6, y + 1, self.label)
-        p.end()
 
 
 class MapView(QWidget):
@@ -159,7 +116,7 @@ class MapView(QWidget):
 
         self._detail_timer = QTimer(self)
         self._detail_timer.setSingleShot(True)
-        self._detail_timer.setInterval(40)
+        self._detail_timer.setInterval(DETAIL_DELAY_MS)
         self._detail_timer.timeout.connect(self._update_detail)
         self.view.sigRangeChanged.connect(self._range_changed)
         scene = self.plot.scene()
@@ -363,8 +320,13 @@ class MapView(QWidget):
         free = [item for index, item in self._detail_items.items() if index not in keep]
         free += [item for item in self._detail_pool if item not in self._detail_items.values()]
         self._detail_items = dict(keep)
+        deadline = time.perf_counter() + DETAIL_BUDGET_S
+        pending = False
         for index in wanted:
             if index in keep:
+                continue
+            if index not in self._thumb_cache and time.perf_counter() > deadline:
+                pending = True  # decode the rest on the next turn, so panning never waits on JPEGs
                 continue
             image = self._thumb(index)
             if image is None:
@@ -389,3 +351,7 @@ class MapView(QWidget):
         for item in free:
             item.hide()
         self._detail_shown = list(self._detail_items)
+        if pending:
+            self._detail_timer.start(DETAIL_RETRY_MS)
+        else:
+            self._detail_timer.setInterval(DETAIL_DELAY_MS)

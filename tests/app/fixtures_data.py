@@ -92,7 +92,7 @@ def shifted_geotiff(src: Path, out: Path, shift_x_m: float, crop: int = 200) -> 
     with rasterio.open(src) as ds:
         window = Window(ds.width // 2 - crop // 2, ds.height // 2 - crop // 2, crop, crop)
         data = ds.read(window=window)
-        transform = Affine.translation(shift_x_m, 0) * ds.window_transform(window)
+        transform = Affine.translation(shift_x_m, 0) @ ds.window_transform(window)
         profile = ds.profile | {"width": crop, "height": crop, "transform": transform}
     with rasterio.open(out, "w", **profile) as dst:
         dst.write(data)

@@ -56,6 +56,7 @@ def test_screenshot_with_selection_and_query_prints_the_true_top_tiles(tmp_path:
                       "--print-matches"], tmp_path, block_torch=True, DISPLAY=None, WAYLAND_DISPLAY=None,
                      QT_QPA_PLATFORM=None)
     assert result.returncode == 0, result.stderr
+    assert not (tmp_path / "cfg" / "soundscape-mapper" / "settings.json").exists()  # headless leaves no trace
     image = Image.open(out)
     assert image.size == (1000, 700)
     pixels = np.asarray(image.convert("RGB"), dtype=np.float32)
