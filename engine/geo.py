@@ -51,6 +51,13 @@ def to_lonlat(crs, xs, ys) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64)
 
 
+def apply_affine(affine, px, py) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel (column, row) coordinates -> the raster's CRS coordinates through its geotransform."""
+    px = np.asarray(px, dtype=np.float64)
+    py = np.asarray(py, dtype=np.float64)
+    return affine.a * px + affine.b * py + affine.c, affine.d * px + affine.e * py + affine.f
+
+
 def ground_pixel_size_m(crs, affine, width: int, height: int) -> tuple[float, float]:
     """The ground size (metres) of one pixel along a row and along a column, measured at the raster's
     centre by great-circle distances. Right for any CRS: metres, degrees, or Web Mercator (whose
@@ -59,7 +66,7 @@ def ground_pixel_size_m(crs, affine, width: int, height: int) -> tuple[float, fl
     step = max(1.0, min(width, height) / 20)  # long enough to be exact, short enough to stay local
     px = np.array([cx - step / 2, cx + step / 2, cx, cx])
     py = np.array([cy, cy, cy - step / 2, cy + step / 2])
-    xs, ys = affine * (px, py)
+    xs, ys = apply_affine(affine, px, py)
     lon, lat = to_lonlat(crs, xs, ys)
     dx = float(haversine_km(lon[0], lat[0], lon[1], lat[1])) * 1000 / step
     dy = float(haversine_km(lon[2], lat[2], lon[3], lat[3])) * 1000 / step

@@ -15,6 +15,13 @@ PORTABLE_MODULES = [
     "engine.audio",
     "engine.cli",
     "app.main",
+    "engine.geo",
+    "engine.formats.bundle",
+    "engine.runtime.encoders",
+    "engine.runtime.images",
+    "engine.atlas",
+    "engine.atlas.query",
+    "engine.commands.atlas",
 ]
 
 BLOCK_TORCH = textwrap.dedent("""

@@ -136,18 +136,28 @@ def _open_source(writer: AtlasWriter, path: Path, assume_crs: str | None, tile_s
     return entry, src, grid
 
 
+def _make_overview(writer: AtlasWriter, src: ImagerySource, entry: dict[str, Any]) -> None:
+    """Write the source's Web Mercator overview. A failure here is only logged: the tiles that can be
+    read are still worth building (the read error, if real, stops the source where it occurs)."""
+    from PIL import Image
+
+    try:
+        rgba, bounds = src.overview()
+    except UserInputError as err:
+        log.warning("no overview for %s: %s", src.path, err)
+        return
+    name = f"overviews/source-{entry['index']}.png"
+    (writer.root / "overviews").mkdir(exist_ok=True)
+    Image.fromarray(rgba, "RGBA").save(writer.root / name)
+    entry["overview"] = {"file": name, "bounds_3857": list(bounds)}
+    writer.commit()
+
+
 def _build_source(writer: AtlasWriter, encoders: BundleEncoders, src: ImagerySource, grid: TileGrid,
                   entry: dict[str, Any], progress: _Progress, report: BuildReport) -> None:
     tiling = writer.manifest["tiling"]
     if entry["overview"] is None:
-        from PIL import Image
-
-        rgba, bounds = src.overview()
-        name = f"overviews/source-{entry['index']}.png"
-        (writer.root / "overviews").mkdir(exist_ok=True)
-        Image.fromarray(rgba, "RGBA").save(writer.root / name)
-        entry["overview"] = {"file": name, "bounds_3857": list(bounds)}
-        writer.commit()
+        _make_overview(writer, src, entry)
     size, thumb_px = encoders.image_size, int(tiling["thumbnail_px"])
     read_size = max(size, thumb_px)
     per_part = int(entry["part_tiles"])

@@ -24,7 +24,7 @@ from rasterio.errors import CRSError, RasterioError
 from rasterio.windows import Window
 
 from engine.errors import ConfigError, ImageFileError
-from engine.geo import WEB_MERCATOR_MAX_LAT, ground_pixel_size_m, lonlat_to_web_mercator, to_lonlat
+from engine.geo import WEB_MERCATOR_MAX_LAT, apply_affine, ground_pixel_size_m, lonlat_to_web_mercator, to_lonlat
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +90,8 @@ class ImagerySource:
         try:
             self.ds = rasterio.open(self.path)
         except RasterioError as err:
-            raise ImageFileError(self.path, f"not a raster GDAL can read ({_short(err)})",
-                                 "check that it is a complete GeoTIFF (re-copy it if it was cut short)") from None
+            raise ImageFileError(self.path, f"cannot be opened as a raster: truncated, corrupt or not a GeoTIFF "
+                                 f"({_short(err)})", "re-copy or re-export it as a GeoTIFF") from None
         try:
             self._check(assume_crs)
             self.stretch = stretch if stretch is not None else self._measure_stretch()
@@ -118,8 +118,8 @@ class ImagerySource:
         else:
             self.crs = ds.crs
         self.transform = ds.transform
-        corners_x, corners_y = self.transform * (np.array([0, self.width, self.width, 0, self.width / 2]),
-                                                 np.array([0, 0, self.height, self.height, self.height / 2]))
+        corners_x, corners_y = apply_affine(self.transform, [0, self.width, self.width, 0, self.width / 2],
+                                            [0, 0, self.height, self.height, self.height / 2])
         try:
             lon, lat = to_lonlat(self.crs, corners_x, corners_y)
         except (RasterioError, CRSError) as err:
@@ -215,7 +215,7 @@ class ImagerySource:
         x1, y1 = x0 + grid.tile_w, y0 + grid.tile_h
         px = np.stack([x0, x1, x1, x0, (x0 + x1) / 2], axis=1)
         py = np.stack([y0, y0, y1, y1, (y0 + y1) / 2], axis=1)
-        xs, ys = self.transform * (px.ravel(), py.ravel())
+        xs, ys = apply_affine(self.transform, px.ravel(), py.ravel())
         lon, lat = to_lonlat(self.crs, xs, ys)
         lon, lat = lon.reshape(-1, 5), lat.reshape(-1, 5)
         fp = np.stack([lon[:, :4], lat[:, :4]], axis=2)
@@ -278,7 +278,7 @@ class ImagerySource:
         ow, oh = max(1, round(self.width / scale)), max(1, round(self.height / scale))
         data, mask = self._read(None, ow, oh, Resampling.average if scale > 1 else Resampling.nearest)
         rgba = np.concatenate([self.to_rgb(data).transpose(2, 0, 1), mask[None]], axis=0)
-        src_transform = self.transform * self.transform.scale(self.width / ow, self.height / oh)
+        src_transform = self.transform @ self.transform.scale(self.width / ow, self.height / oh)
         west, south, east, north = _lonlat_bounds(self)
         south, north = max(south, -WEB_MERCATOR_MAX_LAT), min(north, WEB_MERCATOR_MAX_LAT)
         (x0, x1), (y0, y1) = lonlat_to_web_mercator([west, east], [south, north])
@@ -311,7 +311,7 @@ def _lonlat_bounds(src: ImagerySource) -> tuple[float, float, float, float]:
     t = np.linspace(0, 1, n)
     px = np.concatenate([t * src.width, np.full(n, src.width), t * src.width, np.zeros(n)])
     py = np.concatenate([np.zeros(n), t * src.height, np.full(n, src.height), t * src.height])
-    lon, lat = to_lonlat(src.crs, *(src.transform * (px, py)))
+    lon, lat = to_lonlat(src.crs, *apply_affine(src.transform, px, py))
     ok = np.isfinite(lon) & np.isfinite(lat)
     return float(lon[ok].min()), float(lat[ok].min()), float(lon[ok].max()), float(lat[ok].max())
 
@@ -329,5 +329,8 @@ def thumbnail_jpeg(rgb: np.ndarray, size: int, quality: int = 85) -> bytes:
 
 
 def _short(err: BaseException) -> str:
+    """The last line of GDAL's message (rasterio chains the real cause behind "Read failed")."""
+    if err.__cause__ is not None and "previous exception" in str(err):
+        err = err.__cause__
     text = str(err).strip().splitlines()
     return text[-1][:160] if text else type(err).__name__

@@ -99,17 +99,22 @@ def _exact(embeddings: np.ndarray, rows: np.ndarray, query: np.ndarray, distance
 
 
 def top_k(distances: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the k smallest finite distances, nearest first (ties by index)."""
-    finite = np.flatnonzero(np.isfinite(distances))
-    k = min(int(k), finite.size)
+    """Indices of the k smallest finite distances, nearest first; ties go to the lower index."""
+    distances = np.asarray(distances)
+    finite = np.isfinite(distances)
+    n_finite = int(finite.sum())
+    k = min(int(k), n_finite)
     if k <= 0:
         return np.zeros(0, np.int64)
-    if finite.size == distances.size:
-        part = np.argpartition(distances, k - 1)[:k] if k < distances.size else np.arange(distances.size)
+    if k == n_finite:
+        chosen = np.flatnonzero(finite)
     else:
-        sub = distances[finite]
-        part = finite[np.argpartition(sub, k - 1)[:k]] if k < sub.size else finite
-    return part[np.lexsort((part, distances[part]))]
+        # argpartition finds the k-th smallest value; which of several equal values it keeps is
+        # arbitrary, so take everything below it and then the lowest indices equal to it.
+        kth = distances[np.argpartition(distances, k - 1)[k - 1]]
+        below = np.flatnonzero(distances < kth)
+        chosen = np.concatenate([below, np.flatnonzero(distances == kth)[:k - below.size]])
+    return chosen[np.lexsort((chosen, distances[chosen]))]
 
 
 def locate_tile(atlas: Atlas, lon: float, lat: float) -> int | None:
