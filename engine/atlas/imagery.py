@@ -24,7 +24,13 @@ from rasterio.errors import CRSError, RasterioError
 from rasterio.windows import Window
 
 from engine.errors import ConfigError, ImageFileError
-from engine.geo import WEB_MERCATOR_MAX_LAT, apply_affine, ground_pixel_size_m, lonlat_to_web_mercator, to_lonlat
+from engine.geo import (
+    WEB_MERCATOR_MAX_LAT,
+    apply_affine,
+    ground_pixel_size_m,
+    lonlat_to_web_mercator,
+    to_lonlat,
+)
 
 log = logging.getLogger(__name__)
 
