@@ -55,7 +55,7 @@ class ImageInput(nn.Module):
         self.encoder = encoder
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        x = image.permute(0, 3, 1, 2).to(torch.float32) * (1.0 / 255.0)
+        x = (image.permute(0, 3, 1, 2).to(torch.float32) * (1.0 / 255.0)).contiguous()
         return self.encoder(x)
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -165,6 +166,7 @@ class Atlas:
                                    overview_bounds=tuple(s["overview"]["bounds_3857"]) if s.get("overview") else None)
                         for s in manifest.get("sources", [])]
         self._thumbs_file = None
+        self._thumbs_lock = threading.Lock()  # the app reads thumbnails from worker threads
 
     def _read_recordings(self, m: int) -> AtlasRecordings:
         rows: list[dict[str, Any]] = []
@@ -203,10 +205,11 @@ class Atlas:
         from PIL import Image
 
         offset, length = (int(v) for v in self.tiles.thumb[i])
-        if self._thumbs_file is None:
-            self._thumbs_file = open(self.path / THUMBNAILS, "rb")  # noqa: SIM115 - kept open for later calls
-        self._thumbs_file.seek(offset)
-        data = self._thumbs_file.read(length)
+        with self._thumbs_lock:
+            if self._thumbs_file is None:
+                self._thumbs_file = open(self.path / THUMBNAILS, "rb")  # noqa: SIM115 - kept open for later calls
+            self._thumbs_file.seek(offset)
+            data = self._thumbs_file.read(length)
         if len(data) != length:
             raise AtlasError(self.path / THUMBNAILS, "is shorter than the atlas counts", "build the atlas again")
         return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
@@ -235,9 +238,10 @@ class Atlas:
                 f"{len(self.recordings)} recordings, bundle {self.bundle_id[:12]}")
 
     def close(self) -> None:
-        if self._thumbs_file is not None:
-            self._thumbs_file.close()
-            self._thumbs_file = None
+        with self._thumbs_lock:
+            if self._thumbs_file is not None:
+                self._thumbs_file.close()
+                self._thumbs_file = None
 
 
 def bundle_id_of(bundle: Any) -> str:

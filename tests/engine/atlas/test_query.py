@@ -113,5 +113,10 @@ def test_top_k_and_scores_helpers() -> None:
     ties = np.array([2.0, 1.0, 1.0, 1.0, 1.0, 0.0, 1.0])
     assert list(top_k(ties, 3)) == [5, 1, 2] and list(top_k(ties, 1)) == [5]
     np.testing.assert_allclose(scores_from_distances(np.array([0.0, 1.0, np.inf]), "euclidean"), [1, 0.5, 0])
+    rng = np.random.default_rng(0)  # large enough for the sampled threshold; many ties and some inf
+    big = np.round(rng.standard_normal(200_000), 2).astype(np.float32)
+    big[rng.integers(0, big.size, 500)] = np.inf
+    for k in (1, 7, 60):
+        assert list(top_k(big, k)) == list(np.lexsort((np.arange(big.size), big))[:k])
     e = np.array([[3.0, 4.0], [0.0, 0.0]], np.float32)
     np.testing.assert_allclose(embedding_distances(e, np.array([0.0, 0.0]), "euclidean"), [5, 0])
