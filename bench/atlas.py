@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -219,6 +220,7 @@ def bench_build(work: Path, side: int, tile_px: int) -> None:
     if not bundle.exists():
         bundle = _make_bundle(work / "demo", 16, 16, 128)
     out = work / "atlas-big"
+    shutil.rmtree(out, ignore_errors=True)
     code = ("import sys; from engine.atlas import build_atlas; "
             "r = build_atlas(sys.argv[1], sys.argv[2], imagery=[sys.argv[3]], tile_px=int(sys.argv[4]), threads=2); "
             "print(r.tiles_added)")

@@ -36,14 +36,17 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TILE_SIZE_M = 200.0  # about a SoundingEarth image (1024 px at ~0.2 m)
 MIN_TILE_PX = 8
-GDAL_CACHE_MB = 96  # GDAL's default (5% of RAM) would break the atlas build's memory bound
+GDAL_CACHE_BYTES = 96 * 2**20  # GDAL's default (5% of RAM) would break the atlas build's memory bound
 FIX_GEOREF = "georeference it (e.g. gdal_edit.py -a_srs EPSG:XXXX) or pass --assume-crs EPSG:XXXX"
 
 
 def gdal_env() -> rasterio.Env:
-    """The GDAL settings builds run under: a bounded block cache (rasterio applies GDAL_CACHEMAX with
-    GDALSetCacheMax, so it holds even after the cache was first used) and no side-car probing."""
-    return rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB, GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR")
+    """The GDAL settings builds run under: a bounded block cache and no side-car probing.
+
+    rasterio applies GDAL_CACHEMAX through GDALSetCacheMax64, so it takes effect even after the cache
+    was first used, and its value is in bytes (a small number would starve GDAL of cache: every pixel
+    read would decompress its block again)."""
+    return rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES, GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR")
 
 
 @dataclass(frozen=True)
