@@ -21,6 +21,7 @@ from PIL import Image
 from rasterio.crs import CRS
 from rasterio.enums import ColorInterp, MaskFlags, Resampling
 from rasterio.errors import CRSError, RasterioError
+from rasterio.transform import Affine
 from rasterio.windows import Window
 
 from engine.errors import ConfigError, ImageFileError
@@ -293,7 +294,7 @@ class ImagerySource:
         (x0, x1), (y0, y1) = lonlat_to_web_mercator([west, east], [south, north])
         res = max(x1 - x0, y1 - y0) / max(ow, oh)
         dw, dh = max(1, math.ceil((x1 - x0) / res)), max(1, math.ceil((y1 - y0) / res))
-        dst_transform = rasterio.transform.from_origin(x0, y1, res, res)
+        dst_transform = Affine(res, 0.0, x0, 0.0, -res, y1)
         out = np.zeros((4, dh, dw), np.uint8)
         reproject(rgba, out, src_transform=src_transform, src_crs=self.crs, dst_transform=dst_transform,
                   dst_crs="EPSG:3857", resampling=Resampling.bilinear, init_dest_nodata=False)

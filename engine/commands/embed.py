@@ -46,7 +46,7 @@ class _TorchBackend:
 
     def embed_images(self, images: np.ndarray) -> np.ndarray:
         with self.torch.no_grad():
-            return self.image(self.torch.from_numpy(images)).numpy()
+            return self.image(self.torch.from_numpy(np.array(images))).numpy()
 
     def embed_log_mel(self, log_mel: np.ndarray) -> np.ndarray:
         from engine.audio import chunk_log_mel

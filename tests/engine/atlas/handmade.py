@@ -15,7 +15,7 @@ import numpy as np
 import onnx
 import rasterio
 from onnx import TensorProto, helper, numpy_helper
-from rasterio.transform import from_origin
+from rasterio.transform import Affine
 
 from engine.audio import FrontEndConfig
 from engine.formats.bundle import AUDIO_FILE, IMAGE_FILE, write_manifest
@@ -110,7 +110,7 @@ def mercator_scene(path: Path, seed: int = 0) -> tuple[Path, np.ndarray, dict]:
     rgb[:64] = 0
     rgb[h - 40:] = 0
     x0, y0 = 1291300.0, 6125000.0
-    write_geotiff(path, rgb, "EPSG:3857", from_origin(x0, y0, 10.0, 10.0), nodata=0)
+    write_geotiff(path, rgb, "EPSG:3857", Affine(10.0, 0, x0, 0, -10.0, y0), nodata=0)
     return path, rgb, {"x0": x0, "y0": y0, "res": 10.0}
 
 

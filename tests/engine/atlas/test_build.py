@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-from affine import Affine
+from rasterio.transform import Affine
 
 from engine.atlas import AtlasBuildError, add_imagery, build_atlas, open_atlas, reembed_atlas
 from engine.atlas.format import MANIFEST

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from pyproj import Geod, Transformer
-from rasterio.transform import from_origin
+from rasterio.transform import Affine
 
 from engine.atlas.imagery import ImagerySource
 from engine.errors import ConfigError, ImageFileError
@@ -101,16 +101,16 @@ def test_bad_rasters_get_one_line_errors(tmp_path: Path, imagery: Path) -> None:
     truncated = tmp_path / "truncated.tif"  # its directory is at the end: cut off
     truncated.write_bytes((imagery / "RGB.byte.tif").read_bytes()[:600_000])
     whole = write_geotiff(tmp_path / "whole.tif", np.full((300, 400, 3), 7, np.uint8), "EPSG:32633",
-                          from_origin(500000, 4000000, 10, 10))
+                          Affine(10, 0, 500000, 0, -10, 4000000))
     truncated_pixels = tmp_path / "truncated_pixels.tif"  # its directory is at the start: pixels cut off
     truncated_pixels.write_bytes(whole.read_bytes()[:whole.stat().st_size // 2])
     empty = tmp_path / "empty.tif"
     empty.write_bytes(b"")
     pixels = np.full((100, 120, 3), 90, np.uint8)
-    no_crs = write_geotiff(tmp_path / "no_crs.tif", pixels, None, from_origin(500000, 4000000, 10, 10))
+    no_crs = write_geotiff(tmp_path / "no_crs.tif", pixels, None, Affine(10, 0, 500000, 0, -10, 4000000))
     no_transform = tmp_path / "no_transform.tif"
     with pytest.warns(Warning):  # rasterio warns about a dataset without georeferencing
-        write_geotiff(no_transform, pixels, None, from_origin(0, 0, 1, -1))
+        write_geotiff(no_transform, pixels, None, Affine.identity())
     cases = [
         (corrupt, {}, "cannot be opened as a raster", "re-export"),
         (truncated, {}, "truncated, corrupt", "re-copy"),
