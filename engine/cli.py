@@ -22,6 +22,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("export", "engine.commands.export", "export a trained run as a model bundle (ONNX encoders + manifest)"),
     ("embed", "engine.commands.embed", "print embeddings of audio files or images (bundle or PyTorch run)"),
     ("atlas", "engine.commands.atlas", "build, query or re-embed an atlas of imagery tiles and recordings"),
+    ("downstream", "engine.commands.downstream", "transfer protocols: scene classification, ADVANCE, DeepGlobe"),
 ]
 
 log = logging.getLogger("engine")
