@@ -99,7 +99,8 @@ def _model_input(rgb: np.ndarray, size: int) -> np.ndarray:
 # ----------------------------------------------------------------------------------- imagery
 
 def _open_source(writer: AtlasWriter, path: Path, assume_crs: str | None, tile_size_m: float | None,
-                 tile_px: int | None) -> tuple[dict[str, Any], ImagerySource, TileGrid] | None:
+                 tile_px: int | None, explicit: tuple[float | None, int | None] = (None, None)
+                 ) -> tuple[dict[str, Any], ImagerySource, TileGrid] | None:
     """Find or add the source entry of ``path``; None when it is already complete."""
     m = writer.manifest
     resolved = str(path.resolve())
@@ -112,8 +113,9 @@ def _open_source(writer: AtlasWriter, path: Path, assume_crs: str | None, tile_s
         if entry["status"] == "complete":
             log.info("%s is already in the atlas", path)
             return None
-        if (tile_px is not None and [tile_px, tile_px] != entry["tile_px"]) or \
-                (tile_size_m is not None and tile_size_m != entry["tile_size_m"]):
+        asked_m, asked_px = explicit
+        if (asked_px is not None and [asked_px, asked_px] != entry["tile_px"]) or \
+                (asked_m is not None and asked_m != entry["tile_size_m"]):
             raise ConfigError("--tile-size-m/--tile-px", f"{path} was started with tiles of "
                               f"{entry['tile_size_m'] or entry['tile_px']}", "resume with the same tile size")
         src = ImagerySource(path, assume_crs=entry.get("assume_crs"), stretch=entry.get("stretch"))
@@ -279,6 +281,7 @@ def build_atlas(out: str | Path, bundle: Bundle | str | Path, imagery: Sequence[
     job = job or Job()
     out = Path(out)
     tables = [recordings] if isinstance(recordings, (str, Path)) else list(recordings or [])
+    imagery = [imagery] if isinstance(imagery, (str, Path)) else list(imagery)
     report = BuildReport(atlas=out)
     default_size = bundle.ground_size_m or DEFAULT_TILE_SIZE_M
     tiling = {"tile_size_m": None if tile_px else (tile_size_m or default_size), "tile_px": tile_px,
@@ -287,12 +290,13 @@ def build_atlas(out: str | Path, bundle: Bundle | str | Path, imagery: Sequence[
     encoders = BundleEncoders(bundle, threads=threads)
     with gdal_env(), AtlasWriter(out, bundle, tiling, create=create) as writer:
         writer.check_bundle()
+        explicit = (tile_size_m, tile_px)  # a resumed source must match these only when they were given
         if tile_size_m is None and tile_px is None:
             tile_size_m, tile_px = writer.manifest["tiling"]["tile_size_m"], writer.manifest["tiling"]["tile_px"]
         work: list[tuple[str, Any]] = []
         for path in imagery:
             try:
-                opened = _open_source(writer, Path(path), assume_crs, tile_size_m, tile_px)
+                opened = _open_source(writer, Path(path), assume_crs, tile_size_m, tile_px, explicit)
             except UserInputError as err:
                 report.errors.append(str(err))
                 continue

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -26,6 +27,7 @@ from engine.errors import AtlasError
 from engine.formats.bundle import Bundle
 
 RECORDING_META = Path("recordings") / "meta.jsonl"
+log = logging.getLogger(__name__)
 
 
 def now() -> str:
@@ -246,7 +248,10 @@ class AtlasWriter:
         for f in (self._tiles.pop("embedding"), self._tiles.pop("sqnorm"), self._rec_emb):
             f.close()
         for path in old.values():
-            path.unlink(missing_ok=True)
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as err:  # e.g. still memory-mapped by a reader on Windows: harmless leftover
+                log.warning("could not remove the old %s (%s); it is no longer used", path, err)
         self._tiles["embedding"] = _Appender(tile_array_path(self.root, "embedding", m["generation"]),
                                              m["tiles"]["count"] * m["embedding_dim"] * 4)
         self._tiles["sqnorm"] = _Appender(tile_array_path(self.root, "sqnorm", m["generation"]),

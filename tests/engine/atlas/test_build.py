@@ -114,7 +114,14 @@ def test_resuming_a_cancelled_build_gives_the_same_atlas(tmp_path: Path, bundle:
     report = build_atlas(tmp_path / "resumed", bundle.path, **inputs)
     assert report.tiles_added == len(whole["tiles/lon.f8"]) // 8 - partial["tiles"]["count"]
     assert _files(tmp_path / "resumed") == whole
-    # Running it once more has nothing left to do.
+    # Running it once more has nothing left to do; a tile size other than the one it was started with is
+    # refused for a source that is not finished.
+    with pytest.raises(Cancelled):
+        build_atlas(tmp_path / "other", bundle.path, imagery=[imagery / "world.rgb.tif"], tile_px=32, part_tiles=8,
+                    job=CancelAfter(20))
+    with pytest.raises(AtlasBuildError, match="resume with the same tile size"):
+        build_atlas(tmp_path / "other", bundle.path, imagery=[imagery / "world.rgb.tif"], tile_px=16)
+    assert build_atlas(tmp_path / "other", bundle.path, imagery=imagery / "world.rgb.tif").tiles_added == 128 - 16
     assert build_atlas(tmp_path / "resumed", bundle.path, **inputs).tiles_added == 0
     assert _files(tmp_path / "resumed") == whole
 

@@ -161,3 +161,33 @@ def test_overview_is_web_mercator(imagery: Path) -> None:
     # The Landsat scene is rotated inside its frame with nodata corners: the overview's corners are
     # transparent and its middle is opaque.
     assert rgba[0, 0, 3] == 0 and rgba[-1, -1, 3] == 0 and rgba[h // 2, w // 2, 3] == 255
+
+
+def test_sixteen_bit_and_paletted_rasters_become_rgb(tmp_path: Path) -> None:
+    import rasterio
+
+    transform = Affine(10, 0, 500000, 0, -10, 4000000)
+    # uint16 reflectances 1000..3000: stretched between their 2nd and 98th percentiles.
+    ramp = np.tile(np.linspace(1000, 3000, 200), (100, 1)).astype(np.uint16)
+    with rasterio.open(tmp_path / "u16.tif", "w", driver="GTiff", width=200, height=100, count=3, dtype="uint16",
+                       crs="EPSG:32633", transform=transform) as dst:
+        dst.write(np.stack([ramp, ramp, ramp]))
+    with ImagerySource(tmp_path / "u16.tif") as src:
+        lo, hi = np.percentile(ramp, [2, 98])
+        assert src.stretch[0] == pytest.approx([lo, hi], rel=0.01)
+        grid = src.grid(tile_px=50)
+        left, _ = src.read_tile(grid, 0, 0, 50)
+        right, _ = src.read_tile(grid, 3, 0, 50)
+        assert left[:, :3].max() == 0 and right[:, -3:].min() == 255  # clipped below lo / above hi
+        assert 100 < src.read_tile(grid, 2, 0, 50)[0].mean() < 200
+    # One band with a colour table: 0 -> water blue, 1 -> forest green.
+    classes = np.zeros((100, 100), np.uint8)
+    classes[:, 50:] = 1
+    with rasterio.open(tmp_path / "pal.tif", "w", driver="GTiff", width=100, height=100, count=1, dtype="uint8",
+                       crs="EPSG:32633", transform=transform) as dst:
+        dst.write(classes, 1)
+        dst.write_colormap(1, {0: (20, 60, 200, 255), 1: (30, 140, 40, 255)})
+    with ImagerySource(tmp_path / "pal.tif") as src:
+        grid = src.grid(tile_px=50)
+        assert (src.read_tile(grid, 0, 0, 50)[0] == (20, 60, 200)).all()
+        assert (src.read_tile(grid, 1, 1, 50)[0] == (30, 140, 40)).all()
