@@ -252,13 +252,13 @@ def measure_parity(run: LoadedRun, image_model: Path, audio_model: Path, inputs:
 
 def _trained_on(run: LoadedRun, which: str) -> dict[str, Any]:
     data = run.config.get("data") or {}
+    if not isinstance(data, dict):
+        data = {"path": str(data)}
     table = data_table(run.config)
-    return {"data": str(table.parent if table else (data.get("path") or data.get("root") or "")) or None
-            if isinstance(data, dict) else str(data),
-            "kind": data.get("kind") if isinstance(data, dict) else None,
-            "preset": run.config.get("preset"), "epochs": run.checkpoint.get("epoch"),
-            "step": run.checkpoint.get("step"), "metrics": run.checkpoint.get("metrics"),
-            "run": str(run.run_dir.resolve()), "checkpoint": which}
+    where = str(table.parent) if table else (data.get("path") or data.get("root") or None)
+    return {"data": where, "kind": data.get("kind"), "preset": run.config.get("preset"),
+            "epochs": run.checkpoint.get("epoch"), "step": run.checkpoint.get("step"),
+            "metrics": run.checkpoint.get("metrics"), "run": str(run.run_dir.resolve()), "checkpoint": which}
 
 
 def _prepare_out(out: Path) -> Path:
