@@ -18,7 +18,7 @@ from engine.atlas.query import (
     tile_soundscape,
 )
 
-_BUILD_NAMES = ("AtlasBuildError", "BuildReport", "add_imagery", "add_recordings", "build_atlas", "reembed_atlas")
+_BUILD_NAMES = ("AtlasBuildError", "BuildReport", "add_imagery", "add_recordings", "build_atlas")
 
 __all__ = [
     "Atlas", "AtlasBuildError", "AtlasRecordings", "AtlasTiles", "BuildReport", "RecordingMatch", "SoundQuery",
@@ -32,4 +32,8 @@ def __getattr__(name: str) -> Any:
         from engine.atlas import build
 
         return getattr(build, name)
+    if name == "reembed_atlas":
+        from engine.atlas.reembed import reembed_atlas
+
+        return reembed_atlas
     raise AttributeError(f"module 'engine.atlas' has no attribute {name!r}")
