@@ -263,7 +263,7 @@ def test_exported_bundle_builds_and_queries_an_atlas(exported, realdata: Path, t
         pixels = ds.read(window=Window(3 * 64, 64, 64, 64), out_shape=(3, 128, 128), resampling=Resampling.bilinear)
     tile = prepare_image(pixels.transpose(1, 2, 0), SIZE)
     with torch.no_grad():
-        expected = run.image_encoder(torch.from_numpy(tile[None]).permute(0, 3, 1, 2).float() / 255).numpy()[0]
+        expected = run.image_encoder(torch.from_numpy(np.array(tile[None])).permute(0, 3, 1, 2).float() / 255).numpy()[0]
         chunks = chunk_log_mel(file_log_mel(rec, FrontEndConfig()), FrontEndConfig())
         sound = run.audio_encoder(torch.from_numpy(np.ascontiguousarray(chunks))).numpy().mean(0)
     assert tuple(atlas.tiles.grid[11]) == (3, 1)
