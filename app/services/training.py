@@ -71,7 +71,7 @@ def train_command(spec: TrainingSpec) -> list[str]:
 
 def export_command(spec: TrainingSpec) -> list[str]:
     """The engine command line that exports the run's best checkpoint as a bundle."""
-    return [spec.python, "-m", "engine.cli", "export", str(spec.run_dir), "--out", str(spec.bundle_dir)]
+    return [spec.python, "-m", "engine.cli", "export", "--run", str(spec.run_dir), "--out", str(spec.bundle_dir)]
 
 
 class MetricsTail:
