@@ -106,8 +106,9 @@ class MapView(QWidget):
         self.selected: int | None = None
         self.last_hover_text = ""
 
-        self.markers = pg.ScatterPlotItem(size=8, pxMode=True, pen=pg.mkPen(25, 25, 25, 230, width=1.2),
-                                          brush=pg.mkBrush(255, 255, 255, 230), symbol="o")
+        # Small, see-through markers: a SoundingEarth-sized atlas has tens of thousands of recordings.
+        self.markers = pg.ScatterPlotItem(size=6, pxMode=True, pen=pg.mkPen(20, 20, 20, 170, width=1.0),
+                                          brush=pg.mkBrush(255, 255, 255, 190), symbol="o")
         self.markers.setZValue(5)
         self.plot.addItem(self.markers)
         self.selection_outline = pg.PlotCurveItem(pen=pg.mkPen(255, 214, 0, width=3))

@@ -75,7 +75,8 @@ class SpectrogramView(QWidget):
             width = int(round(self.window_s * cfg.frames_per_second))
             self.data = np.full((cfg.n_mels, width), np.nan, np.float32)
             self._frames = 0
-            self._draw_live()
+            self.image.clear()  # nothing is drawn until the first frames arrive
+            self.plot.setXRange(-self.window_s, 0, padding=0)
 
     def set_log_mel(self, log_mel_db: np.ndarray, seconds: float, caption: str | None = None) -> None:
         """Show a whole clip. Levels: its maximum down to 80 dB below."""
