@@ -240,3 +240,12 @@ def test_query_needs_no_crash_without_an_atlas(make_app, realdata: Path) -> None
     h.window.open_audio_file(realdata / "audio" / "spinetail.wav")
     assert "No atlas is open" in h.window.banner.text
     assert independent  # the module is shared with the flow tests
+
+
+def test_training_needs_an_existing_data_folder(make_app, tmp_path: Path) -> None:
+    h = make_app()
+    panel = h.window.train
+    panel.data_edit.setText(str(tmp_path / "no-such-folder"))
+    h.qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+    assert f"{tmp_path / 'no-such-folder'}: data folder not found" in h.window.banner.text
+    assert h.state.training.phase == "idle" and panel.start_button.text() == "Start training"

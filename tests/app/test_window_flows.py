@@ -225,3 +225,26 @@ def test_microphone_clip_resampled_path_equals_file_path(realdata: Path, bundle_
     assert [m.index for m in from_file.top[:5]] == [m.index for m in from_memory.top[:5]]
     np.testing.assert_allclose(from_file.scores, from_memory.scores, rtol=1e-3)
     assert resample  # the front-end's resampler is what both paths use
+
+
+def test_the_chosen_input_device_is_remembered(make_app, tmp_path: Path) -> None:
+    from tests.app.audio_fakes import FAKE_DEVICE
+
+    second = FAKE_DEVICE.__class__(index=9, name="USB recorder", hostapi="fake", max_input_channels=2,
+                                   default_samplerate=48000.0)
+
+    class TwoDevices(FakeAudioBackend):
+        def input_devices(self):
+            return [FAKE_DEVICE, second]
+
+    h = make_app(backend=TwoDevices())
+    combo = h.window.search.device_combo
+    assert [combo.itemText(i) for i in range(combo.count())] == ["Test microphone (fake)", "USB recorder (fake)"]
+    assert combo.currentIndex() == 0  # the default input
+    combo.setCurrentIndex(1)
+    assert h.state.audio.input_device == second
+    assert load_settings(tmp_path / "config").input_device == "USB recorder"
+    h.window.close()
+    again = make_app(backend=TwoDevices())
+    assert again.state.audio.input_device == second
+    assert again.window.search.device_combo.currentIndex() == 1
