@@ -21,6 +21,7 @@ from app.workers import Task
 
 if TYPE_CHECKING:
     from app.controllers.app_controller import AppController
+    from app.state import AppState
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ class ProjectActions:
         self._atlas_task: Task | None = None
 
     @property
-    def state(self):  # noqa: ANN201 - AppState
+    def state(self) -> AppState:
         return self.app.state
 
     # ------------------------------------------------------------------------------------ launch
@@ -206,9 +207,7 @@ class ProjectActions:
         """The map tooltip: tile id, lon/lat and best recording of the tile under the pointer."""
         if self.current is None:
             return None
-        from engine.atlas.query import locate_tile
-
-        index = locate_tile(self.current.atlas, lon, lat)
+        index = search.tile_at(self.current, lon, lat)
         if index is None:
             return None
         tiles = self.current.atlas.tiles

@@ -22,12 +22,21 @@ TOP_RECORDINGS = 10
 
 def select_tile(project: Any, lon: float, lat: float, k: int = TOP_RECORDINGS) -> TileSelection | None:
     """The tile under (lon, lat) and its predicted soundscape, or None when no tile is there."""
-    from engine.atlas.query import locate_tile
-
-    index = locate_tile(project.atlas, lon, lat)
+    index = tile_at(project, lon, lat)
     if index is None:
         return None
     return tile_selection(project, int(index), k)
+
+
+def tile_at(project: Any, lon: float, lat: float) -> int | None:
+    """The index of the tile under (lon, lat); None there is none (or the point is off the Earth,
+    as the map's empty margins can be)."""
+    from engine.atlas.query import locate_tile
+
+    if not (-180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0):
+        return None
+    index = locate_tile(project.atlas, lon, lat)
+    return None if index is None else int(index)
 
 
 def tile_selection(project: Any, index: int, k: int = TOP_RECORDINGS) -> TileSelection:

@@ -248,3 +248,11 @@ def test_the_chosen_input_device_is_remembered(make_app, tmp_path: Path) -> None
     again = make_app(backend=TwoDevices())
     assert again.state.audio.input_device == second
     assert again.window.search.device_combo.currentIndex() == 1
+
+
+def test_pointer_beyond_the_world_edge_is_harmless(make_app, built_atlas: Path, bundle_path: Path) -> None:
+    h = make_app()
+    h.open(built_atlas, bundle_path)
+    assert h.controller.project.hover_text(-200.0, 95.0) is None
+    assert not h.controller.project.select_at(181.0, 0.0)
+    assert h.state.selection.tile is None
