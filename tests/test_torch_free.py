@@ -14,6 +14,10 @@ PORTABLE_MODULES = [
     "engine.progress",
     "engine.audio",
     "engine.cli",
+    "engine.data.source",
+    "engine.data.cache",
+    "engine.data.splits",
+    "engine.evaluate",
     "app.main",
 ]
 

@@ -69,10 +69,14 @@ def cancel_on_sigint(job: Any) -> Iterator[None]:
 def resolve_config(args: argparse.Namespace) -> Any:
     """The run's config: the preset (or, on --resume, the run's config.json) plus the options given."""
     from engine.checkpoint import read_run_config
-    from engine.errors import ConfigError
+    from engine.errors import CheckpointError, ConfigError
     from engine.train.config import RunConfig, load_preset
 
     if args.resume:
+        last = args.out / "checkpoints" / "last.pt"
+        if not last.is_file():
+            raise CheckpointError(f"--resume {last}", "no checkpoint to resume from",
+                                  "start a new run without --resume, or name the run folder with --out")
         cfg = RunConfig.from_dict(read_run_config(args.out))
         for option, value in (("--batch-size", args.batch_size), ("--seed", args.seed), ("--lr", args.lr),
                               ("--image-weights", args.image_weights), ("--audio-source", args.audio_source),

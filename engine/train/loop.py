@@ -167,7 +167,11 @@ class _Trainer:
         path = self.ckpt_dir / f"{name}.pt"
         payload = checkpoint_payload(self.image, self.audio, self.optimizer, self.scheduler, self.progress,
                                      self.metrics, self.cfg.to_dict())
-        save_state(path, payload)
+        try:
+            save_state(path, payload)
+        except OSError as err:  # e.g. a full disk: the atomic write left the previous file intact
+            raise CheckpointError(path, f"could not be written ({err.strerror or err})",
+                                  "free some disk space and --resume; the previous checkpoint is intact") from None
         return path
 
     def _step(self, batch: dict[str, Any], window: dict[str, float]) -> None:
@@ -297,8 +301,11 @@ class _Trainer:
             if self._in_step:  # a hard interrupt inside an optimiser step: the weights may be half-updated
                 message = "interrupted inside a step; the previous checkpoint is kept"
             else:
-                path = self._save("last")
-                message = f"stopped at epoch {p.epoch + 1}, step {p.step}; resume with --resume (saved {path})"
+                try:
+                    path = self._save("last")
+                    message = f"stopped at epoch {p.epoch + 1}, step {p.step}; resume with --resume (saved {path})"
+                except CheckpointError as save_error:
+                    message = f"stopped at epoch {p.epoch + 1}, step {p.step}, but {save_error}"
             self._finish(status, message)
             if isinstance(err, KeyboardInterrupt):
                 raise Cancelled() from err
