@@ -24,6 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from engine.commands.train import cpu_threads_wait_passively
+
+    cpu_threads_wait_passively()
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     from engine.evaluate_run import evaluate_run

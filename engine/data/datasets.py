@@ -65,7 +65,10 @@ class PairDataset(Dataset):
     def __len__(self) -> int:
         return len(self.indices)
 
-    def __getitem__(self, position: int) -> dict[str, Any]:
+    def __getitem__(self, item: int | tuple[int, int]) -> dict[str, Any]:
+        """Sample at a position; ``(position, epoch)`` (what :class:`EpochBatchSampler` yields) also
+        names the epoch, which reaches persistent worker processes that :meth:`set_epoch` cannot."""
+        position, epoch = item if isinstance(item, tuple) else (item, self.epoch)
         i = self.indices[position]
         record = self.records[i]
         try:
@@ -77,7 +80,7 @@ class PairDataset(Dataset):
         except AudioFileError as err:
             return {"error": str(err), "reason": "unreadable audio", "key": record.key, "index": i}
         if self.crop_frames is not None:
-            rng = np.random.default_rng([self.seed, self.epoch, i])
+            rng = np.random.default_rng([self.seed, epoch, i])
             mel = random_time_crop(mel, self.crop_frames, rng)
         return {
             "image": torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))),
@@ -106,8 +109,11 @@ def collate_pairs(samples: list[dict[str, Any]]) -> dict[str, Any]:
     return batch
 
 
-class EpochBatchSampler(Sampler[list[int]]):
+class EpochBatchSampler(Sampler[list[tuple[int, int]]]):
     """Shuffled batches, the permutation a pure function of (seed, epoch); can start mid-epoch.
+
+    Yields lists of ``(position, epoch)`` so that the dataset's crops follow the epoch even in
+    persistent worker processes.
 
     Args:
         n: dataset length.
@@ -129,12 +135,12 @@ class EpochBatchSampler(Sampler[list[int]]):
     def __len__(self) -> int:
         return max(0, self.batches_per_epoch() - self.start_batch)
 
-    def __iter__(self) -> Iterator[list[int]]:
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
         g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
         order = torch.randperm(self.n, generator=g).tolist()
         size = min(self.batch_size, self.n)
         for b in range(self.start_batch, self.batches_per_epoch()):
-            yield order[b * size:(b + 1) * size]
+            yield [(position, self.epoch) for position in order[b * size:(b + 1) * size]]
 
 
 def quiet_worker(_: int) -> None:

@@ -68,7 +68,7 @@ def train_loader(data: RunData, cfg: RunConfig) -> tuple[DataLoader, EpochBatchS
     workers = cfg.data.num_workers
     loader = DataLoader(dataset, batch_sampler=sampler, num_workers=workers, collate_fn=collate_pairs,
                         worker_init_fn=quiet_worker if workers else None, pin_memory=torch.cuda.is_available(),
-                        persistent_workers=False, prefetch_factor=4 if workers else None)
+                        persistent_workers=workers > 0, prefetch_factor=4 if workers else None)
     return loader, sampler, dataset
 
 
