@@ -21,6 +21,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("audio-info", "engine.commands.audio_info", "decode an audio file through the front-end and describe it"),
     ("train", "engine.commands.train", "train the image and audio encoders on paired data"),
     ("evaluate", "engine.commands.evaluate", "cross-modal retrieval metrics of a trained run (paper protocol)"),
+    ("downstream", "engine.commands.downstream", "transfer protocols: scene classification, ADVANCE, DeepGlobe"),
 ]
 
 log = logging.getLogger("engine")

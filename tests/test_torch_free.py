@@ -18,6 +18,15 @@ PORTABLE_MODULES = [
     "engine.data.cache",
     "engine.data.splits",
     "engine.evaluate",
+    "engine.demo_world",
+    "engine.commands.demo_world",
+    "engine.commands.downstream",
+    "engine.downstream.metrics",
+    "engine.downstream.layouts",
+    "engine.downstream.deepglobe",
+    "engine.downstream.splits",
+    "engine.downstream.results",
+    "engine.downstream.report",
     "app.main",
 ]
 
