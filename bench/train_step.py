@@ -69,7 +69,8 @@ def main() -> None:
     parser.add_argument("--presets", nargs="+", default=["paper-r18", "demo-cpu"])
     args = parser.parse_args()
     device = torch.device(args.device)
-    print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
+    print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads "
+          f"(OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}), "
           f"load average {os.getloadavg()[0]:.2f}, batch {args.batch}, median of {args.steps} steps")
     for preset in args.presets:
         r = time_steps(preset, args.batch, args.steps, device)

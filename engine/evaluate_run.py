@@ -90,7 +90,7 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path, split: str = "test",
         "checkpoint": {"which": checkpoint, **{k: run.checkpoint.get(k) for k in ("epoch", "step")}},
         "data": str(Path(data_dir).resolve()), "split": split, "split_rule": data.source.split_rule,
         "protocol": protocol, "protocol_note": PROTOCOL_NOTES[protocol], "definitions": RECALL_NOTE,
-        "gallery": result.gallery, "skipped": skipped,
+        "gallery": result.gallery, "skipped": skipped, "data_summary": data.describe(),
         **{d: getattr(result, d).metrics for d in DIRECTIONS},
         "seconds": round(time.perf_counter() - started, 2),
     }

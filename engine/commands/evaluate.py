@@ -36,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
         report = evaluate_run(args.run, args.data, split=args.split, protocol=args.protocol,
                               checkpoint=args.checkpoint, out=args.out, device=args.device, workers=args.workers,
                               job=job)
+    print(report["data_summary"])
     print(f"{report['split']} split, {report['gallery']} pairs, {report['protocol']} protocol, "
           f"checkpoint {report['checkpoint']['which']} (epoch {report['checkpoint']['epoch']})")
     for direction in ("image_to_audio", "audio_to_image"):
