@@ -40,7 +40,8 @@ def open_run_data(data_dir: str | Path, cfg: RunConfig, cache_root: Path | None 
 
     Unreadable files found while caching are added to the skip report and left out of the splits.
     """
-    source = open_source(data_dir, cfg.data, cfg.front_end, split_seed=cfg.train.seed)
+    # The split does not follow --seed: runs with different seeds are compared on the same test pairs.
+    source = open_source(data_dir, cfg.data, cfg.front_end)
     report = source.report
     usable = [True] * len(source)
     store: PairStore = source

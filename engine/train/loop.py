@@ -118,6 +118,19 @@ class _Trainer:
         self.ckpt_dir = run_dir / "checkpoints"
         self.device = resolve_device(cfg.train.device)
         payload = self._check_run_folder(resume)
+        try:
+            self._setup(payload, cache_root, gather)
+        except (Exception, KeyboardInterrupt) as err:  # Cancelled is an Exception too
+            # The app tails metrics.jsonl: a run that fails before its first step still ends its log.
+            interrupted = isinstance(err, (Cancelled, KeyboardInterrupt))
+            log_file = MetricsLog(run_dir, resume_step=0 if payload is not None else None, tensorboard=False)
+            log_file.event("end", status="interrupted" if interrupted else "failed",
+                           message="stopped while preparing the data" if interrupted else str(err), checkpoint=None)
+            log_file.close()
+            raise
+
+    def _setup(self, payload: dict[str, Any] | None, cache_root: Path | None, gather: Gather | None) -> None:
+        cfg, run_dir, data_dir, job, announce = self.cfg, self.run_dir, self.data_dir, self.job, self.announce
         if payload is None:
             torch.manual_seed(cfg.train.seed)
         self.data = open_run_data(data_dir, cfg, cache_root, job=job)

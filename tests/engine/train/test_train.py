@@ -193,6 +193,8 @@ def test_existing_run_missing_data_and_empty_train_split(world: dict[str, Path],
     rc = main(["train", "--data", str(empty), "--preset", "tiny", "--out", str(tmp_path / "r2"),
                "--cache-dir", str(tmp_path / "cache")])
     assert rc == 2 and f"{empty}: the train split has 0 usable pairs" in capsys.readouterr().err
+    end = read_metrics(tmp_path / "r2" / "metrics.jsonl")[-1]  # the app sees why the run ended
+    assert end["status"] == "failed" and "the train split has 0 usable pairs" in end["message"]
 
 
 def test_image_weights_of_another_architecture_are_refused(world: dict[str, Path], tmp_path: Path,
