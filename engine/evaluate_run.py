@@ -130,7 +130,7 @@ def plot_recall(path: Path, result: RetrievalResult, title: str) -> None:
     ax = fig.add_subplot()
     for name, direction in (("image → audio", result.image_to_audio), ("audio → image", result.audio_to_image)):
         ks, recall = recall_curve(direction.ranks, result.gallery, points=400)
-        ax.plot(ks, recall, label=f"{name} (median rank {direction.metrics['median_rank']:.0f})")
+        ax.plot(ks, recall, label=f"{name} (median rank {direction.metrics['median_rank']:g})")
     ks = np.arange(1, result.gallery + 1)
     ax.plot(ks, ks / result.gallery, "k:", lw=1, label="chance")
     ax.set_xscale("log")
