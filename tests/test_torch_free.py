@@ -28,6 +28,13 @@ PORTABLE_MODULES = [
     "engine.downstream.results",
     "engine.downstream.report",
     "app.main",
+    "engine.geo",
+    "engine.formats.bundle",
+    "engine.runtime.encoders",
+    "engine.runtime.images",
+    "engine.atlas",
+    "engine.atlas.query",
+    "engine.commands.atlas",
 ]
 
 BLOCK_TORCH = textwrap.dedent("""
