@@ -53,7 +53,8 @@ class DataConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DataConfig:
-        return cls(**known_fields(cls, data, "data"))
+        # ``ground_size_m`` is written beside the config by ``train`` (a fact about the data, not a setting).
+        return cls(**known_fields(cls, {k: v for k, v in data.items() if k != "ground_size_m"}, "data"))
 
 
 def known_fields(cls: type, data: dict[str, Any], section: str) -> dict[str, Any]:

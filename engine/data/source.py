@@ -8,6 +8,7 @@ pair the way the encoders see it: the central image region as uint8 RGB, and the
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,6 +78,28 @@ def record_log_mel(record: PairRecord, front_end: FrontEndConfig) -> np.ndarray:
     if record.audio_kind == SPECTROGRAM_JPG:
         return normalise(decode_spectrogram_jpg(record.audio), front_end)
     return file_log_mel(record.audio, front_end)
+
+
+SOUNDINGEARTH_IMAGE_M = 1024 * 0.2  # 1024 px at about 0.2 m per pixel (the dataset's description)
+
+
+def image_ground_m(source: PairSource) -> float | None:
+    """The ground width a dataset's images cover, in metres, where the layout says so.
+
+    The demo world records it in ``world.json`` (``image_size_m``); SoundingEarth's images cover about
+    205 m; for other pair tables it is unknown (None).
+    """
+    if source.layout == "soundingearth":
+        return SOUNDINGEARTH_IMAGE_M
+    world = source.table.parent / "world.json"
+    if world.is_file():
+        try:
+            info = json.loads(world.read_text())
+            if info.get("format") == "soundscape-demo-world" and float(info.get("image_size_m", 0)) > 0:
+                return float(info["image_size_m"])
+        except (OSError, ValueError, TypeError):
+            log.warning("%s: unreadable; the image ground size is not recorded", world)
+    return None
 
 
 def detect_layout(path: Path) -> tuple[str, Path]:

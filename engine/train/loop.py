@@ -21,6 +21,7 @@ import torch
 
 from engine.augment import augment_images, mask_log_mels, step_generator
 from engine.checkpoint import load_checkpoint, read_run_config, write_run_config
+from engine.data.source import image_ground_m
 from engine.embedding import embed_loader
 from engine.errors import Cancelled, CheckpointError, ConfigError, TrainingError
 from engine.evaluate import retrieval_metrics
@@ -152,7 +153,11 @@ class _Trainer:
         if payload is not None:
             self.progress = restore_state(payload, self.image, self.audio, self.optimizer, self.scheduler)
             self.metrics = payload.get("metrics") or {}
-        write_run_config(run_dir, {**cfg.to_dict(), "dataset": {
+        config = cfg.to_dict()
+        ground = image_ground_m(self.data.source)
+        # What the exporter records as the bundle's ground_size_m: the ground width the encoder's view covers.
+        config["data"]["ground_size_m"] = round(ground * cfg.view_fraction, 3) if ground else None
+        write_run_config(run_dir, {**config, "dataset": {
             "path": str(Path(data_dir).resolve()), "layout": self.data.source.layout,
             "audio_source": self.data.source.audio_source, "split_rule": self.data.source.split_rule,
             "pairs": {name: len(idx) for name, idx in self.data.splits.items()}, "skipped": self.data.report.to_dict()}})

@@ -116,3 +116,15 @@ def test_blocked_rule_on_a_table_without_split_column(tmp_path: Path) -> None:
     source = open_source(tmp_path / "pairs", DataConfig(block_km=5.0))
     assert source.split_rule == "blocked"
     assert source.splits == [blocked_split(r.lon, r.lat, 5.0) for r in source.records]
+
+
+def test_image_ground_size_from_the_layout(tmp_path: Path) -> None:
+    from engine.data.source import image_ground_m
+    from tests.engine.fixtures import make_soundingearth
+
+    make_pair_table(tmp_path / "pairs", n=6)
+    assert image_ground_m(open_source(tmp_path / "pairs")) is None
+    (tmp_path / "pairs" / "world.json").write_text('{"format": "soundscape-demo-world", "image_size_m": 256.0}')
+    assert image_ground_m(open_source(tmp_path / "pairs")) == 256.0
+    make_soundingearth(tmp_path / "se")
+    assert image_ground_m(open_source(tmp_path / "se")) == pytest.approx(204.8)

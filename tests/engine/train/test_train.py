@@ -43,6 +43,7 @@ def test_tiny_run_writes_config_checkpoints_and_the_log(world: dict[str, Path]) 
     assert config["format"] == "soundscape-run" and config["preset"] == "tiny"
     assert config["model"]["image_width"] == 8 and config["train"]["epochs"] == 2
     assert config["dataset"]["pairs"] == {"train": 32, "val": 8, "test": 8}
+    assert config["data"]["_view_fraction"] == pytest.approx(0.85) and config["data"]["ground_size_m"] is None
     events = read_metrics(run / "metrics.jsonl")
     kinds = [e["event"] for e in events]
     assert kinds[0] == "start" and kinds[-1] == "end" and kinds.count("epoch") == 2
