@@ -90,8 +90,11 @@ def build_demo_atlas(paths: DemoPaths, bundle: Any, job: Job | None = None) -> P
     """
     from engine.atlas import build_atlas
 
-    # Tiles the size of the world's paired images: what the demo model was trained to look at.
-    tile_size = None if (paths.atlas / "atlas.json").exists() else world_tile_size_m(paths.world)
+    # Tiles as wide as the ground the model looked at in training (the bundle says); for a bundle that
+    # does not say, as wide as the world's paired images. An existing atlas keeps its own tile size.
+    tile_size = None
+    if not (paths.atlas / "atlas.json").exists() and not getattr(bundle, "ground_size_m", None):
+        tile_size = world_tile_size_m(paths.world)
     build_atlas(paths.atlas, bundle, imagery=world_imagery(paths.world), recordings=paths.world / "pairs.csv",
                 tile_size_m=tile_size, job=job)
     return paths.atlas
