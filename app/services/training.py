@@ -191,11 +191,17 @@ def run_training(spec: TrainingSpec, job: Job, on_event: Callable[[dict[str, Any
     spec.run_dir.mkdir(parents=True, exist_ok=True)
     tail = MetricsTail(spec.metrics_path)
     ended: list[dict[str, Any]] = []
+    total_steps: list[int] = []
 
     def poll() -> None:
         for record in tail.read_new():
-            if record.get("event") == "end":
+            kind = record.get("event")
+            if kind == "end":
                 ended.append(record)
+            elif kind == "start" and isinstance(record.get("total_steps"), int):
+                total_steps.append(record["total_steps"])
+            elif kind == "step" and isinstance(record.get("step"), int) and total_steps:
+                job.report(record["step"], total_steps[-1], f"epoch {record.get('epoch', '?')}")
             on_event(record)
 
     run_process(train_command(spec), spec.log_path, job, poll, "training")

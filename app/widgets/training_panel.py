@@ -37,14 +37,16 @@ def format_eta(seconds: float | None) -> str:
     return f"ETA {s} s"
 
 
-def _plot(title: str, y_label: str) -> pg.PlotWidget:
+def _plot(title: str, y_label: str, legend_offset: tuple[int, int]) -> pg.PlotWidget:
     plot = pg.PlotWidget(background=QColor(250, 250, 250))
     plot.setTitle(title, size="10pt")
     plot.setLabel("bottom", "step")
     plot.setLabel("left", y_label)
     plot.showGrid(x=True, y=True, alpha=0.2)
     plot.setMenuEnabled(False)
-    plot.addLegend(offset=(-6, 6), labelTextSize="8pt")
+    for axis in ("left", "bottom"):
+        plot.getAxis(axis).enableAutoSIPrefix(False)  # recalls of 0.03 read better than "30 (x0.001)"
+    plot.addLegend(offset=legend_offset, labelTextSize="8pt", brush=(255, 255, 255, 210), pen=(200, 200, 200))
     return plot
 
 
@@ -81,15 +83,17 @@ class TrainingPanel(QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(self.start_button)
         buttons.addWidget(self.eta_label, 1)
-        self.loss_plot = _plot("Training loss", "loss")
-        self.recall_plot = _plot("Retrieval recall", "recall")
+        # Loss falls and recall rises: their legends sit in the corners the curves leave free.
+        self.loss_plot = _plot("Training loss", "loss", (-6, 6))
+        self.recall_plot = _plot("Retrieval recall", "recall", (6, 6))
+        self.recall_plot.setLimits(yMin=0.0, yMax=1.0)
         self.loss_curve = self.loss_plot.plot([], [], pen=pg.mkPen(BLUE, width=2), name="batch loss")
-        self.r1_i2a = self.recall_plot.plot([], [], pen=pg.mkPen(BLUE, width=1.5), name="R@1 image→audio (batch)")
-        self.r1_a2i = self.recall_plot.plot([], [], pen=pg.mkPen(ORANGE, width=1.5), name="R@1 audio→image (batch)")
+        self.r1_i2a = self.recall_plot.plot([], [], pen=pg.mkPen(BLUE, width=1.5), name="batch R@1 image→audio")
+        self.r1_a2i = self.recall_plot.plot([], [], pen=pg.mkPen(ORANGE, width=1.5), name="batch R@1 audio→image")
         self.val_i2a = self.recall_plot.plot([], [], pen=pg.mkPen(GREEN, width=2), symbol="o", symbolSize=6,
-                                             symbolBrush=GREEN, name="R@10 image→audio (val)")
+                                             symbolBrush=GREEN, name="val R@10 image→audio")
         self.val_a2i = self.recall_plot.plot([], [], pen=pg.mkPen(PURPLE, width=2), symbol="o", symbolSize=6,
-                                             symbolBrush=PURPLE, name="R@10 audio→image (val)")
+                                             symbolBrush=PURPLE, name="val R@10 audio→image")
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addLayout(buttons)
@@ -143,3 +147,7 @@ class TrainingPanel(QWidget):
         self.r1_a2i.setData(c.recall_steps, c.r1_audio_to_image)
         self.val_i2a.setData(c.val_steps, c.val_r10_image_to_audio)
         self.val_a2i.setData(c.val_steps, c.val_r10_audio_to_image)
+        # Headroom above the highest recall keeps the curves clear of the legend.
+        top = max([0.0, *c.r1_image_to_audio, *c.r1_audio_to_image, *c.val_r10_image_to_audio,
+                   *c.val_r10_audio_to_image])
+        self.recall_plot.setYRange(0.0, min(1.0, max(0.1, 1.6 * top)), padding=0)
