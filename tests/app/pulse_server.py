@@ -1,5 +1,5 @@
-"""A private PulseAudio server for tests: a null sink whose monitor is the default source, so what
-``paplay`` plays into the sink can be recorded through PortAudio (ALSA's pulse plugin).
+"""A private PulseAudio server for tests: a null sink (22,050 Hz mono) whose monitor is the default
+source, so what ``paplay`` plays into the sink can be recorded through PortAudio (ALSA's pulse plugin).
 
 Everything lives in a temporary folder (runtime dir, HOME with an .asoundrc); the user's files and any
 running sound server are not touched.
@@ -18,10 +18,14 @@ ALSA_PULSE_PLUGIN_DIRS = ("/usr/lib/x86_64-linux-gnu/alsa-lib", "/usr/lib/aarch6
 
 DEFAULT_PA = """\
 load-module module-native-protocol-unix auth-anonymous=1 socket={socket}
-load-module module-null-sink sink_name=soundscape_test rate=44100 channels=1
+load-module module-null-sink sink_name=soundscape_test rate=22050 channels=1
 set-default-sink soundscape_test
 set-default-source soundscape_test.monitor
 """
+
+# The sink runs at the front-end's rate, so a clip is resampled once (by PulseAudio, with soxr as the
+# app's file path does) rather than twice with PulseAudio's fast default resampler.
+RESAMPLER = "soxr-vhq"
 
 ASOUNDRC = """\
 pcm.!default { type pulse }
@@ -67,6 +71,7 @@ class PulseServer:
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(
                 ["pulseaudio", "-n", "-F", str(config), "--daemonize=no", "--exit-idle-time=-1",
+                 f"--resample-method={RESAMPLER}",
                  "--disallow-exit", "--use-pid-file=no", "--system=no", "--log-target=stderr"],
                 env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout_s
