@@ -288,7 +288,8 @@ def main() -> int:
           f"(max {max(windows):.2f} s; target <= 3 s)")
     print(f"  time to atlas on screen       median {statistics.median(atlases):6.2f} s")
     print(f"  tile click -> list shown      median {statistics.median(r['click']) * ms:6.1f} ms  "
-          f"(max {max(r['click']) * ms:.1f} ms over {len(r['click'])} clicks; target <= 100 ms)")
+          f"(max {max(r['click']) * ms:.1f} ms over {len(r['click'])} clicks, the first "
+          f"{r['click'][0] * ms:.1f} ms; target <= 100 ms)")
     print(f"  10 s clip -> heat map         median {statistics.median(r['query']) * ms:6.1f} ms  "
           f"(max {max(r['query']) * ms:.1f} ms over {len(r['query'])} queries; target <= 300 ms)")
     stall = sorted(r["stall"])
