@@ -101,7 +101,7 @@ class MainWindow(QMainWindow):
         self.recent_menu.aboutToShow.connect(self._fill_recent)
         file_menu.addSeparator()
         self.open_geotiff_action = self._action(file_menu, "Open GeoTIFF…", self._open_geotiff_dialog, "Ctrl+G")
-        self.open_audio_action = self._action(file_menu, "Open audio file…", self._open_audio_dialog, "Ctrl+A")
+        self.open_audio_action = self._action(file_menu, "Open audio file…", self._open_audio_dialog, "Ctrl+Shift+O")
         self.open_bundle_action = self._action(file_menu, "Open model bundle…", self._open_bundle_dialog)
         file_menu.addSeparator()
         self._action(file_menu, "Quit", self.close, QKeySequence.StandardKey.Quit)
