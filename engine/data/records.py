@@ -22,13 +22,15 @@ class PairRecord:
 
     ``key`` is the dataset's identifier as text (SoundingEarth's integer ``key``, a pair table's
     ``id``); ``number`` is the integer form when there is one (the paper split uses ``key % 10``).
-    ``split`` is the value of a ``split`` column when the layout has one.
+    ``split`` is the value of a ``split`` column when the layout has one. ``image`` is None only for a
+    recording read without its image (an atlas's recordings, see
+    :func:`engine.data.source.scan_recordings`).
     """
 
     key: str
     lon: float
     lat: float
-    image: Path
+    image: Path | None
     audio: Path
     audio_kind: str = AUDIO_FILE
     split: str | None = None

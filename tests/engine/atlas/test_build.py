@@ -216,6 +216,11 @@ def test_unreadable_recordings_are_skipped_with_their_reason(tmp_path: Path, bun
     assert report.recordings_added == 1
     assert any(str(bad) in s and "not a readable audio file" in s for s in report.skipped)
     assert any("impossible coordinates" in s for s in report.skipped)
+    # The table is read by the data layer (its summary); the unreadable file is found while embedding.
+    assert report.summaries == [f"{table}: 3 rows: 2 usable, 1 bad coordinates"]
+    assert report.skipped_count == 2 and report.describe().endswith("+1 recordings; 2 skipped")
+    entry = read_json(tmp_path / "a" / MANIFEST)["recording_tables"][0]
+    assert (entry["kind"], entry["skipped"], entry["rows_total"]) == ("pair-table", 2, 2)
 
 
 def test_atlas_builds_and_answers_without_torch(tmp_path: Path, bundle: HandmadeBundle, imagery: Path) -> None:
