@@ -158,7 +158,7 @@ class _Trainer:
         # What the exporter records as the bundle's ground_size_m: the ground width the encoder's view covers.
         config["data"]["ground_size_m"] = round(ground * cfg.view_fraction, 3) if ground else None
         write_run_config(run_dir, {**config, "dataset": {
-            "path": str(Path(data_dir).resolve()), "layout": self.data.source.layout,
+            "path": str(Path(data_dir).resolve()), "layout": self.data.source.layout, "kind": self.data.source.kind,
             "audio_source": self.data.source.audio_source, "split_rule": self.data.source.split_rule,
             "pairs": {name: len(idx) for name, idx in self.data.splits.items()}, "skipped": self.data.report.to_dict()}})
         self.log = MetricsLog(run_dir, resume_step=self.progress.step if payload is not None else None)

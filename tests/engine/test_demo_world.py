@@ -37,10 +37,8 @@ def digests(folder: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("demo") / "world"
-    generate_world(out, seed=0, size="tiny")
-    return out
+def world(demo_world_tiny: Path) -> Path:
+    return demo_world_tiny  # seed 0, size tiny, generated once per session
 
 
 @pytest.fixture(scope="module")
