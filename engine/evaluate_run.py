@@ -17,13 +17,13 @@ from typing import Any
 import numpy as np
 
 from engine.checkpoint import atomic_write_bytes, load_encoders
+from engine.device import resolve_device
 from engine.embedding import embed_loader
 from engine.errors import DatasetError, UserInputError
 from engine.evaluate import DIRECTIONS, PROTOCOLS, RetrievalResult, recall_curve, retrieval_metrics
 from engine.progress import Job
 from engine.train.config import RunConfig
 from engine.train.data import clip_loader, open_run_data
-from engine.train.loop import resolve_device
 
 log = logging.getLogger(__name__)
 EVAL_FORMAT = "soundscape-evaluation"

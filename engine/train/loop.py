@@ -22,6 +22,7 @@ import torch
 from engine.augment import augment_images, mask_log_mels, step_generator
 from engine.checkpoint import load_checkpoint, read_run_config, write_run_config
 from engine.data.source import image_ground_m
+from engine.device import resolve_device
 from engine.embedding import embed_loader
 from engine.errors import Cancelled, CheckpointError, ConfigError, TrainingError
 from engine.evaluate import retrieval_metrics
@@ -53,21 +54,6 @@ class TrainResult:
     best_epoch: int
     metrics: dict[str, Any] = field(default_factory=dict)
     data_summary: str = ""
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; an unavailable device is a clear error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ConfigError("--device", f"unknown device {name!r}", "use auto, cpu, cuda or cuda:N") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device", f"{name}: CUDA is not available on this machine", "use --device cpu")
-    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise ConfigError("--device", f"{name}: only {torch.cuda.device_count()} CUDA device(s)", "use cuda:0")
-    return device
 
 
 @contextlib.contextmanager
