@@ -16,12 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from engine.checkpoint import atomic_write_bytes, load_encoders
+from engine.checkpoint import load_encoders
 from engine.data.splits import SPLIT_NAMES
 from engine.device import resolve_device
 from engine.embedding import embed_loader
 from engine.errors import ConfigError, DatasetError
 from engine.evaluate import DIRECTIONS, PROTOCOLS, RetrievalResult, recall_curve, retrieval_metrics
+from engine.files import atomic_write_bytes
 from engine.progress import Job
 from engine.train.config import RunConfig
 from engine.train.data import clip_loader, open_run_data

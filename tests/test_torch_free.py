@@ -35,6 +35,7 @@ PORTABLE_MODULES = [
     "engine.atlas",
     "engine.atlas.query",
     "engine.commands.atlas",
+    "engine.files",
 ]
 
 BLOCK_TORCH = textwrap.dedent("""
