@@ -311,6 +311,11 @@ def build_atlas(out: str | Path, bundle: Bundle | str | Path, imagery: Sequence[
               "thumbnail_px": int(thumbnail_px), "min_valid_fraction": float(min_valid_fraction),
               "part_tiles": int(part_tiles)}
     encoders = BundleEncoders(bundle, threads=threads)
+    if tables and (bundle.manifest.get("trained_on") or {}).get("audio_source") == "spectrogram":
+        # Recordings are embedded through the front-end; this model learnt from the archive's own log-mels.
+        log.warning("bundle %s was trained on SoundingEarth's spectrogram JPEGs; recordings embedded through "
+                    "the front-end may not match its training (train with --audio-source raw for atlases and "
+                    "the app)", bundle.short_id)
     with gdal_env(), AtlasWriter(out, bundle, tiling, create=create) as writer:
         writer.check_bundle()
         explicit = (tile_size_m, tile_px)  # a resumed source must match these only when they were given
