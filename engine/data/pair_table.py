@@ -12,10 +12,16 @@ column may be absent or empty, and only the audio file has to exist.
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
-from engine.data.records import AUDIO_FILE, PairRecord, SkipReport, parse_float, valid_coordinates
+from engine.data.records import (
+    AUDIO_FILE,
+    PairRecord,
+    SkipReport,
+    parse_float,
+    read_csv_table,
+    valid_coordinates,
+)
 from engine.data.splits import SPLIT_NAMES
 from engine.errors import DatasetError
 
@@ -48,18 +54,8 @@ def scan_pair_table(table: str | Path, require_image: bool = True) -> tuple[list
     if not table.is_file():
         raise DatasetError(table, "file not found", f"give a pair table CSV ({', '.join(needed)})")
     base = table.parent
-    try:
-        with open(table, newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f)
-            header = [h.strip() for h in (reader.fieldnames or [])]
-            reader.fieldnames = header
-            missing = [c for c in needed if c not in header]
-            if missing:
-                raise DatasetError(table, f"missing column(s) {', '.join(missing)}",
-                                   f"a pair table needs the columns {', '.join(needed)}")
-            rows = list(reader)
-    except (OSError, UnicodeDecodeError, csv.Error) as err:
-        raise DatasetError(table, f"unreadable ({err})", "save it as a UTF-8 CSV") from None
+    header, rows = read_csv_table(table, needed, f"a pair table needs the columns {', '.join(needed)}",
+                                  "save it as a UTF-8 CSV")
     has_split = "split" in header
     report = SkipReport(len(rows))
     records: list[PairRecord] = []

@@ -18,7 +18,6 @@ Rows whose files are missing or whose coordinates are impossible are skipped and
 
 from __future__ import annotations
 
-import csv
 import logging
 import math
 from pathlib import Path
@@ -32,6 +31,7 @@ from engine.data.records import (
     PairRecord,
     SkipReport,
     parse_float,
+    read_csv_table,
     valid_coordinates,
 )
 from engine.errors import AudioFileError, DatasetError
@@ -51,18 +51,9 @@ SPECTROGRAM_ROWS = 128
 
 def read_metadata(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     """Read metadata.csv; stop with :class:`DatasetError` if a SoundingEarth column is missing."""
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            header = [h.strip() for h in (reader.fieldnames or [])]
-            reader.fieldnames = header
-            missing = [c for c in METADATA_COLUMNS if c not in header]
-            if missing:
-                raise DatasetError(path, f"missing column(s) {', '.join(missing)}",
-                                   f"SoundingEarth's metadata.csv has the columns {', '.join(METADATA_COLUMNS)}")
-            return header, list(reader)
-    except (OSError, UnicodeDecodeError, csv.Error) as err:
-        raise DatasetError(path, f"unreadable ({err})", "restore metadata.csv from the archive") from None
+    return read_csv_table(path, METADATA_COLUMNS,
+                          f"SoundingEarth's metadata.csv has the columns {', '.join(METADATA_COLUMNS)}",
+                          "restore metadata.csv from the archive")
 
 
 def _names(folder: Path) -> set[str]:
