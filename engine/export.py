@@ -87,10 +87,25 @@ def export_onnx(module: nn.Module, example: torch.Tensor, path: Path, input_name
             torch.onnx.export(module, (example,), str(path), input_names=[input_name],
                               output_names=["embedding"], opset_version=OPSET, dynamo=True,
                               dynamic_shapes=shapes, optimize=True, verbose=False, external_data=False)
-        onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+        model = onnx.load(str(path))
+        strip_debug_metadata(model)
+        onnx.checker.check_model(model, full_check=True)
+        onnx.save(model, str(path))
     except Exception as err:  # noqa: BLE001 - the exporter raises many types; the message says which
         raise ExportError(path, f"ONNX export failed ({type(err).__name__}: {str(err).splitlines()[0][:160]})",
                           "report this with the run's config.json") from None
+
+
+def strip_debug_metadata(model) -> None:
+    """Drop the exporter's per-node debug notes (the Python stack trace with this file's absolute path and
+    line numbers, FX node text, name scopes) and doc strings, in place. They would make the bytes, and so
+    the ``bundle_id``, depend on where the code was checked out: stripped, the same weights export to the
+    same files."""
+    for node in [*model.graph.node, *(n for f in model.functions for n in f.node)]:
+        del node.metadata_props[:]
+        node.doc_string = ""
+    model.graph.doc_string = ""
+    model.doc_string = ""
 
 
 @contextlib.contextmanager

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,16 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path: Pat
         atomic_write_bytes(target, fail_halfway)
     assert json.loads(target.read_text()) == {"v": 1}
     assert sorted(p.name for p in target.parent.iterdir()) == ["result.json"]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+def test_written_files_are_readable_like_ordinary_files(tmp_path: Path) -> None:
+    atomic_write_text(tmp_path / "manifest.json", "{}")
+    assert stat.S_IMODE((tmp_path / "manifest.json").stat().st_mode) == 0o644  # not mkstemp's private 0600
+    (tmp_path / "mine.json").write_text("{}")
+    (tmp_path / "mine.json").chmod(0o600)
+    atomic_write_text(tmp_path / "mine.json", "[]")  # a replaced file keeps its mode
+    assert stat.S_IMODE((tmp_path / "mine.json").stat().st_mode) == 0o600
 
 
 def test_json_safe_turns_non_finite_numbers_into_null() -> None:
