@@ -33,11 +33,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from engine.progress import TqdmJob
     from engine.shards.format import CacheGeometry
-    from engine.shards.prepare import PrepareConfig, prepare_cache
+    from engine.shards.prepare import PrepareConfig, check_out_dir, prepare_cache
+    from engine.shards.source import check_soundingearth
 
     cfg = PrepareConfig(geometry=CacheGeometry(region=args.region, stored=args.stored_size, quality=args.quality),
                         shard_size=args.shard_size, workers=args.workers, seed=args.seed, decoder=args.decoder,
                         limit=args.limit)
+    check_soundingearth(args.data)  # bad input gets its one-line error before any progress bar
+    check_out_dir(args.out)
     with TqdmJob("prepare", unit="img") as job:
         summary = prepare_cache(args.data, args.out, cfg, job)
     print(summary.describe())

@@ -19,8 +19,9 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torchvision.io import ImageReadMode, decode_jpeg, encode_jpeg
+from torchvision.io import encode_jpeg
 
+from engine.gpu.decode import as_byte_tensor, decode_batch
 from engine.shards.codec import region_box
 from engine.shards.format import CacheGeometry, RawSample
 from engine.shards.prepare import ShardPlan, _SkipSample, encode_record, finish_shard
@@ -39,25 +40,6 @@ def _read(path: Path) -> bytes | None:
         return path.read_bytes()
     except OSError:
         return None
-
-
-def decode_batch(datas: list[bytes], device: torch.device) -> list[torch.Tensor | None]:
-    """Decode JPEG bytes to (3, H, W) uint8 on ``device``, in one batched call where possible.
-
-    A batch holding a damaged file fails as a whole in nvJPEG, so it is retried one image at a time and
-    only the damaged ones come back as None.
-    """
-    tensors = [torch.frombuffer(bytearray(d), dtype=torch.uint8) for d in datas]
-    try:
-        return list(decode_jpeg(tensors, mode=ImageReadMode.RGB, device=device))
-    except RuntimeError:
-        out: list[torch.Tensor | None] = []
-        for t in tensors:
-            try:
-                out.append(decode_jpeg(t, mode=ImageReadMode.RGB, device=device))
-            except RuntimeError:
-                out.append(None)
-        return out
 
 
 def regions_from_images(images: list[torch.Tensor], geometry: CacheGeometry) -> list[torch.Tensor]:
@@ -100,7 +82,7 @@ def _code_images(inputs: _PlanInputs, geometry: CacheGeometry, device: torch.dev
     present = [i for i in range(n) if inputs.images[i] is not None]
     for start in range(0, len(present), batch):
         idx = present[start:start + batch]
-        decoded = decode_batch([inputs.images[i] for i in idx], device)  # type: ignore[misc]
+        decoded = decode_batch([as_byte_tensor(inputs.images[i]) for i in idx], device)  # type: ignore[arg-type]
         good = [(i, img) for i, img in zip(idx, decoded, strict=True) if img is not None]
         for i, img in zip(idx, decoded, strict=True):
             if img is None:

@@ -161,7 +161,8 @@ def finish_shard(plan: ShardPlan, out_dir: Path, samples: list[RawSample],
     return sidecar
 
 
-def _check_out_dir(out: Path) -> None:
+def check_out_dir(out: Path) -> None:
+    """Refuse a path that is a file, or a non-empty folder that is not a cache (never overwrite work)."""
     if out.exists() and not out.is_dir():
         raise DatasetError(out, "exists and is not a folder", "name a new folder for the cache")
     if out.is_dir():
@@ -170,7 +171,6 @@ def _check_out_dir(out: Path) -> None:
         if foreign:
             raise DatasetError(out, f"is not empty and not a cache (holds {foreign[0]!r})",
                                "name a new folder, or the folder of an earlier prepare run to continue it")
-    out.mkdir(parents=True, exist_ok=True)
 
 
 def prepare_cache(data_dir: str | Path, out_dir: str | Path, cfg: PrepareConfig | None = None,
@@ -197,7 +197,8 @@ def prepare_cache(data_dir: str | Path, out_dir: str | Path, cfg: PrepareConfig 
     records = scan.records[: cfg.limit] if cfg.limit else scan.records
     if not records:
         raise DatasetError(data_dir, f"no usable rows among {scan.rows}", "check images/ and spectrograms/")
-    _check_out_dir(out)
+    check_out_dir(out)
+    out.mkdir(parents=True, exist_ok=True)
     for stale in out.glob("*.tmp"):
         stale.unlink()
     plans = plan_shards(records, cfg)

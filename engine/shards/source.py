@@ -47,10 +47,8 @@ def paper_split(key: int) -> str:
     return "test" if rest in (2, 5) else "val" if rest == 7 else "train"
 
 
-def scan_soundingearth(data_dir: str | Path) -> SourceScan:
-    """List the usable rows of a SoundingEarth folder.
-
-    Rows without an image or spectrogram file, or with impossible coordinates, are skipped and counted.
+def check_soundingearth(data_dir: str | Path) -> Path:
+    """Check the folder and the header of ``metadata.csv`` (quick). Returns the metadata path.
 
     Raises:
         DatasetError: the folder or ``metadata.csv`` is missing, or a required column is absent.
@@ -62,13 +60,27 @@ def scan_soundingearth(data_dir: str | Path) -> SourceScan:
     if not meta.is_file():
         raise DatasetError(meta, "missing", "give the SoundingEarth folder that holds metadata.csv, "
                            "images/ and spectrograms/")
+    with open(meta, newline="", encoding="utf-8") as f:
+        header = next(csv.reader(f), [])
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing:
+        raise DatasetError(meta, f"missing column(s) {missing}", "use the metadata.csv of SoundingEarth")
+    return meta
+
+
+def scan_soundingearth(data_dir: str | Path) -> SourceScan:
+    """List the usable rows of a SoundingEarth folder.
+
+    Rows without an image or spectrogram file, or with impossible coordinates, are skipped and counted.
+
+    Raises:
+        DatasetError: the folder or ``metadata.csv`` is missing, or a required column is absent.
+    """
+    root = Path(data_dir)
+    meta = check_soundingearth(root)
     scan = SourceScan([])
     with open(meta, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
-        header = reader.fieldnames or []
-        missing = [c for c in REQUIRED_COLUMNS if c not in header]
-        if missing:
-            raise DatasetError(meta, f"missing column(s) {missing}", "use the metadata.csv of SoundingEarth")
         images = {p.name for p in (root / "images").glob("*.jpg")}
         spectrograms = {p.name for p in (root / "spectrograms").glob("*.jpg")}
         for row in reader:
