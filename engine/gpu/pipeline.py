@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -80,6 +81,9 @@ class DevicePipeline:
     def __init__(self, raw_batches: Iterator[dict[str, Any]], device: torch.device | str, cfg: PipelineConfig,
                  rank: int = 0) -> None:
         self.device = torch.device(device)
+        if self.device.type == "cuda" and self.device.index is None:
+            # The producer thread must use this very GPU, not whatever its own default is.
+            self.device = torch.device("cuda", torch.cuda.current_device())
         self.cfg = cfg
         self.rank = rank
         self.skipped: Counter[str] = Counter()
@@ -187,11 +191,13 @@ class DevicePipeline:
                 item.mels.record_stream(current)
             yield item
 
-    def close(self) -> None:
-        """Stop the producer thread (batches in flight are dropped)."""
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop the producer thread (batches in flight are dropped); gives up after ``timeout`` seconds
+        (the thread is a daemon) if the loader never answers."""
         self._stop.set()
         if self._thread is not None:
-            while self._thread.is_alive():
+            deadline = time.monotonic() + timeout
+            while self._thread.is_alive() and time.monotonic() < deadline:
                 try:
                     self._queue.get_nowait()
                 except queue.Empty:

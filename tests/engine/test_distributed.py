@@ -12,7 +12,14 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from engine.gpu.compute import ComputeConfig, DeviceMeter, PairModel, TrainStep, in_batch_recall_at_1, prepare_model
+from engine.gpu.compute import (
+    ComputeConfig,
+    DeviceMeter,
+    PairModel,
+    TrainStep,
+    in_batch_recall_at_1,
+    prepare_model,
+)
 from engine.gpu.distributed import GatheredLoss, all_gather_with_grad
 from engine.models import AudioEncoder, ImageEncoder, ModelConfig
 
