@@ -22,6 +22,7 @@ import io
 import json
 import math
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -245,6 +246,15 @@ def attempt(name: str, fn: Callable[[], Any]) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="soundscape-bench-"))
+    try:
+        return run(args, work)
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def run(args: argparse.Namespace, work: Path) -> int:
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
     cuda = device.type == "cuda"
     cores = os.cpu_count() or 1
@@ -254,7 +264,6 @@ def main(argv: list[str] | None = None) -> int:
           f"ResNet-50 image + ResNet-18 audio, log-mel 128x{args.frames}; {workers} loader workers", flush=True)
     if cuda:
         torch.backends.cudnn.benchmark = True  # PyTorch's other defaults kept (cuDNN convolutions may use TF32)
-    work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="soundscape-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     data = args.data or work / "SoundingEarth"
     B, S, W = args.batch_size, args.steps, args.warmup

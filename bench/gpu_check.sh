@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The one GPU check of issue 6, for a single CUDA machine: the GPU tests, then the throughput benchmark.
+# Everything goes to stdout (and to $OUT/gpu_check.log and $OUT/throughput.json when OUT is set).
+# Needs only python3 with torch, torchvision, Pillow, numpy, pytest (+ pytest-timeout): no .venv, no
+# audio or Qt packages. About 5-7 minutes on an H100: tests <= 3 min (one torch.compile of the model
+# pair), benchmark <= 5 min; each part has a timeout so the whole script stays under 8.5 minutes.
+#   bash bench/gpu_check.sh            (from the repository root, or anywhere)
+#   SAMPLES=2048 STEPS=30 bash bench/gpu_check.sh   (smaller, if time is short)
+set -u
+cd "$(dirname "$0")/.."
+export PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
+SAMPLES=${SAMPLES:-3072}
+STEPS=${STEPS:-40}
+LOG=${OUT:+$OUT/gpu_check.log}
+LOG=${LOG:-/dev/null}
+
+PY=${PYTHON:-}
+if [ -z "$PY" ]; then
+    if [ -x .venv/bin/python ] && .venv/bin/python -c "import torch" 2>/dev/null; then PY=.venv/bin/python; else PY=python3; fi
+fi
+if ! "$PY" -c "import torch, torchvision, PIL, numpy" 2>/dev/null; then
+    echo "gpu_check: '$PY' cannot import torch, torchvision, Pillow and numpy; install them (or carry wheels" \
+         "and put them on PYTHONPATH) and rerun. Nothing was run."
+    exit 3
+fi
+
+{
+echo "== gpu_check: $(date -u +%FT%TZ) on $(hostname); python: $PY"
+"$PY" - <<'EOF'
+import os, sys, torch, torchvision, PIL, numpy
+print(f"python {sys.version.split()[0]}, torch {torch.__version__}, torchvision {torchvision.__version__}, "
+      f"Pillow {PIL.__version__}, numpy {numpy.__version__}, cores {os.cpu_count()}")
+if not torch.cuda.is_available():
+    print("gpu_check: torch sees no CUDA device; the GPU tests will be skipped and the bench runs on CPU")
+else:
+    p = torch.cuda.get_device_properties(0)
+    print(f"GPU: {p.name}, {p.total_memory / 2**30:.0f} GiB, {p.multi_processor_count} SMs, CUDA {torch.version.cuda}")
+EOF
+if ! "$PY" -c "import pytest" 2>/dev/null; then
+    echo "== GPU tests: skipped (pytest is not installed for $PY)"
+else
+    echo "== GPU tests (timeout 180 s)"
+    timeout -k 10 180 "$PY" -m pytest -q -p no:cacheprovider -o addopts="" -o timeout=170 -m gpu -rs \
+        tests/engine/test_gpu_cuda.py
+    echo "== GPU tests exit status: $?"
+fi
+echo "== throughput benchmark (timeout 300 s): $SAMPLES rows, $STEPS steps"
+timeout -k 10 300 "$PY" bench/train_throughput.py --bf16 --compile --samples "$SAMPLES" --steps "$STEPS" \
+    ${OUT:+--json "$OUT/throughput.json"}
+echo "== benchmark exit status: $?"
+} 2>&1 | tee "$LOG"
