@@ -14,6 +14,11 @@ PORTABLE_MODULES = [
     "engine.progress",
     "engine.audio",
     "engine.cli",
+    "engine.shards.format",
+    "engine.shards.source",
+    "engine.shards.codec",
+    "engine.shards.prepare",
+    "engine.shards.synthetic",
     "app.main",
 ]
 
