@@ -111,19 +111,27 @@ def max_shift(size: int, crop: int, angle: torch.Tensor) -> torch.Tensor:
     return ((size - extent) / 2.0).clamp_min(0.0)
 
 
+def _yiq_parts() -> tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...]]:
+    """Constant 3x3 matrices (row-major) with M(s, h) = A + s cos(2 pi h) Bc + s sin(2 pi h) Bs, where M keeps
+    luma Y and scales/rotates the chroma plane (I, Q) of YIQ. Plain floats: building M on a GPU then needs
+    no host-to-device copy."""
+    t = _RGB_TO_YIQ
+    det = (t[0][0] * (t[1][1] * t[2][2] - t[1][2] * t[2][1]) - t[0][1] * (t[1][0] * t[2][2] - t[1][2] * t[2][0])
+           + t[0][2] * (t[1][0] * t[2][1] - t[1][1] * t[2][0]))
+    inv = [[(t[(j + 1) % 3][(i + 1) % 3] * t[(j + 2) % 3][(i + 2) % 3]
+             - t[(j + 1) % 3][(i + 2) % 3] * t[(j + 2) % 3][(i + 1) % 3]) / det for j in range(3)] for i in range(3)]
+    a = tuple(inv[i][0] * t[0][j] for i in range(3) for j in range(3))
+    bc = tuple(inv[i][1] * t[1][j] + inv[i][2] * t[2][j] for i in range(3) for j in range(3))
+    bs = tuple(inv[i][2] * t[1][j] - inv[i][1] * t[2][j] for i in range(3) for j in range(3))
+    return a, bc, bs
+
+
 def color_matrix(saturation: torch.Tensor, hue: torch.Tensor) -> torch.Tensor:
     """(B, 3, 3) RGB matrices scaling chroma by ``saturation`` and rotating it by ``hue`` turns."""
-    device, dtype = saturation.device, saturation.dtype
-    t = torch.tensor(_RGB_TO_YIQ, device=device, dtype=dtype)
-    t_inv = torch.linalg.inv(t)
-    a = 2.0 * math.pi * hue
-    m = torch.zeros(saturation.shape[0], 3, 3, device=device, dtype=dtype)
-    m[:, 0, 0] = 1.0
-    m[:, 1, 1] = saturation * a.cos()
-    m[:, 1, 2] = -saturation * a.sin()
-    m[:, 2, 1] = saturation * a.sin()
-    m[:, 2, 2] = saturation * a.cos()
-    return t_inv @ m @ t
+    a, bc, bs = _yiq_parts()
+    angle = 2.0 * math.pi * hue
+    c, s = saturation * angle.cos(), saturation * angle.sin()
+    return torch.stack([c * bc[k] + s * bs[k] + a[k] for k in range(9)], dim=1).reshape(-1, 3, 3)
 
 
 def gaussian_blur(x: torch.Tensor, sigma: torch.Tensor, radius: int) -> torch.Tensor:
@@ -177,8 +185,8 @@ def jitter_colours(x: torch.Tensor, cfg: ImageAugmentConfig, gen: torch.Generato
     if cfg.brightness > 0:
         x = x * _uniform(b, 1 - cfg.brightness, 1 + cfg.brightness, gen, device)[:, None, None, None]
     if cfg.contrast > 0:
-        luma = torch.tensor(_RGB_TO_YIQ[0], device=device, dtype=x.dtype)
-        mean = torch.einsum("bchw,c->b", x, luma) / (x.shape[2] * x.shape[3])
+        wr, wg, wb = _RGB_TO_YIQ[0]
+        mean = (x[:, 0] * wr + x[:, 1] * wg + x[:, 2] * wb).mean(dim=(1, 2))
         c = _uniform(b, 1 - cfg.contrast, 1 + cfg.contrast, gen, device)[:, None, None, None]
         x = (x - mean[:, None, None, None]) * c + mean[:, None, None, None]
     if cfg.saturation > 0 or cfg.hue > 0:

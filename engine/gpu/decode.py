@@ -23,11 +23,11 @@ def decode_batch(tensors: list[torch.Tensor], device: torch.device | str) -> lis
         return []
     try:
         return list(decode_jpeg(tensors, mode=ImageReadMode.RGB, device=device))
-    except RuntimeError:
+    except (RuntimeError, ValueError):
         out: list[torch.Tensor | None] = []
         for t in tensors:
             try:
                 out.append(decode_jpeg(t, mode=ImageReadMode.RGB, device=device))
-            except RuntimeError:
+            except (RuntimeError, ValueError):
                 out.append(None)
         return out
