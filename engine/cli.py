@@ -19,6 +19,7 @@ from engine.errors import Cancelled, UserInputError
 COMMANDS: list[tuple[str, str, str]] = [
     ("demo-world", "engine.commands.demo_world", "generate the synthetic demo world (a pair table)"),
     ("audio-info", "engine.commands.audio_info", "decode an audio file through the front-end and describe it"),
+    ("downstream", "engine.commands.downstream", "transfer protocols: scene classification, ADVANCE, DeepGlobe"),
     ("prepare", "engine.commands.prepare", "build a sharded training cache (tar shards) from SoundingEarth"),
 ]
 
