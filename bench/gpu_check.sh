@@ -24,6 +24,15 @@ if ! "$PY" -c "import torch, torchvision, PIL, numpy" 2>/dev/null; then
     exit 3
 fi
 
+# The engine's audio front-end needs soundfile and soxr (with cffi and pycparser); a bare CUDA image may
+# lack them. Wheels carried in .whl/ (see the README's GPU section for the download command) are used.
+if ! "$PY" -c "import soundfile, soxr" 2>/dev/null && ls .whl/*.whl >/dev/null 2>&1; then
+    "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+        && export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+fi
+AUDIO_OK=1
+"$PY" -c "import soundfile, soxr" 2>/dev/null || AUDIO_OK=0
+
 {
 echo "== gpu_check: $(date -u +%FT%TZ) on $(hostname); python: $PY"
 "$PY" - <<'EOF'
@@ -36,6 +45,10 @@ else:
     p = torch.cuda.get_device_properties(0)
     print(f"GPU: {p.name}, {p.total_memory / 2**30:.0f} GiB, {p.multi_processor_count} SMs, CUDA {torch.version.cuda}")
 EOF
+if [ "$AUDIO_OK" = 0 ]; then
+    echo "gpu_check: soundfile/soxr are missing for $PY (the engine's audio front-end imports them); checks that" \
+         "import it are skipped. Carry the wheels in .whl/ to run them."
+fi
 if ! "$PY" -c "import pytest" 2>/dev/null; then
     echo "== GPU tests: skipped (pytest is not installed for $PY)"
 else
