@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -91,15 +92,20 @@ class TrainStep:
         optimizer: over the model's parameters.
         cfg: autocast switch.
         device: the device the batch lives on.
+        scheduler: stepped after each optimiser step (a LambdaLR sets Python floats: no synchronisation).
+        grad_clip: clip the global gradient norm to this (0: off).
     """
 
     def __init__(self, model: nn.Module, loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-                 optimizer: torch.optim.Optimizer, cfg: ComputeConfig, device: torch.device) -> None:
+                 optimizer: torch.optim.Optimizer, cfg: ComputeConfig, device: torch.device,
+                 scheduler: Any = None, grad_clip: float = 0.0) -> None:
         self.model = model
         self.loss = loss
         self.optimizer = optimizer
         self.cfg = cfg
         self.device = device
+        self.scheduler = scheduler
+        self.grad_clip = grad_clip
 
     def forward_loss(self, images: torch.Tensor, mels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.bf16):
@@ -112,7 +118,12 @@ class TrainStep:
         loss, image_emb, audio_emb = self.forward_loss(images, mels)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if self.grad_clip > 0:  # clip_grad_norm_ stays on the device (no host read of the norm)
+            params = [p for group in self.optimizer.param_groups for p in group["params"]]
+            torch.nn.utils.clip_grad_norm_(params, self.grad_clip, foreach=True)
         self.optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
         with torch.no_grad():
             r1_ia, r1_ai = in_batch_recall_at_1(image_emb.detach(), audio_emb.detach())
         return {"loss": loss.detach(), "r1_image_to_audio": r1_ia, "r1_audio_to_image": r1_ai}

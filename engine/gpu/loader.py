@@ -28,7 +28,7 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from engine.errors import DatasetError
-from engine.shards.format import RawSample, ShardInfo, iter_shard
+from engine.shards.format import CacheIndex, RawSample, ShardInfo, iter_shard
 
 log = logging.getLogger(__name__)
 
@@ -204,3 +204,42 @@ def make_loader(dataset: ShardBatches, pin_memory: bool) -> DataLoader:
     workers = dataset.plan(dataset.start_epoch).workers_per_rank if dataset.cfg.workers > 0 else 0
     return DataLoader(dataset, batch_size=None, num_workers=workers, pin_memory=pin_memory,
                       prefetch_factor=4 if workers else None, persistent_workers=False)
+
+
+def iter_clip_batches(index: CacheIndex, split: str, batch_size: int,
+                      device: torch.device | str) -> Iterator[dict[str, Any]]:
+    """Whole clips of a split, in shard order, in the batch format of the engine's clip loader
+    (``image`` uint8 regions decoded on ``device``, ``audio`` a list of (1, n_mels, T) float32 clips,
+    ``lon``, ``lat``, ``key``, ``size``, ``skipped``) for validation with :func:`engine.embedding.embed_loader`.
+    """
+    from engine.gpu.decode import as_byte_tensor, decode_batch
+
+    def flush(samples: list[RawSample], skipped: list[tuple[str, str, str]]) -> dict[str, Any]:
+        images = decode_batch([as_byte_tensor(s.jpeg) for s in samples], device)
+        good = [(s, img) for s, img in zip(samples, images, strict=True) if img is not None]
+        skipped = skipped + [(s.key, "unreadable image", "damaged JPEG in the cache")
+                             for s, img in zip(samples, images, strict=True) if img is None]
+        batch: dict[str, Any] = {"skipped": skipped, "size": len(good)}
+        if good:
+            batch.update(image=torch.stack([img for _, img in good]),
+                         audio=[torch.from_numpy(s.mel.astype(np.float32))[None] for s, _ in good],
+                         lon=torch.tensor([s.lon for s, _ in good], dtype=torch.float64),
+                         lat=torch.tensor([s.lat for s, _ in good], dtype=torch.float64),
+                         key=[s.key for s, _ in good])
+        return batch
+
+    samples: list[RawSample] = []
+    skipped: list[tuple[str, str, str]] = []
+
+    def on_skip(reason: str, key: str) -> None:
+        skipped.append((key, reason, reason))
+
+    for shard in index.split_shards(split):
+        for sample in iter_shard(index.path(shard), on_skip):
+            samples.append(sample)
+            if len(samples) == batch_size:
+                yield flush(samples, list(skipped))
+                samples = []
+                skipped.clear()
+    if samples or skipped:
+        yield flush(samples, list(skipped))

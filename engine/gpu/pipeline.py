@@ -19,7 +19,7 @@ import queue
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +29,9 @@ from engine.gpu.augment import ImageAugmentConfig, MelAugmentConfig, augment_ima
 from engine.gpu.decode import decode_batch
 
 log = logging.getLogger(__name__)
+
+# (uint8 regions (B, 3, P, P), log-mel windows (B, n_mels, F), generator) -> (images, mels (B, 1, n_mels, F))
+AugmentFn = Callable[[torch.Tensor, torch.Tensor, torch.Generator], tuple[torch.Tensor, torch.Tensor]]
 
 
 @dataclass(frozen=True)
@@ -76,16 +79,18 @@ class DevicePipeline:
         device: where to decode and augment.
         cfg: augmentation and overlap settings.
         rank: this process's rank (seeds the augmentation).
+        augment: the batch augmentation (default: :mod:`engine.gpu.augment` with ``cfg.image``/``cfg.mel``).
     """
 
     def __init__(self, raw_batches: Iterator[dict[str, Any]], device: torch.device | str, cfg: PipelineConfig,
-                 rank: int = 0) -> None:
+                 rank: int = 0, augment: AugmentFn | None = None) -> None:
         self.device = torch.device(device)
         if self.device.type == "cuda" and self.device.index is None:
             # The producer thread must use this very GPU, not whatever its own default is.
             self.device = torch.device("cuda", torch.cuda.current_device())
         self.cfg = cfg
         self.rank = rank
+        self._augment = augment or self._default_augment
         self.skipped: Counter[str] = Counter()
         self._raw = raw_batches
         self._previous: dict[str, Any] | None = None
@@ -137,13 +142,18 @@ class DevicePipeline:
         self._previous = raw
         return torch.stack(images), mel, lon, lat, keys  # type: ignore[arg-type]
 
+    def _default_augment(self, regions: torch.Tensor, mels: torch.Tensor,
+                         gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        return augment_images(regions, self.cfg.image, gen), augment_mels(mels, self.cfg.mel, gen)
+
     def _prepare(self, raw: dict[str, Any]) -> DeviceBatch:
         epoch, index = int(raw.get("epoch", 0)), int(raw.get("index", 0))
         self._gen.manual_seed(hash((self.cfg.seed, self.rank, epoch, index)) & (2**63 - 1))
         regions, mel_host, lon, lat, keys = self._decode(raw)
         mels = mel_host.to(self.device, non_blocking=True)
-        images = augment_images(regions, self.cfg.image, self._gen, channels_last=self.cfg.channels_last)
-        mels = augment_mels(mels, self.cfg.mel, self._gen)
+        images, mels = self._augment(regions, mels, self._gen)
+        if self.cfg.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
         event = None
         if self._cuda:
             event = torch.cuda.Event()
