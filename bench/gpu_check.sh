@@ -53,7 +53,7 @@ if ! "$PY" -c "import pytest" 2>/dev/null; then
     echo "== GPU tests: skipped (pytest is not installed for $PY)"
 else
     echo "== GPU tests (timeout 180 s)"
-    timeout -k 10 180 "$PY" -m pytest -q -p no:cacheprovider -o addopts="" -o timeout=170 -m gpu -rs \
+    timeout -k 10 180 "$PY" -m pytest -q -p no:cacheprovider --noconftest -o addopts="" -o timeout=170 -m gpu -rs \
         tests/engine/test_gpu_cuda.py
     echo "== GPU tests exit status: $?"
 fi
