@@ -19,6 +19,9 @@ from engine.errors import Cancelled, UserInputError
 COMMANDS: list[tuple[str, str, str]] = [
     ("demo-world", "engine.commands.demo_world", "generate the synthetic demo world (a pair table)"),
     ("audio-info", "engine.commands.audio_info", "decode an audio file through the front-end and describe it"),
+    ("export", "engine.commands.export", "export a trained run as a model bundle (ONNX encoders + manifest)"),
+    ("embed", "engine.commands.embed", "print embeddings of audio files or images (bundle or PyTorch run)"),
+    ("atlas", "engine.commands.atlas", "build, query or re-embed an atlas of imagery tiles and recordings"),
     ("downstream", "engine.commands.downstream", "transfer protocols: scene classification, ADVANCE, DeepGlobe"),
     ("prepare", "engine.commands.prepare", "build a sharded training cache (tar shards) from SoundingEarth"),
 ]

@@ -14,6 +14,8 @@ PORTABLE_MODULES = [
     "engine.progress",
     "engine.audio",
     "engine.cli",
+    "engine.demo_world",
+    "engine.commands.demo_world",
     "engine.commands.downstream",
     "engine.downstream.metrics",
     "engine.downstream.layouts",
@@ -27,6 +29,13 @@ PORTABLE_MODULES = [
     "engine.shards.prepare",
     "engine.shards.synthetic",
     "app.main",
+    "engine.geo",
+    "engine.formats.bundle",
+    "engine.runtime.encoders",
+    "engine.runtime.images",
+    "engine.atlas",
+    "engine.atlas.query",
+    "engine.commands.atlas",
 ]
 
 BLOCK_TORCH = textwrap.dedent("""

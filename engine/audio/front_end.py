@@ -1,7 +1,7 @@
 """The audio front-end: decode, mono, resample, log-mel, normalise, chunk.
 
-One definition for the engine and the app, torch-free (numpy, soundfile, soxr, librosa's mel
-filterbank). Every parameter that changes the numbers lives in :class:`FrontEndConfig`, which a
+One definition for the engine and the app, torch-free (numpy, scipy.fft, soundfile, soxr; the mel
+filterbank is librosa's Slaney definition, computed here so the front-end does not import librosa). Every parameter that changes the numbers lives in :class:`FrontEndConfig`, which a
 model bundle records, so a clip is always embedded the way the encoder was trained.
 
 The log-mel is computed in a streaming fashion (:class:`StreamingLogMel`) so hour-long files are
@@ -23,7 +23,6 @@ import numpy as np
 import soundfile as sf
 import soxr
 from scipy import fft as sp_fft
-from scipy.signal import get_window
 
 from engine.errors import AudioFileError, ConfigError
 
@@ -234,18 +233,42 @@ def resample(samples: np.ndarray, orig_rate: int, target_rate: int, quality: str
 
 # ------------------------------------------------------------------------------------------ log-mel
 
+def _hz_to_slaney_mel(hz: np.ndarray | float) -> np.ndarray:
+    """Slaney's mel scale (librosa's default, ``htk=False``): linear below 1 kHz, logarithmic above."""
+    hz = np.asarray(hz, dtype=np.float64)
+    linear = hz / (200.0 / 3)
+    log_part = 15.0 + np.log(np.maximum(hz, 1e-10) / 1000.0) / (np.log(6.4) / 27.0)
+    return np.where(hz >= 1000.0, log_part, linear)
+
+
+def _slaney_mel_to_hz(mel: np.ndarray) -> np.ndarray:
+    mel = np.asarray(mel, dtype=np.float64)
+    return np.where(mel >= 15.0, 1000.0 * np.exp((np.log(6.4) / 27.0) * (mel - 15.0)), (200.0 / 3) * mel)
+
+
 @lru_cache(maxsize=8)
 def mel_filterbank(cfg: FrontEndConfig) -> np.ndarray:
-    """The (n_mels, 1 + n_fft/2) Slaney mel filterbank, as librosa builds it."""
-    import librosa.filters  # deferred: it costs ~1 s of import time the app does not need at launch
+    """The (n_mels, 1 + n_fft/2) Slaney mel filterbank with Slaney (area) normalisation.
 
-    return librosa.filters.mel(sr=cfg.sample_rate, n_fft=cfg.n_fft, n_mels=cfg.n_mels,
-                               fmin=cfg.f_min, fmax=cfg.f_max).astype(np.float32)
+    The same matrix as ``librosa.filters.mel(sr, n_fft, n_mels, fmin, fmax)`` (a test holds it to
+    librosa); built here because importing librosa would add ~65 MB and ~1 s to every process.
+    """
+    fft_hz = np.fft.rfftfreq(cfg.n_fft, d=1.0 / cfg.sample_rate)
+    edges_hz = _slaney_mel_to_hz(np.linspace(_hz_to_slaney_mel(cfg.f_min), _hz_to_slaney_mel(cfg.f_max),
+                                             cfg.n_mels + 2))
+    widths = np.diff(edges_hz)
+    ramps = edges_hz[:, None] - fft_hz[None, :]
+    rising = -ramps[:-2] / widths[:-1, None]
+    falling = ramps[2:] / widths[1:, None]
+    weights = np.maximum(0.0, np.minimum(rising, falling))
+    weights *= (2.0 / (edges_hz[2:] - edges_hz[:-2]))[:, None]  # each band integrates to the same area
+    return weights.astype(np.float32)
 
 
 @lru_cache(maxsize=8)
 def _window(n_fft: int) -> np.ndarray:
-    return get_window("hann", n_fft, fftbins=True).astype(np.float32)
+    """The periodic Hann window (``scipy.signal.get_window("hann", n, fftbins=True)``)."""
+    return (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
 
 
 class StreamingLogMel:
@@ -308,36 +331,82 @@ def log_mel_db(samples: np.ndarray, cfg: FrontEndConfig) -> np.ndarray:
     return np.concatenate([head, stream.finish()], axis=1)
 
 
+def _column_stats(log_mel: np.ndarray, columns: int = 8192) -> tuple[float, float]:
+    """Mean and standard deviation in float64, a slab of columns at a time (no full-size temporaries)."""
+    n = log_mel.size
+    if n == 0:
+        return 0.0, 0.0
+    total = sum(float(log_mel[:, a:a + columns].sum(dtype=np.float64))
+                for a in range(0, log_mel.shape[1], columns))
+    mean = total / n
+    squares = 0.0
+    for a in range(0, log_mel.shape[1], columns):
+        slab = log_mel[:, a:a + columns].astype(np.float64) - mean
+        squares += float(np.einsum("ij,ij->", slab, slab))
+    return mean, (squares / n) ** 0.5
+
+
+def _normalise_in_place(log_mel: np.ndarray, cfg: FrontEndConfig) -> np.ndarray:
+    if cfg.normalisation == "none":
+        return log_mel
+    mean, std = _column_stats(log_mel)
+    log_mel -= np.float32(mean)
+    log_mel /= np.float32(max(std, cfg.std_floor_db))
+    return log_mel
+
+
 def normalise(log_mel: np.ndarray, cfg: FrontEndConfig) -> np.ndarray:
     """The normalisation the encoder sees: each clip standardised by its own mean and std (dB).
 
     A clip of digital silence has zero spread and becomes all zeros (a defined result, no NaN).
+    Returns a new float32 array; the input is not modified.
     """
-    log_mel = np.asarray(log_mel, dtype=np.float32)
-    if cfg.normalisation == "none":
-        return log_mel
-    mean = float(log_mel.mean(dtype=np.float64)) if log_mel.size else 0.0
-    std = float(log_mel.std(dtype=np.float64)) if log_mel.size else 0.0
-    return ((log_mel - mean) / max(std, cfg.std_floor_db)).astype(np.float32)
+    return _normalise_in_place(np.array(log_mel, dtype=np.float32, copy=True), cfg)
+
+
+class _FrameBuffer:
+    """Log-mel frames appended block by block into one preallocated array (grown if needed), so a
+    long file's spectrogram is never held twice (a list of parts plus their concatenation)."""
+
+    def __init__(self, n_mels: int, capacity: int) -> None:
+        self._data = np.empty((n_mels, max(1, capacity)), np.float32)
+        self._used = 0
+
+    def append(self, frames: np.ndarray) -> None:
+        k = frames.shape[1]
+        if self._used + k > self._data.shape[1]:
+            grown = np.empty((self._data.shape[0], max(2 * self._data.shape[1], self._used + k)), np.float32)
+            grown[:, :self._used] = self._data[:, :self._used]
+            self._data = grown
+        self._data[:, self._used:self._used + k] = frames
+        self._used += k
+
+    def array(self) -> np.ndarray:
+        return self._data[:, :self._used]
 
 
 def file_log_mel(path: str | Path, cfg: FrontEndConfig, normalised: bool = True) -> np.ndarray:
     """Stream a file of any length through the front-end. Returns (n_mels, T) float32.
 
+    Memory: one decoding block plus the output spectrogram, which is normalised in place.
+
     Raises:
         AudioFileError: unreadable file (see :func:`iter_audio_blocks`) or a clip shorter than
             ``cfg.min_seconds``.
     """
+    info = probe_audio(path)
+    expected = 1 + int(info.frames * cfg.sample_rate / max(1, info.sample_rate)) // cfg.hop_length
+    frames = _FrameBuffer(cfg.n_mels, expected + 8)
     stream = StreamingLogMel(cfg)
-    parts = [stream.push(block) for block in
-             iter_audio_blocks(path, cfg.sample_rate, quality=cfg.resample_quality)]
-    parts.append(stream.finish())
+    for block in iter_audio_blocks(path, cfg.sample_rate, quality=cfg.resample_quality):
+        frames.append(stream.push(block))
+    frames.append(stream.finish())
     duration = stream._samples_in / cfg.sample_rate
     if duration < cfg.min_seconds:
         raise AudioFileError(path, f"clip too short ({duration:.2f} s)",
                              f"use a recording of at least {cfg.min_seconds:g} s")
-    mel = np.concatenate(parts, axis=1)
-    return normalise(mel, cfg) if normalised else mel
+    mel = frames.array()
+    return _normalise_in_place(mel, cfg) if normalised else mel
 
 
 def samples_log_mel(samples: np.ndarray, rate: int, cfg: FrontEndConfig,

@@ -205,3 +205,24 @@ def test_cli_describes_a_real_file(spinetail: Path, capsys: pytest.CaptureFixtur
     row = json.loads(capsys.readouterr().out)
     assert row["sample_rate"] == 44100 and row["log_mel_shape"] == [128, 1 + round(19.541 * 22050) // 512]
     assert row["chunks"] == 4  # 19.5 s: three 5 s chunks and one aligned to the end (4.5 s left over)
+
+
+def test_own_mel_filterbank_and_window_equal_librosa_and_scipy() -> None:
+    from scipy.signal import get_window
+
+    from engine.audio.front_end import _window, mel_filterbank
+    for cfg in (CFG, FrontEndConfig(sample_rate=16000, n_fft=1024, n_mels=64, f_min=20.0, f_max=7600.0)):
+        theirs = librosa.filters.mel(sr=cfg.sample_rate, n_fft=cfg.n_fft, n_mels=cfg.n_mels,
+                                     fmin=cfg.f_min, fmax=cfg.f_max)
+        np.testing.assert_allclose(mel_filterbank(cfg), theirs, rtol=1e-5, atol=1e-9)
+    np.testing.assert_allclose(_window(2048), get_window("hann", 2048, fftbins=True), atol=1e-7)
+
+
+def test_normalise_agrees_with_numpy_and_leaves_its_input_alone() -> None:
+    rng = np.random.default_rng(1)
+    mel = (rng.standard_normal((128, 20000)) * 12 - 40).astype(np.float32)
+    before = mel.copy()
+    ours = normalise(mel, CFG)
+    expected = (mel.astype(np.float64) - mel.mean(dtype=np.float64)) / mel.std(dtype=np.float64)
+    np.testing.assert_allclose(ours, expected, atol=1e-5)
+    np.testing.assert_array_equal(mel, before)

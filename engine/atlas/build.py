@@ -1,0 +1,354 @@
+"""Building an atlas: tiling and embedding GeoTIFFs and embedding recordings (re-embedding with a new
+bundle is in :mod:`engine.atlas.reembed`). torch-free (onnxruntime through the bundle), resumable,
+bounded in memory.
+
+Work is done in parts (``part_tiles`` grid tiles, or 16 recordings); each finished part is appended
+and committed, so a cancelled, crashed or failed build keeps everything up to its last part and the
+same call continues from there. An input that fails (unreadable GeoTIFF, bad table) is recorded with
+its error and the build goes on with the other inputs; the first error is raised at the end.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.atlas.imagery import DEFAULT_TILE_SIZE_M, ImagerySource, TileGrid, gdal_env, thumbnail_jpeg
+from engine.atlas.recordings import read_recording_table
+from engine.atlas.writer import AtlasWriter, now
+from engine.audio import probe_audio
+from engine.errors import AtlasError, ConfigError, UserInputError
+from engine.formats.bundle import Bundle, load_bundle
+from engine.progress import Job
+from engine.runtime.encoders import BundleEncoders
+from engine.runtime.images import prepare_image
+
+log = logging.getLogger(__name__)
+
+DEFAULT_THUMBNAIL_PX = 128
+DEFAULT_PART_TILES = 256
+DEFAULT_MIN_VALID_FRACTION = 0.5
+RECORDING_PART = 16
+_KEEP_MESSAGES = 20  # skipped-row messages kept in atlas.json per table
+
+
+class AtlasBuildError(AtlasError):
+    """One or more inputs failed; what was built (from them and the others) is kept. ``report`` has all."""
+
+    def __init__(self, report: BuildReport) -> None:
+        first = report.errors[0]
+        more = f" (and {len(report.errors) - 1} more failed input(s))" if len(report.errors) > 1 else ""
+        super().__init__(None, first + more)
+        self.report = report
+
+
+@dataclass
+class BuildReport:
+    """What a build did. ``errors`` are failed inputs (one line each), ``skipped`` unusable rows/files."""
+
+    atlas: Path
+    tiles_added: int = 0
+    recordings_added: int = 0
+    skipped: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        text = f"{self.atlas}: +{self.tiles_added} tiles, +{self.recordings_added} recordings"
+        if self.skipped:
+            text += f"; {len(self.skipped)} skipped"
+        if self.errors:
+            text += f"; {len(self.errors)} input(s) failed"
+        return text
+
+
+class _Progress:
+    """Forwards progress to a Job at most every 0.1 s (and always at the end)."""
+
+    def __init__(self, job: Job, total: int, done: int = 0) -> None:
+        self.job, self.total, self.done = job, total, done
+        self._last = 0.0
+
+    def advance(self, n: int, message: str = "") -> None:
+        self.done += n
+        t = time.monotonic()
+        if t - self._last > 0.1 or self.done >= self.total:
+            self._last = t
+            self.job.report(self.done, self.total, message)
+
+
+def _as_bundle(bundle: Bundle | str | Path) -> Bundle:
+    return bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
+
+
+def _fingerprint(path: Path) -> dict[str, int]:
+    st = path.stat()
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def _model_input(rgb: np.ndarray, size: int) -> np.ndarray:
+    return rgb if rgb.shape[0] == size else prepare_image(rgb, size)
+
+
+# ----------------------------------------------------------------------------------- imagery
+
+def _open_source(writer: AtlasWriter, path: Path, assume_crs: str | None, tile_size_m: float | None,
+                 tile_px: int | None, explicit: tuple[float | None, int | None] = (None, None)
+                 ) -> tuple[dict[str, Any], ImagerySource, TileGrid] | None:
+    """Find or add the source entry of ``path``; None when it is already complete."""
+    m = writer.manifest
+    resolved = str(path.resolve())
+    entry = next((s for s in m["sources"] if s["path"] == resolved), None)
+    if entry is not None:
+        if not path.is_file():
+            raise AtlasError(path, "imagery file of this atlas is missing", "put it back, or build a new atlas")
+        if _fingerprint(path) != {"size": entry["size"], "mtime_ns": entry["mtime_ns"]}:
+            raise AtlasError(path, "changed since it was added to this atlas", "restore it, or build a new atlas")
+        if entry["status"] == "complete":
+            log.info("%s is already in the atlas", path)
+            return None
+        asked_m, asked_px = explicit
+        if (asked_px is not None and [asked_px, asked_px] != entry["tile_px"]) or \
+                (asked_m is not None and asked_m != entry["tile_size_m"]):
+            raise ConfigError("--tile-size-m/--tile-px", f"{path} was started with tiles of "
+                              f"{entry['tile_size_m'] or entry['tile_px']}", "resume with the same tile size")
+        src = ImagerySource(path, assume_crs=entry.get("assume_crs"), stretch=entry.get("stretch"))
+        grid = TileGrid(entry["tile_px"][0], entry["tile_px"][1], entry["cols"], entry["rows"], *entry["ground_m"])
+        return entry, src, grid
+    src = ImagerySource(path, assume_crs=assume_crs)
+    try:
+        grid = src.grid(tile_size_m=None if tile_px else tile_size_m, tile_px=tile_px)
+    except BaseException:
+        src.close()
+        raise
+    entry = {"index": len(m["sources"]), "path": resolved, **_fingerprint(path), "crs": src.crs.to_string(),
+             "assume_crs": assume_crs if src.ds.crs is None else None, "width": src.width, "height": src.height,
+             "tile_size_m": None if tile_px else tile_size_m, "tile_px": [grid.tile_w, grid.tile_h],
+             "ground_m": [grid.ground_w_m, grid.ground_h_m], "cols": grid.cols, "rows": grid.rows,
+             "part_tiles": m["tiling"]["part_tiles"], "parts_done": 0, "tiles": 0, "status": "building",
+             "error": None, "stretch": src.stretch, "overview": None, "added_at": now()}
+    m["sources"].append(entry)
+    writer.commit()
+    return entry, src, grid
+
+
+def _make_overview(writer: AtlasWriter, src: ImagerySource, entry: dict[str, Any]) -> None:
+    """Write the source's Web Mercator overview. A failure here is only logged: the tiles that can be
+    read are still worth building (the read error, if real, stops the source where it occurs)."""
+    from PIL import Image
+
+    try:
+        rgba, bounds = src.overview()
+    except UserInputError as err:
+        log.warning("no overview for %s: %s", src.path, err)
+        return
+    name = f"overviews/source-{entry['index']}.png"
+    (writer.root / "overviews").mkdir(exist_ok=True)
+    Image.fromarray(rgba, "RGBA").save(writer.root / name)
+    entry["overview"] = {"file": name, "bounds_3857": list(bounds)}
+    writer.commit()
+
+
+def _build_source(writer: AtlasWriter, encoders: BundleEncoders, src: ImagerySource, grid: TileGrid,
+                  entry: dict[str, Any], progress: _Progress, report: BuildReport) -> None:
+    tiling = writer.manifest["tiling"]
+    if entry["overview"] is None:
+        _make_overview(writer, src, entry)
+    size, thumb_px = encoders.image_size, int(tiling["thumbnail_px"])
+    read_size = max(size, thumb_px)
+    per_part = int(entry["part_tiles"])
+    n_parts = math.ceil(grid.count / per_part)
+    for part in range(int(entry["parts_done"]), n_parts):
+        images, thumbs, cols, rows = [], [], [], []
+        for k in range(part * per_part, min((part + 1) * per_part, grid.count)):
+            progress.job.check()
+            col, row = grid.position(k)
+            rgb, valid = src.read_tile(grid, col, row, read_size)
+            progress.advance(1, Path(entry["path"]).name)
+            if valid < tiling["min_valid_fraction"]:
+                continue
+            images.append(_model_input(rgb, size))
+            thumbs.append(thumbnail_jpeg(rgb, thumb_px))
+            cols.append(col)
+            rows.append(row)
+        if images:
+            embeddings = encoders.embed_images(np.stack(images))
+            lon, lat, footprints = src.footprints(grid, np.array(cols), np.array(rows))
+            writer.append_tiles(lon, lat, footprints, entry["index"], np.stack([cols, rows], axis=1), thumbs,
+                                embeddings)
+        entry["parts_done"] = part + 1
+        entry["tiles"] += len(images)
+        report.tiles_added += len(images)
+        writer.commit()
+    entry["status"] = "complete"
+    writer.commit()
+
+
+# ----------------------------------------------------------------------------------- recordings
+
+def _recording_meta(row, table_index: int) -> dict[str, Any]:
+    return {"id": row.id, "lon": row.lon, "lat": row.lat, "path": str(row.audio), "title": row.title,
+            "duration": round(probe_audio(row.audio).duration, 3), "table": table_index}
+
+
+def _build_table(writer: AtlasWriter, encoders: BundleEncoders, table, entry: dict[str, Any],
+                 progress: _Progress, report: BuildReport) -> None:
+    rows = table.rows
+    for start in range(int(entry["rows_done"]), len(rows), RECORDING_PART):
+        meta, embeddings = [], []
+        for row in rows[start:start + RECORDING_PART]:
+            progress.job.check()
+            try:
+                embeddings.append(encoders.embed_audio_file(row.audio))
+                meta.append(_recording_meta(row, entry["index"]))
+            except UserInputError as err:
+                report.skipped.append(str(err))
+                entry["skipped"] += 1
+                if len(entry["skipped_examples"]) < _KEEP_MESSAGES:
+                    entry["skipped_examples"].append(str(err))
+                log.warning("skipped: %s", err)
+            progress.advance(1, row.audio.name)
+        writer.append_recordings(meta, np.array(embeddings, np.float32).reshape(len(meta), encoders.embedding_dim))
+        entry["rows_done"] = min(start + RECORDING_PART, len(rows))
+        entry["added"] += len(meta)
+        report.recordings_added += len(meta)
+        writer.commit()
+    entry["status"] = "complete"
+    writer.commit()
+
+
+def _open_table(writer: AtlasWriter, path: Path, report: BuildReport):
+    m = writer.manifest
+    resolved = str(path.resolve())
+    table = read_recording_table(path)
+    entry = next((t for t in m["recording_tables"] if t["path"] == resolved), None)
+    if entry is not None:
+        if _fingerprint(path) != {"size": entry["size"], "mtime_ns": entry["mtime_ns"]}:
+            raise AtlasError(path, "changed since it was added to this atlas", "restore it, or build a new atlas")
+        if entry["status"] == "complete":
+            return None
+        return table, entry
+    report.skipped.extend(table.skipped)
+    entry = {"index": len(m["recording_tables"]), "path": resolved, **_fingerprint(path), "kind": table.kind,
+             "rows_total": len(table.rows), "rows_done": 0, "added": 0, "skipped": len(table.skipped),
+             "skipped_examples": table.skipped[:_KEEP_MESSAGES], "status": "building", "added_at": now()}
+    m["recording_tables"].append(entry)
+    writer.commit()
+    return table, entry
+
+
+# ----------------------------------------------------------------------------------- public API
+
+def build_atlas(out: str | Path, bundle: Bundle | str | Path, imagery: Sequence[str | Path] = (),
+                tile_size_m: float | None = None, tile_px: int | None = None,
+                recordings: str | Path | Sequence[str | Path] | None = None, assume_crs: str | None = None,
+                job: Job | None = None, *, thumbnail_px: int = DEFAULT_THUMBNAIL_PX,
+                min_valid_fraction: float = DEFAULT_MIN_VALID_FRACTION, part_tiles: int = DEFAULT_PART_TILES,
+                threads: int | None = None, create: bool = True) -> BuildReport:
+    """Create or extend an atlas (the same call again resumes an interrupted build).
+
+    Args:
+        out: the atlas folder (created if absent).
+        bundle: the model bundle (or its folder); an existing atlas must have been built with it.
+        imagery: GeoTIFFs (any CRS).
+        tile_size_m: tile ground size; default: the atlas's, else the bundle's ``image.ground_size_m``,
+            else :data:`DEFAULT_TILE_SIZE_M`.
+        tile_px: tile size in pixels instead of metres.
+        recordings: pair table(s) or SoundingEarth metadata.csv.
+        assume_crs: CRS for rasters that have none (e.g. ``EPSG:32618``).
+        job: progress and cancel (:class:`engine.progress.Job`).
+        thumbnail_px, min_valid_fraction, part_tiles: fixed when the atlas is created.
+        threads: onnxruntime threads.
+        create: False to require an existing atlas.
+
+    Returns:
+        A :class:`BuildReport`.
+
+    Raises:
+        AtlasBuildError: some inputs failed (the rest, and their finished parts, are kept);
+        AtlasError/BundleError: the atlas or bundle cannot be used at all; Cancelled: the job was cancelled
+        (finished parts are kept).
+    """
+    if tile_size_m is not None and tile_px is not None:
+        raise ConfigError("--tile-size-m/--tile-px", "both given", "give one of them")
+    bundle = _as_bundle(bundle)
+    job = job or Job()
+    out = Path(out)
+    tables = [recordings] if isinstance(recordings, (str, Path)) else list(recordings or [])
+    imagery = [imagery] if isinstance(imagery, (str, Path)) else list(imagery)
+    report = BuildReport(atlas=out)
+    default_size = bundle.ground_size_m or DEFAULT_TILE_SIZE_M
+    tiling = {"tile_size_m": None if tile_px else (tile_size_m or default_size), "tile_px": tile_px,
+              "thumbnail_px": int(thumbnail_px), "min_valid_fraction": float(min_valid_fraction),
+              "part_tiles": int(part_tiles)}
+    encoders = BundleEncoders(bundle, threads=threads)
+    with gdal_env(), AtlasWriter(out, bundle, tiling, create=create) as writer:
+        writer.check_bundle()
+        explicit = (tile_size_m, tile_px)  # a resumed source must match these only when they were given
+        if tile_size_m is None and tile_px is None:
+            tile_size_m, tile_px = writer.manifest["tiling"]["tile_size_m"], writer.manifest["tiling"]["tile_px"]
+        work: list[tuple[str, Any]] = []
+        for path in imagery:
+            try:
+                opened = _open_source(writer, Path(path), assume_crs, tile_size_m, tile_px, explicit)
+            except UserInputError as err:
+                report.errors.append(str(err))
+                continue
+            if opened is not None:
+                work.append(("imagery", opened))
+        for path in tables:
+            try:
+                opened_table = _open_table(writer, Path(path), report)
+            except UserInputError as err:
+                report.errors.append(str(err))
+                continue
+            if opened_table is not None:
+                work.append(("table", opened_table))
+        total = sum(item[2].count for kind, item in work if kind == "imagery") + \
+            sum(len(item[0].rows) for kind, item in work if kind == "table")
+        done = sum(min(item[0]["parts_done"] * item[0]["part_tiles"], item[2].count)
+                   for kind, item in work if kind == "imagery") + \
+            sum(item[1]["rows_done"] for kind, item in work if kind == "table")
+        progress = _Progress(job, total, done)
+        job.report(done, total, "starting")
+        try:
+            for kind, item in work:
+                if kind == "imagery":
+                    entry, src, grid = item
+                    try:
+                        _build_source(writer, encoders, src, grid, entry, progress, report)
+                    except UserInputError as err:
+                        entry["status"], entry["error"] = "failed", str(err)
+                        writer.commit()
+                        report.errors.append(str(err))
+                else:
+                    table, entry = item
+                    _build_table(writer, encoders, table, entry, progress, report)
+        finally:
+            for kind, item in work:
+                if kind == "imagery":
+                    item[1].close()
+    log.info("%s", report.describe())
+    if report.errors:
+        raise AtlasBuildError(report)
+    return report
+
+
+def add_imagery(atlas_path: str | Path, bundle: Bundle | str | Path, geotiff: str | Path, job: Job | None = None,
+                assume_crs: str | None = None, tile_size_m: float | None = None,
+                tile_px: int | None = None) -> BuildReport:
+    """Tile and embed one more GeoTIFF into an existing atlas (its tile size unless one is given)."""
+    return build_atlas(atlas_path, bundle, imagery=[geotiff], tile_size_m=tile_size_m, tile_px=tile_px,
+                       assume_crs=assume_crs, job=job, create=False)
+
+
+def add_recordings(atlas_path: str | Path, bundle: Bundle | str | Path, table: str | Path,
+                   job: Job | None = None) -> BuildReport:
+    """Embed the recordings of a pair table (or SoundingEarth metadata.csv) into an existing atlas."""
+    return build_atlas(atlas_path, bundle, recordings=[table], job=job, create=False)

@@ -1,0 +1,281 @@
+"""Appending to an atlas safely: a lock, append-only files, and atlas.json replaced atomically after
+the bytes are on disk (see :mod:`engine.atlas.format`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.atlas.format import (
+    ATLAS_FORMAT,
+    ATLAS_VERSION,
+    MANIFEST,
+    THUMBNAILS,
+    TILE_ARRAYS,
+    read_manifest,
+    recording_embedding_path,
+    tile_array_path,
+)
+from engine.errors import AtlasError
+from engine.formats.bundle import Bundle
+
+RECORDING_META = Path("recordings") / "meta.jsonl"
+log = logging.getLogger(__name__)
+
+
+def now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+class _Appender:
+    """An append-only file cut back to ``keep`` bytes on open (drops a tail a crash left behind)."""
+
+    def __init__(self, path: Path, keep: int) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(exist_ok=True)
+        size = path.stat().st_size
+        if size < keep:
+            raise AtlasError(path, f"holds {size} bytes, the atlas counts {keep}",
+                             "the atlas is damaged; build it again into a new folder")
+        if size > keep:
+            os.truncate(path, keep)
+        self.path = path
+        self.file = open(path, "ab")  # noqa: SIM115 - closed in close()
+        self.size = keep
+
+    def write(self, data: bytes) -> None:
+        self.file.write(data)
+        self.size += len(data)
+
+    def sync(self) -> None:
+        self.file.flush()
+        os.fsync(self.file.fileno())
+
+    def close(self) -> None:
+        self.file.close()
+
+
+class _Lock:
+    """An exclusive lock on ATLAS/.lock so two builds never append to one atlas at once."""
+
+    def __init__(self, root: Path) -> None:
+        self.file = open(root / ".lock", "a+b")  # noqa: SIM115 - closed in release()
+        try:
+            if sys.platform == "win32":
+                import msvcrt
+
+                msvcrt.locking(self.file.fileno(), msvcrt.LK_NBLCK, 1)
+            else:
+                import fcntl
+
+                fcntl.flock(self.file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self.file.close()
+            raise AtlasError(root, "is being written by another build", "wait for it to finish or cancel it") from None
+
+    def release(self) -> None:
+        self.file.close()
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=1)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def new_manifest(bundle: Bundle, tiling: dict[str, Any]) -> dict[str, Any]:
+    return {"format": ATLAS_FORMAT, "format_version": ATLAS_VERSION, "bundle_id": bundle.bundle_id,
+            "bundle_path": str(bundle.path), "embedding_dim": bundle.embedding_dim, "distance": bundle.distance,
+            "image_size": bundle.image_size, "generation": 0, "created_at": now(), "updated_at": now(),
+            "tiling": tiling, "tiles": {"count": 0, "thumbnail_bytes": 0},
+            "recordings": {"count": 0, "meta_bytes": 0}, "sources": [], "recording_tables": [], "reembed": None}
+
+
+class AtlasWriter:
+    """Opens (or creates) an atlas for appending tiles and recordings, or a new embedding generation.
+
+    Each ``append_*`` writes and syncs the bytes; :meth:`commit` then records the new counts. Use as a
+    context manager (the lock is released on exit).
+    """
+
+    def __init__(self, root: str | Path, bundle: Bundle, tiling: dict[str, Any] | None = None,
+                 create: bool = True) -> None:
+        self.root = Path(root)
+        if not (self.root / MANIFEST).is_file():
+            if not create:
+                read_manifest(self.root)  # raises the right "not found / not an atlas" error
+            if self.root.exists() and any(p.name != ".lock" for p in self.root.iterdir()):
+                raise AtlasError(self.root, "folder exists and is not an atlas", "choose a new --out folder")
+            self.root.mkdir(parents=True, exist_ok=True)
+        self._lock = _Lock(self.root)
+        try:
+            if (self.root / MANIFEST).is_file():
+                self.manifest = read_manifest(self.root)
+            else:
+                self.manifest = new_manifest(bundle, tiling or {})
+                write_json_atomic(self.root / MANIFEST, self.manifest)
+            self.bundle = bundle
+            self._open_appenders()
+        except BaseException:
+            self._lock.release()
+            raise
+
+    # -------------------------------------------------------------------------------- files
+    def _open_appenders(self) -> None:
+        m, d, g = self.manifest, int(self.manifest["embedding_dim"]), int(self.manifest["generation"])
+        n, r = int(m["tiles"]["count"]), int(m["recordings"]["count"])
+        self._tiles = {name: _Appender(tile_array_path(self.root, name), n * _row_bytes(dtype, tail))
+                       for name, (dtype, tail) in TILE_ARRAYS.items()}
+        self._tiles["embedding"] = _Appender(tile_array_path(self.root, "embedding", g), n * d * 4)
+        self._tiles["sqnorm"] = _Appender(tile_array_path(self.root, "sqnorm", g), n * 4)
+        self._thumbs = _Appender(self.root / THUMBNAILS, int(m["tiles"]["thumbnail_bytes"]))
+        self._rec_meta = _Appender(self.root / RECORDING_META, int(m["recordings"]["meta_bytes"]))
+        self._rec_emb = _Appender(recording_embedding_path(self.root, g), r * d * 4)
+        self._next: dict[str, _Appender] = {}
+
+    def check_bundle(self) -> None:
+        """Refuse to add embeddings from a bundle other than the atlas's, or during a re-embedding."""
+        m = self.manifest
+        if m.get("reembed"):
+            raise AtlasError(self.root, f"has an unfinished re-embedding with bundle {m['reembed']['bundle_id'][:12]}",
+                             "finish it first: soundscape-engine atlas reembed --atlas ATLAS --bundle BUNDLE")
+        if m["bundle_id"] != self.bundle.bundle_id:
+            raise AtlasError(self.root, f"was built with model bundle {m['bundle_id'][:12]}, not "
+                             f"{self.bundle.bundle_id[:12]}", "re-embed it with 'soundscape-engine atlas reembed' "
+                             "first, or build into a new --out folder")
+
+    # -------------------------------------------------------------------------------- tiles
+    def append_tiles(self, lon: np.ndarray, lat: np.ndarray, footprints: np.ndarray, source: int,
+                     grid: np.ndarray, thumbnails: list[bytes], embeddings: np.ndarray) -> None:
+        """Append k tiles (arrays of k rows) and sync them; :meth:`commit` makes them count."""
+        k = len(lon)
+        if k == 0:
+            return
+        offsets = np.empty((k, 2), np.int64)
+        pos = self._thumbs.size
+        for i, jpeg in enumerate(thumbnails):
+            offsets[i] = (pos, len(jpeg))
+            self._thumbs.write(jpeg)
+            pos += len(jpeg)
+        emb = np.ascontiguousarray(embeddings, dtype="<f4")
+        columns = {"lon": lon, "lat": lat, "footprint": footprints, "source": np.full(k, source),
+                   "grid": grid, "thumb": offsets, "embedding": emb, "sqnorm": np.einsum("ij,ij->i", emb, emb)}
+        for name, values in columns.items():
+            dtype = TILE_ARRAYS[name][0] if name in TILE_ARRAYS else "<f4"
+            self._tiles[name].write(np.ascontiguousarray(values, dtype=dtype).tobytes())
+        for f in (*self._tiles.values(), self._thumbs):
+            f.sync()
+        self.manifest["tiles"]["count"] += k
+        self.manifest["tiles"]["thumbnail_bytes"] = self._thumbs.size
+
+    # -------------------------------------------------------------------------------- recordings
+    def append_recordings(self, meta: list[dict[str, Any]], embeddings: np.ndarray) -> None:
+        if not meta:
+            return
+        self._rec_meta.write("".join(json.dumps(m, ensure_ascii=False) + "\n" for m in meta).encode())
+        self._rec_emb.write(np.ascontiguousarray(embeddings, dtype="<f4").tobytes())
+        self._rec_meta.sync()
+        self._rec_emb.sync()
+        self.manifest["recordings"]["count"] += len(meta)
+        self.manifest["recordings"]["meta_bytes"] = self._rec_meta.size
+
+    # -------------------------------------------------------------------------------- re-embedding
+    def begin_reembed(self) -> dict[str, Any]:
+        """Start (or continue) writing generation g+1 with ``self.bundle``; returns the progress record."""
+        m, b = self.manifest, self.bundle
+        pending = m.get("reembed")
+        if pending and pending["bundle_id"] != b.bundle_id:
+            for path in self._next_paths(pending).values():  # another bundle's unfinished work
+                path.unlink(missing_ok=True)
+            pending = None
+        if pending is None:
+            pending = {"bundle_id": b.bundle_id, "bundle_path": str(b.path), "embedding_dim": b.embedding_dim,
+                       "distance": b.distance, "image_size": b.image_size, "generation": int(m["generation"]) + 1,
+                       "tiles_done": 0, "recordings_done": 0, "started_at": now()}
+            m["reembed"] = pending
+            self.commit()
+        d = pending["embedding_dim"]
+        keep = {"embedding": pending["tiles_done"] * d * 4, "sqnorm": pending["tiles_done"] * 4,
+                "recordings": pending["recordings_done"] * d * 4}
+        self._next = {name: _Appender(path, keep[name]) for name, path in self._next_paths(pending).items()}
+        return pending
+
+    def _next_paths(self, pending: dict[str, Any]) -> dict[str, Path]:
+        g = int(pending["generation"])
+        return {"embedding": tile_array_path(self.root, "embedding", g),
+                "sqnorm": tile_array_path(self.root, "sqnorm", g),
+                "recordings": recording_embedding_path(self.root, g)}
+
+    def append_reembedded(self, tile_embeddings: np.ndarray | None = None,
+                          recording_embeddings: np.ndarray | None = None) -> None:
+        pending = self.manifest["reembed"]
+        if tile_embeddings is not None and len(tile_embeddings):
+            emb = np.ascontiguousarray(tile_embeddings, dtype="<f4")
+            self._next["embedding"].write(emb.tobytes())
+            self._next["sqnorm"].write(np.einsum("ij,ij->i", emb, emb).astype("<f4").tobytes())
+            self._next["embedding"].sync()
+            self._next["sqnorm"].sync()
+            pending["tiles_done"] += len(emb)
+        if recording_embeddings is not None and len(recording_embeddings):
+            self._next["recordings"].write(np.ascontiguousarray(recording_embeddings, dtype="<f4").tobytes())
+            self._next["recordings"].sync()
+            pending["recordings_done"] += len(recording_embeddings)
+
+    def finish_reembed(self) -> None:
+        """Switch the atlas to the new generation (one atomic manifest write), then drop the old files."""
+        m = self.manifest
+        pending = m["reembed"]
+        old = {"embedding": tile_array_path(self.root, "embedding", m["generation"]),
+               "sqnorm": tile_array_path(self.root, "sqnorm", m["generation"]),
+               "recordings": recording_embedding_path(self.root, m["generation"])}
+        for key in ("bundle_id", "bundle_path", "embedding_dim", "distance", "image_size", "generation"):
+            m[key] = pending[key]
+        m["reembed"] = None
+        self.commit()
+        for f in self._next.values():
+            f.close()
+        self._next = {}
+        for f in (self._tiles.pop("embedding"), self._tiles.pop("sqnorm"), self._rec_emb):
+            f.close()
+        for path in old.values():
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as err:  # e.g. still memory-mapped by a reader on Windows: harmless leftover
+                log.warning("could not remove the old %s (%s); it is no longer used", path, err)
+        self._tiles["embedding"] = _Appender(tile_array_path(self.root, "embedding", m["generation"]),
+                                             m["tiles"]["count"] * m["embedding_dim"] * 4)
+        self._tiles["sqnorm"] = _Appender(tile_array_path(self.root, "sqnorm", m["generation"]),
+                                          m["tiles"]["count"] * 4)
+        self._rec_emb = _Appender(recording_embedding_path(self.root, m["generation"]),
+                                  m["recordings"]["count"] * m["embedding_dim"] * 4)
+
+    # -------------------------------------------------------------------------------- manifest
+    def commit(self) -> None:
+        """Record the appended rows and progress (atomic replace of atlas.json)."""
+        self.manifest["updated_at"] = now()
+        write_json_atomic(self.root / MANIFEST, self.manifest)
+
+    def close(self) -> None:
+        for f in (*self._tiles.values(), self._thumbs, self._rec_meta, self._rec_emb, *self._next.values()):
+            f.close()
+        self._lock.release()
+
+    def __enter__(self) -> AtlasWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _row_bytes(dtype: str, tail: tuple[int, ...]) -> int:
+    return int(np.dtype(dtype).itemsize * (int(np.prod(tail)) if tail else 1))

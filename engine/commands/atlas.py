@@ -1,0 +1,190 @@
+"""Build and query atlases: tiles of GeoTIFF imagery and recordings, embedded with a model bundle.
+
+  atlas build   --bundle B --out ATLAS [--imagery FILE ...] [--tile-size-m M | --tile-px P]
+                [--recordings TABLE ...] [--assume-crs EPSG:XXXX]     (run it again to resume)
+  atlas query   --atlas A (--audio FILE | --lonlat=LON,LAT | --tile ID) [--top-k K] [--json]
+  atlas reembed --atlas A --bundle B                                  (after training a new bundle)
+  atlas info    --atlas A
+
+Torch-free: everything runs on onnxruntime through the bundle.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="atlas_command", metavar="ACTION", required=True)
+    build = sub.add_parser("build", help="create an atlas or add to it (resumes an interrupted build)")
+    build.add_argument("--bundle", type=Path, required=True, help="model bundle folder")
+    build.add_argument("--out", type=Path, required=True, help="atlas folder (created, or extended)")
+    build.add_argument("--imagery", type=Path, nargs="+", default=[], metavar="FILE", help="GeoTIFFs, any CRS")
+    size = build.add_mutually_exclusive_group()
+    size.add_argument("--tile-size-m", type=float, help="tile ground size in metres (default: the bundle's "
+                      "training ground size, else 200)")
+    size.add_argument("--tile-px", type=int, help="tile size in pixels instead")
+    build.add_argument("--recordings", type=Path, nargs="+", default=[], metavar="TABLE",
+                       help="pair table CSV(s) or SoundingEarth metadata.csv")
+    build.add_argument("--assume-crs", help="CRS for imagery that has none, e.g. EPSG:32618")
+    build.add_argument("--threads", type=int, help="onnxruntime threads (default: the cores, at most 8)")
+    build.add_argument("--thumbnail-px", type=int, default=128, help="thumbnail size of a new atlas (default 128)")
+
+    query = sub.add_parser("query", help="a place's soundscape, or where a sound could come from")
+    query.add_argument("--atlas", type=Path, required=True)
+    what = query.add_mutually_exclusive_group(required=True)
+    what.add_argument("--audio", type=Path, help="find the tiles that sound like this file")
+    what.add_argument("--lonlat", help="the tile at LON,LAT and its recordings (write --lonlat=-77.7,24.5)")
+    what.add_argument("--tile", type=int, help="tile id and its recordings")
+    query.add_argument("--top-k", type=int, default=10, help="how many matches (default 10)")
+    query.add_argument("--bundle", type=Path, help="bundle for --audio (default: the one the atlas was built with)")
+    query.add_argument("--json", action="store_true", help="JSON output (with --audio: also every tile's score)")
+
+    reembed = sub.add_parser("reembed", help="embed an atlas again with another bundle")
+    reembed.add_argument("--atlas", type=Path, required=True)
+    reembed.add_argument("--bundle", type=Path, required=True)
+    reembed.add_argument("--threads", type=int)
+
+    info = sub.add_parser("info", help="describe an atlas")
+    info.add_argument("--atlas", type=Path, required=True)
+    info.add_argument("--json", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    return {"build": _build, "query": _query, "reembed": _reembed, "info": _info}[args.atlas_command](args)
+
+
+def _finish(report, err) -> int:
+    for line in report.skipped[:10]:
+        print(f"skipped: {line}", file=sys.stderr)
+    if len(report.skipped) > 10:
+        print(f"skipped: ... and {len(report.skipped) - 10} more", file=sys.stderr)
+    print(report.describe())
+    if err is not None:
+        for line in report.errors:
+            print(f"error: {line}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _build(args: argparse.Namespace) -> int:
+    from engine.atlas import AtlasBuildError, build_atlas
+    from engine.progress import TqdmJob
+
+    with TqdmJob("atlas", unit="item") as job:
+        try:
+            report = build_atlas(args.out, args.bundle, imagery=args.imagery, tile_size_m=args.tile_size_m,
+                                 tile_px=args.tile_px, recordings=args.recordings, assume_crs=args.assume_crs,
+                                 job=job, threads=args.threads, thumbnail_px=args.thumbnail_px)
+            err = None
+        except AtlasBuildError as failure:
+            report, err = failure.report, failure
+    return _finish(report, err)
+
+
+def _reembed(args: argparse.Namespace) -> int:
+    from engine.atlas import reembed_atlas
+    from engine.progress import TqdmJob
+
+    with TqdmJob("re-embed", unit="item") as job:
+        report = reembed_atlas(args.atlas, args.bundle, job=job, threads=args.threads)
+    return _finish(report, None)
+
+
+def _parse_lonlat(text: str) -> tuple[float, float]:
+    from engine.errors import ConfigError
+
+    try:
+        lon, lat = (float(v) for v in text.split(","))
+    except ValueError:
+        raise ConfigError("--lonlat", f"{text!r} is not LON,LAT", "write e.g. --lonlat=-77.75,24.56") from None
+    return lon, lat
+
+
+def _matches(items) -> list[dict[str, Any]]:
+    return [{"index": m.index, "id": m.id, "title": m.title, "path": m.path, "distance": _num(m.distance),
+             "score": _num(m.score), "km": _num(m.km)} for m in items]
+
+
+def _num(x: float, digits: int = 6) -> float | None:
+    return None if x != x or x in (float("inf"), float("-inf")) else float(f"{x:.{digits}g}")
+
+
+def _query(args: argparse.Namespace) -> int:
+    from engine.atlas import locate_tile, nearest_recordings, open_atlas, sound_query, tile_soundscape
+    from engine.errors import AtlasError
+
+    atlas = open_atlas(args.atlas)
+    out: dict[str, Any] = {"atlas": str(atlas.path), "bundle_id": atlas.bundle_id}
+    if args.audio is not None:
+        from engine.formats.bundle import load_bundle
+        from engine.runtime.encoders import BundleEncoders
+
+        bundle_path = args.bundle or Path(atlas.manifest.get("bundle_path", ""))
+        if not args.bundle and not (bundle_path / "manifest.json").is_file():
+            raise AtlasError(args.atlas, f"the bundle it was built with is not at {bundle_path}",
+                             "pass --bundle BUNDLE (the one the atlas was built with)")
+        bundle = load_bundle(bundle_path)
+        atlas = open_atlas(args.atlas, bundle)
+        result = sound_query(atlas, BundleEncoders(bundle).embed_audio_file(args.audio), args.top_k)
+        out["query"] = {"audio": str(args.audio)}
+        out["top"] = [{"index": t.index, "id": t.id, "lon": t.lon, "lat": t.lat, "distance": _num(t.distance),
+                       "score": _num(t.score), "source": atlas.sources[int(atlas.tiles.source[t.index])].path}
+                      for t in result.top]
+        if args.json:
+            out["scores"] = [float(f"{s:.5g}") for s in result.scores]
+            print(json.dumps(out))
+        else:
+            for t in out["top"]:
+                print(f"tile {t['id']:>8}  {t['lon']:10.5f} {t['lat']:9.5f}  score {t['score']:.4f}")
+        return 0
+    if args.lonlat is not None:
+        lon, lat = _parse_lonlat(args.lonlat)
+        tile = locate_tile(atlas, lon, lat)
+        out["query"] = {"lonlat": [lon, lat]}
+    else:
+        tile = args.tile
+        tile_soundscape(atlas, tile, 0)  # checks the id
+        out["query"] = {"tile": tile}
+    if tile is None:
+        out["tile"], out["best"] = None, []
+        out["nearest"] = _matches(nearest_recordings(atlas, lon, lat, args.top_k))
+    else:
+        best, nearest = tile_soundscape(atlas, tile, args.top_k)
+        out["tile"] = {"id": int(atlas.tiles.ids[tile]), "lon": float(atlas.tiles.lon[tile]),
+                       "lat": float(atlas.tiles.lat[tile]),
+                       "footprint": [[float(a), float(b)] for a, b in atlas.tiles.footprints[tile]],
+                       "source": atlas.sources[int(atlas.tiles.source[tile])].path}
+        out["best"], out["nearest"] = _matches(best), _matches(nearest)
+    if args.json:
+        print(json.dumps(out))
+    else:
+        t = out["tile"]
+        print("no tile here" if t is None else f"tile {t['id']} at {t['lon']:.5f}, {t['lat']:.5f} ({t['source']})")
+        for title, rows in (("best matches", out["best"]), ("nearest", out["nearest"])):
+            print(f"{title}:")
+            for r in rows:
+                print(f"  {r['id']:<24} score {r['score'] if r['score'] is not None else float('nan'):.4f}  "
+                      f"{r['km']:9.2f} km  {r['title']}")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    from engine.atlas import open_atlas
+
+    atlas = open_atlas(args.atlas)
+    if args.json:
+        m = atlas.manifest
+        print(json.dumps({"atlas": str(atlas.path), "bundle_id": atlas.bundle_id, "tiles": len(atlas.tiles),
+                          "recordings": len(atlas.recordings), "bounds": atlas.bounds, "sources": m["sources"],
+                          "recording_tables": m["recording_tables"], "reembed": m.get("reembed")}))
+    else:
+        print(atlas.describe())
+        for s in atlas.sources:
+            print(f"  [{s.index}] {s.path}: {s.tiles} tiles of {s.tile_px[0]}x{s.tile_px[1]} px, {s.status}"
+                  + (f" ({s.error})" if s.error else ""))
+    return 0

@@ -1,0 +1,73 @@
+"""Geodesy the engine and the app share (torch-free): great-circle distances, Web Mercator, and moving
+raster coordinates to WGS84 longitude/latitude."""
+
+from __future__ import annotations
+
+import numpy as np
+
+EARTH_RADIUS_KM = 6371.0088  # mean Earth radius (IUGG), what haversine distances conventionally use
+WEB_MERCATOR_RADIUS_M = 6378137.0
+WEB_MERCATOR_MAX_LAT = 85.0511287798066  # where EPSG:3857 makes the world square
+
+
+def haversine_km(lon1, lat1, lon2, lat2) -> np.ndarray:
+    """Great-circle distance in km between points given in degrees (broadcasts like numpy)."""
+    lon1, lat1, lon2, lat2 = (np.radians(np.asarray(v, dtype=np.float64)) for v in (lon1, lat1, lon2, lat2))
+    a = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+
+
+def lonlat_to_web_mercator(lon, lat) -> tuple[np.ndarray, np.ndarray]:
+    """WGS84 degrees -> EPSG:3857 metres (latitudes clamped to the projection's +-85.05 degrees)."""
+    lon = np.asarray(lon, dtype=np.float64)
+    lat = np.clip(np.asarray(lat, dtype=np.float64), -WEB_MERCATOR_MAX_LAT, WEB_MERCATOR_MAX_LAT)
+    x = WEB_MERCATOR_RADIUS_M * np.radians(lon)
+    y = WEB_MERCATOR_RADIUS_M * np.log(np.tan(np.pi / 4 + np.radians(lat) / 2))
+    return x, y
+
+
+def web_mercator_to_lonlat(x, y) -> tuple[np.ndarray, np.ndarray]:
+    """EPSG:3857 metres -> WGS84 degrees."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    lon = np.degrees(x / WEB_MERCATOR_RADIUS_M)
+    lat = np.degrees(2 * np.arctan(np.exp(y / WEB_MERCATOR_RADIUS_M)) - np.pi / 2)
+    return lon, lat
+
+
+def to_lonlat(crs, xs, ys) -> tuple[np.ndarray, np.ndarray]:
+    """Coordinates in ``crs`` (anything rasterio accepts) -> WGS84 (lon, lat) in degrees, through PROJ.
+
+    Longitude comes first whatever axis order the CRS declares (rasterio's traditional GIS order).
+    """
+    from rasterio.crs import CRS
+    from rasterio.warp import transform
+
+    xs = np.asarray(xs, dtype=np.float64).ravel()
+    ys = np.asarray(ys, dtype=np.float64).ravel()
+    if xs.size == 0:
+        return xs, ys
+    lon, lat = transform(CRS.from_user_input(crs), CRS.from_epsg(4326), xs, ys)
+    return np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64)
+
+
+def apply_affine(affine, px, py) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel (column, row) coordinates -> the raster's CRS coordinates through its geotransform."""
+    px = np.asarray(px, dtype=np.float64)
+    py = np.asarray(py, dtype=np.float64)
+    return affine.a * px + affine.b * py + affine.c, affine.d * px + affine.e * py + affine.f
+
+
+def ground_pixel_size_m(crs, affine, width: int, height: int) -> tuple[float, float]:
+    """The ground size (metres) of one pixel along a row and along a column, measured at the raster's
+    centre by great-circle distances. Right for any CRS: metres, degrees, or Web Mercator (whose
+    'metres' grow by 1/cos(latitude) on the ground)."""
+    cx, cy = width / 2, height / 2
+    step = max(1.0, min(width, height) / 20)  # long enough to be exact, short enough to stay local
+    px = np.array([cx - step / 2, cx + step / 2, cx, cx])
+    py = np.array([cy, cy, cy - step / 2, cy + step / 2])
+    xs, ys = apply_affine(affine, px, py)
+    lon, lat = to_lonlat(crs, xs, ys)
+    dx = float(haversine_km(lon[0], lat[0], lon[1], lat[1])) * 1000 / step
+    dy = float(haversine_km(lon[2], lat[2], lon[3], lat[3])) * 1000 / step
+    return dx, dy

@@ -1,0 +1,1 @@
+"""Inference without torch: the model bundle's encoders through onnxruntime."""
