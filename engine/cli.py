@@ -19,6 +19,8 @@ from engine.errors import Cancelled, UserInputError
 COMMANDS: list[tuple[str, str, str]] = [
     ("demo-world", "engine.commands.demo_world", "generate the synthetic demo world (a pair table)"),
     ("audio-info", "engine.commands.audio_info", "decode an audio file through the front-end and describe it"),
+    ("train", "engine.commands.train", "train the image and audio encoders on paired data"),
+    ("evaluate", "engine.commands.evaluate", "cross-modal retrieval metrics of a trained run (paper protocol)"),
     ("export", "engine.commands.export", "export a trained run as a model bundle (ONNX encoders + manifest)"),
     ("embed", "engine.commands.embed", "print embeddings of audio files or images (bundle or PyTorch run)"),
     ("atlas", "engine.commands.atlas", "build, query or re-embed an atlas of imagery tiles and recordings"),

@@ -48,3 +48,7 @@ class CheckpointError(UserInputError):
 
 class Cancelled(Exception):
     """Raised inside long jobs when the user cancels; work done so far is kept."""
+
+
+class TrainingError(UserInputError):
+    """A training run that cannot go on (e.g. the loss became NaN); the last good checkpoint is kept."""

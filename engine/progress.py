@@ -50,12 +50,19 @@ class TqdmJob(Job):
         self._bar = tqdm(desc=description, unit=unit, dynamic_ncols=True, **tqdm_kwargs)
 
     def _update(self, done: int, total: int | None, message: str) -> None:
-        if total is not None and self._bar.total != total:
-            self._bar.total = total
-        self._bar.n = done
         if message:
             self._bar.set_postfix_str(message, refresh=False)
-        self._bar.refresh()
+        if total is not None and self._bar.total != total:
+            # A new phase (or a resumed one): restart the clock at ``done`` so that the rate and the
+            # ETA count only the work done from now on.
+            self._bar.reset(total=total)
+            self._bar.initial = self._bar.n = done
+            self._bar.refresh()
+        elif done >= self._bar.n:
+            self._bar.update(done - self._bar.n)  # tqdm's update keeps a smoothed rate for the ETA
+        else:
+            self._bar.n = done
+            self._bar.refresh()
 
     def close(self) -> None:
         self._bar.close()

@@ -1,0 +1,1 @@
+"""Training presets (JSON files): demo-cpu, paper-r18, paper-r50, tiny."""

@@ -1,0 +1,1 @@
+"""Training: configuration, the loop, its log and its state (resumable)."""

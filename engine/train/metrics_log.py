@@ -1,0 +1,80 @@
+"""The training log: RUN/metrics.jsonl (the app tails and plots it) and TensorBoard events.
+
+metrics.jsonl holds one JSON object per line, flushed as written (the contract is in
+docs/ARCHITECTURE.md): a ``start`` event, ``step`` events every ``log_every`` steps, an ``epoch``
+event with validation metrics after each epoch, and an ``end`` event whose ``status`` is
+``finished``, ``interrupted`` or ``failed``. A resumed run appends to the same file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def _clean(value: Any) -> Any:
+    """JSON-safe: NaN and infinities become null (strict JSON readers reject them)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+class MetricsLog:
+    """Writes metrics.jsonl and, when TensorBoard is installed, event files in RUN/tensorboard."""
+
+    def __init__(self, run_dir: Path, resume_step: int | None = None, tensorboard: bool = True) -> None:
+        self.path = run_dir / "metrics.jsonl"
+        self._file = open(self.path, "a" if resume_step is not None else "w", encoding="utf-8")
+        self._tb = None
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                # purge_step drops events a crashed run wrote after its last checkpoint.
+                self._tb = SummaryWriter(str(run_dir / "tensorboard"), purge_step=resume_step)
+            except ImportError:  # pragma: no cover - tensorboard is in the engine extra
+                log.warning("tensorboard is not installed; only metrics.jsonl is written")
+
+    def event(self, name: str, **fields: Any) -> dict[str, Any]:
+        """Append one event (with ``event`` and ``time``) and flush it."""
+        record = {"event": name, "time": time.time(), **_clean(fields)}
+        self._file.write(json.dumps(record) + "\n")
+        self._file.flush()
+        return record
+
+    def scalars(self, step: int, values: dict[str, float]) -> None:
+        """TensorBoard scalars (names like ``train/loss``); non-finite values are skipped."""
+        if self._tb is None:
+            return
+        for name, value in values.items():
+            if value is not None and math.isfinite(value):
+                self._tb.add_scalar(name, value, step)
+
+    def close(self) -> None:
+        if self._tb is not None:
+            self._tb.flush()
+            self._tb.close()
+            self._tb = None
+        if not self._file.closed:
+            self._file.close()
+
+
+def read_metrics(path: str | Path) -> list[dict[str, Any]]:
+    """Read metrics.jsonl back (a torn last line, from a crash mid-write, is ignored)."""
+    events = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        try:
+            events.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return events
