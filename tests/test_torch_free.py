@@ -28,8 +28,6 @@ PORTABLE_MODULES = [
     "engine.downstream.results",
     "engine.downstream.report",
     "engine.shards.format",
-    "engine.shards.source",
-    "engine.shards.codec",
     "engine.shards.prepare",
     "engine.shards.synthetic",
     "app.main",

@@ -3,8 +3,9 @@
 Each rank reads its own share of the shards and each loader worker of a rank its own share of that, so no
 shard is read twice in an epoch. Every epoch the shards are dealt afresh (a seeded permutation, the same
 on every rank, then balanced by sample count), so a rank sees different shards each epoch. A batch is
-raw: the concatenated JPEG bytes with offsets (decoded later on the device), the log-mels already cut to
-``audio_frames`` columns at a random offset (a slice, far cheaper here than copying whole clips to the
+raw: the concatenated JPEG bytes with offsets (decoded later on the device), the log-mels (normalised when the
+cache was made) already cut to ``audio_frames`` columns at a random offset with the engine's
+:func:`engine.augment.random_time_crop` (a slice, far cheaper here than copying whole clips to the
 device), coordinates and keys.
 
 All ranks must take the same number of steps or DDP hangs at the end of an epoch: every stream (a worker
@@ -27,6 +28,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from engine.augment import random_time_crop
 from engine.errors import DatasetError
 from engine.shards.format import CacheIndex, RawSample, ShardInfo, iter_shard
 
@@ -100,18 +102,6 @@ def plan_epoch(shards: list[ShardInfo], epoch: int, seed: int, world_size: int, 
     return EpochPlan(epoch, streams, per_rank, per_stream)
 
 
-def crop_frames(mel: np.ndarray, frames: int, rng: np.random.Generator) -> np.ndarray:
-    """A random window of ``frames`` columns; a shorter clip is repeated to fill it."""
-    total = mel.shape[1]
-    if total < frames:
-        mel = np.tile(mel, (1, math.ceil(frames / total)))
-        total = mel.shape[1]
-        start = 0
-    else:
-        start = int(rng.integers(0, total - frames + 1))
-    return np.ascontiguousarray(mel[:, start:start + frames])
-
-
 def collate_raw(samples: list[RawSample]) -> dict[str, Any]:
     """Samples (log-mels already cropped) -> one raw batch of tensors."""
     sizes = [len(s.jpeg) for s in samples]
@@ -159,7 +149,7 @@ class ShardBatches(IterableDataset):
             buf: list[RawSample] = []
             for shard in shards:
                 for sample in iter_shard(self.root / shard.name, on_skip):
-                    sample.mel = crop_frames(sample.mel, self.cfg.audio_frames, rng)
+                    sample.mel = np.ascontiguousarray(random_time_crop(sample.mel, self.cfg.audio_frames, rng))
                     count += 1
                     if len(buf) < self.cfg.shuffle_buffer:
                         buf.append(sample)

@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from engine.gpu.augment import ImageAugmentConfig, MelAugmentConfig, augment_images, augment_mels
+from engine.augment import AugmentConfig, augment_images, mask_log_mels
 from engine.gpu.decode import decode_batch
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,8 @@ AugmentFn = Callable[[torch.Tensor, torch.Tensor, torch.Generator], tuple[torch.
 @dataclass(frozen=True)
 class PipelineConfig:
     """Args:
-        image: batch image augmentation; mel: batch log-mel augmentation.
+        augment: the engine's batch augmentation settings (the same as the CPU path's).
+        image_size: the side of the encoder's input (the augmentation resamples crops to it).
         channels_last: hand out images in channels_last memory format.
         overlap: prepare batches in a producer thread on a side stream (False: inline, for debugging).
         queue_depth: batches prepared ahead.
@@ -45,8 +46,8 @@ class PipelineConfig:
             resumed run augments exactly as an uninterrupted one.
     """
 
-    image: ImageAugmentConfig = field(default_factory=ImageAugmentConfig)
-    mel: MelAugmentConfig = field(default_factory=MelAugmentConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    image_size: int = 192
     channels_last: bool = False
     overlap: bool = True
     queue_depth: int = 2
@@ -55,7 +56,7 @@ class PipelineConfig:
 
 @dataclass
 class DeviceBatch:
-    images: torch.Tensor  # (B, 3, C, C) float32 in [0, 1]
+    images: torch.Tensor  # (B, 3, size, size) float32 in [0, 1]
     mels: torch.Tensor  # (B, 1, n_mels, F) float32
     lon: torch.Tensor  # (B,) float64, on the host
     lat: torch.Tensor
@@ -79,7 +80,7 @@ class DevicePipeline:
         device: where to decode and augment.
         cfg: augmentation and overlap settings.
         rank: this process's rank (seeds the augmentation).
-        augment: the batch augmentation (default: :mod:`engine.gpu.augment` with ``cfg.image``/``cfg.mel``).
+        augment: the batch augmentation (default: :mod:`engine.augment` with ``cfg.augment``).
     """
 
     def __init__(self, raw_batches: Iterator[dict[str, Any]], device: torch.device | str, cfg: PipelineConfig,
@@ -144,7 +145,8 @@ class DevicePipeline:
 
     def _default_augment(self, regions: torch.Tensor, mels: torch.Tensor,
                          gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        return augment_images(regions, self.cfg.image, gen), augment_mels(mels, self.cfg.mel, gen)
+        images = augment_images(regions, self.cfg.image_size, self.cfg.augment, gen)
+        return images, mask_log_mels(mels[:, None].float(), self.cfg.augment, gen)
 
     def _prepare(self, raw: dict[str, Any]) -> DeviceBatch:
         epoch, index = int(raw.get("epoch", 0)), int(raw.get("index", 0))

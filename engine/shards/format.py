@@ -4,21 +4,23 @@ Layout of ``CACHE`` (written by ``soundscape-engine prepare --data DIR --out CAC
 
     CACHE/index.json            {"format": "soundscape-shards", "version": 1, "geometry": {...},
                                  "shards": [{"name", "split", "count"}], "counts": {split: n},
-                                 "skipped": {reason: n}, "source": DIR, ...}
+                                 "skipped": {reason: n}, "source": DIR, "data": DataConfig,
+                                 "log_mel": {"normalised", "audio_source", "front_end"}, ...}
     CACHE/train-000000.tar      a tar of consecutive members per sample (the WebDataset convention):
                                   <key>.jpg   the central image region, re-encoded (RGB JPEG)
-                                  <key>.npy   the log-mel, float16 (n_mels, T), as the 8-bit SoundingEarth
-                                              spectrogram decodes: x = 10 ln v, in [-15, +5]
+                                  <key>.npy   the whole log-mel, float16 (n_mels, T), normalised by the
+                                              front-end (for SoundingEarth spectrograms: x = 10 ln v of
+                                              the 8-bit encoding, then each clip standardised)
                                   <key>.json  {"key", "long_key", "lon", "lat", "split"}
     CACHE/train-000000.json     the shard's sidecar: its keys, skipped keys and plan hash (resume)
 
-Image geometry (:class:`CacheGeometry`): a SoundingEarth image is 1024 px (about 0.2 m per pixel, the
-recording at its centre). The cache keeps the central ``region`` source pixels (default 768, i.e. the
-central 75 %) stored at ``stored`` px (default 384: a 1/2 scale that the JPEG decoder produces directly
-by DCT scaling, so no resampling pass is needed; 0.4 m per stored pixel). Training crops of ``crop`` px
-(192) rotated by any angle need a disc of diameter ``crop * sqrt(2)`` = 272 px inside the stored 384 px,
-so every crop centre within ``(stored - crop * (|cos a| + |sin a|)) / 2`` (56 px at 45 degrees, 96 px at
-0 degrees) of the centre gives a crop with no padded corners: the augmentation stays honest.
+Image geometry (:class:`CacheGeometry`, from the preset's ``data.image_region`` and ``data.stored_size``):
+a SoundingEarth image is 1024 px (about 0.2 m per pixel, the recording at its centre). The cache keeps the
+central ``region`` source pixels (the paper presets: 768, the central 75 %) stored at ``stored`` px (the
+paper presets: 256; ``--stored-size 384`` keeps a 1/2-scale DCT decode as it is). The training
+augmentation (:mod:`engine.augment`) cuts each crop inside that region: a random scale of its side, a
+random rotation, and a scale shrunk until the rotated crop's corners stay inside (``s (|cos a| + |sin a|)
+<= 1``), so no crop shows padding; it is resampled to the encoder's 192 px.
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ import hashlib
 import io
 import json
 import logging
-import math
 import os
 import tarfile
 from collections.abc import Callable, Iterator
@@ -67,8 +68,8 @@ class CacheGeometry:
 
     def __post_init__(self) -> None:
         if not 0 < self.region <= self.source_size:
-            raise DatasetError("--region", f"{self.region} px is not inside a {self.source_size} px image",
-                               f"choose 1..{self.source_size}")
+            raise DatasetError("--image-region", f"{self.region} px is not inside a {self.source_size} px image",
+                               "choose a fraction in (0, 1]")
         if not 32 <= self.stored <= self.region:
             raise DatasetError("--stored-size", f"{self.stored} px must be between 32 and the region "
                                f"({self.region} px)", "store the region at its size or smaller")
@@ -79,10 +80,6 @@ class CacheGeometry:
     def scale(self) -> float:
         """Source pixels per stored pixel."""
         return self.region / self.stored
-
-    def fits_rotated_crop(self, crop: int) -> bool:
-        """Whether a ``crop`` px square rotated by any angle fits inside the stored region."""
-        return crop * math.sqrt(2.0) <= self.stored + 1e-9
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -138,9 +135,11 @@ def shard_name(split: str, number: int) -> str:
     return f"{split}-{number:06d}.tar"
 
 
-def plan_hash(keys: list[str], geometry: CacheGeometry) -> str:
-    """A hash of what a shard is planned to hold; a kept shard must match it to be reused on resume."""
-    text = json.dumps({"keys": keys, "geometry": geometry.to_dict(), "version": CACHE_VERSION})
+def plan_hash(keys: list[str], geometry: CacheGeometry, config: dict[str, Any] | None = None) -> str:
+    """A hash of what a shard is planned to hold (keys, geometry, the data and front-end configs); a kept
+    shard must match it to be reused on resume."""
+    text = json.dumps({"keys": keys, "geometry": geometry.to_dict(), "config": config or {},
+                       "version": CACHE_VERSION}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -1,28 +1,37 @@
-"""Build the sharded cache from a SoundingEarth folder: parallel, resumable, with progress. Torch-free
-(the nvJPEG path lives in :mod:`engine.shards.gpu_prepare` and is imported only when asked for).
+"""Build the sharded cache from a dataset the engine reads: parallel, resumable, with progress.
+
+The dataset is read by the engine's data layer (:func:`engine.data.source.open_source`: SoundingEarth as
+distributed or a pair table, the preset's split rule and audio source), and every sample is what the
+engine's loader would produce: the central image region (:func:`engine.data.source.record_image`:
+DCT-scaled JPEG decoding) and the whole normalised log-mel (:func:`engine.data.source.record_log_mel`).
+The nvJPEG path is :mod:`engine.shards.gpu_prepare`, imported only when asked for.
 
 Resumable: the plan (which keys go into which shard) is a pure function of the listing, the seed, the
-shard size and the geometry; a shard whose tar and sidecar exist with the same plan hash is kept, every
+shard size and the configs; a shard whose tar and sidecar exist with the same plan hash is kept, every
 other shard is (re)built, and the index is written last. A run stopped at any point (Ctrl-C, a crash, a
 full disk) continues where it stopped.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 from collections import Counter
-from collections.abc import Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
-from engine.errors import DatasetError
+from engine.audio import FrontEndConfig
+from engine.data.config import DataConfig
+from engine.data.records import PairRecord
+from engine.data.source import image_ground_m, open_source, record_image, record_log_mel
+from engine.errors import AudioFileError, DatasetError, ImageFileError
 from engine.progress import Job
-from engine.shards.codec import decode_region, decode_spectrogram, encode_jpeg
 from engine.shards.format import (
     INDEX_NAME,
     SPLITS,
@@ -34,7 +43,6 @@ from engine.shards.format import (
     write_index,
     write_shard,
 )
-from engine.shards.source import SourceRecord, scan_soundingearth
 
 log = logging.getLogger(__name__)
 
@@ -44,15 +52,19 @@ class PrepareConfig:
     """What ``prepare`` builds.
 
     Args:
-        geometry: the image region and its stored size (see :mod:`engine.shards.format`).
-        shard_size: samples per shard (about 60-300 MB per 1,000 samples, depending on log-mel length).
+        data: how the dataset is read (image region and stored size, split rule, audio source): a preset's.
+        front_end: the log-mel front-end (normalisation; raw audio) of the preset.
+        quality: JPEG quality of the stored regions.
+        shard_size: samples per shard.
         workers: processes for the CPU path (None: all cores).
-        seed: shuffles the samples of each split across shards, so any run of shards is a random mix.
+        seed: the shuffle of samples across shards (the split is the engine's, independent of seeds).
         decoder: ``cpu`` (Pillow, DCT-scaled) or ``cuda`` (nvJPEG decode and encode on the GPU).
-        limit: only the first ``limit`` usable rows (for quick trials and benchmarks).
+        limit: only the first ``limit`` usable pairs (for quick trials and benchmarks).
     """
 
-    geometry: CacheGeometry = field(default_factory=CacheGeometry)
+    data: DataConfig = field(default_factory=DataConfig)
+    front_end: FrontEndConfig = field(default_factory=FrontEndConfig)
+    quality: int = 90
     shard_size: int = 1000
     workers: int | None = None
     seed: int = 0
@@ -64,13 +76,19 @@ class PrepareConfig:
             raise DatasetError("--shard-size", f"{self.shard_size} is not a positive count", "use e.g. 1000")
         if self.decoder not in ("cpu", "cuda"):
             raise DatasetError("--decoder", f"unknown decoder {self.decoder!r}", "use 'cpu' or 'cuda'")
+        _ = self.geometry  # validates region, stored size and quality
+
+    @property
+    def geometry(self) -> CacheGeometry:
+        return CacheGeometry(region=round(self.data.image_region * 1024), stored=self.data.stored_size,
+                             quality=self.quality)
 
 
 @dataclass(frozen=True)
 class ShardPlan:
     name: str
     split: str
-    records: tuple[SourceRecord, ...]
+    records: tuple[PairRecord, ...]
     plan: str
 
 
@@ -90,64 +108,66 @@ class PrepareSummary:
                 f"{self.rows:,} rows -> {counts}; skipped: {skipped}")
 
 
-def plan_shards(records: Iterable[SourceRecord], cfg: PrepareConfig) -> list[ShardPlan]:
+def _key_order(record: PairRecord) -> tuple[int, str]:
+    return (record.number if record.number is not None else 0, record.key)
+
+
+def plan_shards(records: list[PairRecord], splits: list[str], cfg: PrepareConfig) -> list[ShardPlan]:
     """Split the records into shards: per split, a seeded shuffle, then runs of ``shard_size``."""
-    by_split: dict[str, list[SourceRecord]] = {s: [] for s in SPLITS}
-    for r in records:
-        by_split[r.split].append(r)
+    config = {"data": cfg.data.to_dict(), "front_end": cfg.front_end.to_dict()}
     plans = []
     for split in SPLITS:
-        rows = sorted(by_split[split], key=lambda r: int(r.key) if r.key.isdigit() else r.key)
+        rows = sorted((r for r, s in zip(records, splits, strict=True) if s == split), key=_key_order)
         order = np.random.default_rng([cfg.seed, SPLITS.index(split)]).permutation(len(rows))
         rows = [rows[i] for i in order]
         for number, start in enumerate(range(0, len(rows), cfg.shard_size)):
             chunk = tuple(rows[start:start + cfg.shard_size])
             plans.append(ShardPlan(shard_name(split, number), split, chunk,
-                                   plan_hash([r.key for r in chunk], cfg.geometry)))
+                                   plan_hash([r.key for r in chunk], cfg.geometry, config)))
     return plans
 
 
-def encode_record(record: SourceRecord, geometry: CacheGeometry, jpeg: bytes | None = None) -> RawSample:
-    """One record -> a cache sample. ``jpeg``: the region already re-encoded (the GPU path).
+class SkipSample(Exception):
+    """A record that cannot be cached; ``reason`` is one of the engine's skip reasons."""
 
-    Raises:
-        _SkipSample: with the reason, when a file is missing or cannot be decoded.
-    """
-    if jpeg is None:
-        try:
-            data = record.image.read_bytes()
-        except OSError:
-            raise _SkipSample("missing image") from None
-        try:
-            region = decode_region(data, geometry)
-        except Exception:  # noqa: BLE001 - Pillow raises many types for damaged files
-            raise _SkipSample("unreadable image") from None
-        jpeg = encode_jpeg(region, geometry.quality)
-    try:
-        spec = record.spectrogram.read_bytes()
-    except OSError:
-        raise _SkipSample("missing spectrogram") from None
-    try:
-        mel = decode_spectrogram(spec)
-    except Exception:  # noqa: BLE001
-        raise _SkipSample("unreadable spectrogram") from None
-    return RawSample(record.key, jpeg, mel, record.lon, record.lat, record.split, record.long_key)
-
-
-class _SkipSample(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
 
 
-def build_shard_cpu(plan: ShardPlan, out_dir: Path, geometry: CacheGeometry) -> dict[str, Any]:
+def encode_jpeg(pixels: np.ndarray, quality: int) -> bytes:
+    """uint8 (H, W, 3) RGB -> JPEG bytes (Pillow, libjpeg-turbo)."""
+    buf = io.BytesIO()
+    Image.fromarray(pixels, "RGB").save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def encode_record(record: PairRecord, split: str, cfg: PrepareConfig, jpeg: bytes | None = None) -> RawSample:
+    """One record -> a cache sample. ``jpeg``: the region already re-encoded (the GPU path).
+
+    Raises:
+        SkipSample: with the reason, when the image or the audio cannot be decoded.
+    """
+    if jpeg is None:
+        try:
+            jpeg = encode_jpeg(record_image(record, cfg.data), cfg.quality)
+        except ImageFileError:
+            raise SkipSample("unreadable image") from None
+    try:
+        mel = record_log_mel(record, cfg.front_end)
+    except AudioFileError:
+        raise SkipSample("unreadable audio") from None
+    return RawSample(record.key, jpeg, mel.astype(np.float16), record.lon, record.lat, split)
+
+
+def build_shard_cpu(plan: ShardPlan, out_dir: Path, cfg: PrepareConfig) -> dict[str, Any]:
     """Decode, re-encode and write one shard (runs in a worker process). Returns its sidecar."""
     samples: list[RawSample] = []
     skipped: dict[str, list[str]] = {}
     for record in plan.records:
         try:
-            samples.append(encode_record(record, geometry))
-        except _SkipSample as skip:
+            samples.append(encode_record(record, plan.split, cfg))
+        except SkipSample as skip:
             skipped.setdefault(skip.reason, []).append(record.key)
     return finish_shard(plan, out_dir, samples, skipped)
 
@@ -175,33 +195,35 @@ def check_out_dir(out: Path) -> None:
 
 def prepare_cache(data_dir: str | Path, out_dir: str | Path, cfg: PrepareConfig | None = None,
                   job: Job | None = None) -> PrepareSummary:
-    """Build (or continue building) the cache of a SoundingEarth folder.
+    """Build (or continue building) the cache of a dataset.
 
     Args:
-        data_dir: the SoundingEarth folder (metadata.csv, images/, spectrograms/).
+        data_dir: a SoundingEarth folder or a pair table (whatever ``train --data`` reads).
         out_dir: the cache folder; created, or an earlier run's folder to continue.
-        cfg: geometry, shard size, workers, decoder.
+        cfg: configs, shard size, workers, decoder.
         job: progress (samples done of total) and cancellation; finished shards are kept on cancel.
 
     Returns:
         A summary (counts per split, skip reasons, shards kept from an earlier run).
 
     Raises:
-        DatasetError: a missing folder or metadata.csv, a folder that is not a cache, no usable rows.
+        DatasetError: a missing folder or table, a folder that is not a cache, no usable rows.
         Cancelled: when ``job`` was cancelled (finished shards are kept; a rerun continues).
     """
     cfg = cfg or PrepareConfig()
     job = job or Job()
     out = Path(out_dir)
-    scan = scan_soundingearth(data_dir)
-    records = scan.records[: cfg.limit] if cfg.limit else scan.records
+    source = open_source(data_dir, cfg.data, cfg.front_end)  # the split of `train --data` (not seeded)
+    records, splits = source.records, source.splits
+    if cfg.limit:
+        records, splits = records[: cfg.limit], splits[: cfg.limit]
     if not records:
-        raise DatasetError(data_dir, f"no usable rows among {scan.rows}", "check images/ and spectrograms/")
+        raise DatasetError(data_dir, f"no usable rows ({source.report.describe()})", "check the dataset's files")
     check_out_dir(out)
     out.mkdir(parents=True, exist_ok=True)
     for stale in out.glob("*.tmp"):
         stale.unlink()
-    plans = plan_shards(records, cfg)
+    plans = plan_shards(records, splits, cfg)
     sidecars: dict[str, dict[str, Any]] = {}
     for p in plans:
         if (side := completed_shard(out / p.name, p.plan)) is not None:
@@ -216,20 +238,21 @@ def prepare_cache(data_dir: str | Path, out_dir: str | Path, cfg: PrepareConfig 
     if pending and cfg.decoder == "cuda":
         from engine.shards.gpu_prepare import build_shards_cuda
 
-        for plan, side in build_shards_cuda(pending, out, cfg.geometry):
+        for plan, side in build_shards_cuda(pending, out, cfg):
             sidecars[plan.name] = side
             done += len(plan.records)
             job.report(done, total, plan.name)
             job.check()
     elif pending:
         _build_cpu(pending, out, cfg, job, sidecars, done, total)
-    # A removed-from-plan shard (e.g. another --shard-size) must not linger beside the new ones.
+    # A shard no longer in the plan (e.g. another --shard-size) must not linger beside the new ones.
     planned = {p.name for p in plans}
     for old in out.glob("*-*.tar"):
         if old.name not in planned:
             old.unlink()
             old.with_suffix(".json").unlink(missing_ok=True)
-    return _write_summary(out, data_dir, plans, sidecars, scan.skipped, scan.rows, reused, cfg)
+    skipped = Counter({r: n for r, n in source.report.counts.items()})
+    return _write_summary(out, source, plans, sidecars, skipped, reused, cfg)
 
 
 def _build_cpu(pending: list[ShardPlan], out: Path, cfg: PrepareConfig, job: Job,
@@ -240,10 +263,10 @@ def _build_cpu(pending: list[ShardPlan], out: Path, cfg: PrepareConfig, job: Job
         queue = list(pending)
         try:
             while queue or running:
-                # Keep each worker busy with at most two shards so a cancel stops quickly.
+                # At most two shards per worker in flight, so a cancel stops quickly.
                 while queue and len(running) < 2 * workers:
                     plan = queue.pop(0)
-                    running[pool.submit(build_shard_cpu, plan, out, cfg.geometry)] = plan
+                    running[pool.submit(build_shard_cpu, plan, out, cfg)] = plan
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
                 for fut in finished:
                     plan = running.pop(fut)
@@ -257,10 +280,9 @@ def _build_cpu(pending: list[ShardPlan], out: Path, cfg: PrepareConfig, job: Job
             raise
 
 
-def _write_summary(out: Path, data_dir: str | Path, plans: list[ShardPlan], sidecars: dict[str, dict[str, Any]],
-                   scan_skipped: Counter[str], rows: int, reused: int, cfg: PrepareConfig) -> PrepareSummary:
+def _write_summary(out: Path, source: Any, plans: list[ShardPlan], sidecars: dict[str, dict[str, Any]],
+                   skipped: Counter[str], reused: int, cfg: PrepareConfig) -> PrepareSummary:
     counts: Counter[str] = Counter()
-    skipped: Counter[str] = Counter(scan_skipped)
     shards = []
     n_mels = 0
     for p in plans:
@@ -273,7 +295,9 @@ def _write_summary(out: Path, data_dir: str | Path, plans: list[ShardPlan], side
         n_mels = n_mels or int(side.get("n_mels", 0))
     write_index(out, {"geometry": cfg.geometry.to_dict(), "shards": shards,
                       "counts": {s: counts[s] for s in SPLITS}, "skipped": dict(skipped), "n_mels": n_mels,
-                      "source": str(Path(data_dir).resolve()), "seed": cfg.seed, "shard_size": cfg.shard_size,
-                      "rows": rows})
-    return PrepareSummary(out, len(shards), reused, dict(counts), dict(skipped), rows)
-
+                      "source": str(Path(source.root).resolve()), "layout": source.layout,
+                      "split_rule": source.split_rule, "seed": cfg.seed, "shard_size": cfg.shard_size,
+                      "rows": source.report.rows, "data": cfg.data.to_dict(), "image_ground_m": image_ground_m(source),
+                      "log_mel": {"normalised": cfg.front_end.normalisation != "none",
+                                  "audio_source": source.audio_source, "front_end": cfg.front_end.to_dict()}})
+    return PrepareSummary(out, len(shards), reused, dict(counts), dict(skipped), source.report.rows)

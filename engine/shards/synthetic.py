@@ -18,9 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-METADATA_COLUMNS = ("long_key", "key", "longitude", "latitude", "altitude", "description", "date_recorded",
-                    "date_uploaded", "creator", "licenseurl", "title", "mp3name", "mp3mb", "mp3seconds",
-                    "mp3channels", "mp3bitrate", "mp3samplerate", "mp3file")
+from engine.data.soundingearth import METADATA_COLUMNS
 
 
 @dataclass(frozen=True)

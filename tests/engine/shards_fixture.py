@@ -42,6 +42,8 @@ def metadata_rows(root: Path) -> dict[str, dict[str, str]]:
 
 
 def log_mel_from_pixels(pixels: np.ndarray) -> np.ndarray:
-    """The SoundingEarth decoding written out from its definition: v = p (e^0.5 - e^-1.5)/255 + e^-1.5."""
+    """The SoundingEarth decoding written out from its definition: v = p (e^0.5 - e^-1.5)/255 + e^-1.5,
+    x = 10 ln v; then each clip standardised by its mean and std (std floored at 1), as the front-end does."""
     v = pixels.astype(np.float64) * (math.exp(0.5) - math.exp(-1.5)) / 255.0 + math.exp(-1.5)
-    return 10.0 * np.log(v)
+    x = 10.0 * np.log(v)
+    return (x - x.mean()) / max(x.std(), 1.0)

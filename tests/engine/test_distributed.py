@@ -1,9 +1,8 @@
-"""DDP with the gathered loss: 2 gloo processes give the loss and gradients of one process on the
-concatenated batch. Also the gather faked in-process, and the device meter."""
+"""DDP with the engine's loss (which owns the all-gather): 2 gloo processes give the loss and gradients of
+one process on the concatenated batch. Also the gather faked in-process, and the device meter."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -20,26 +19,10 @@ from engine.gpu.compute import (
     in_batch_recall_at_1,
     prepare_model,
 )
-from engine.gpu.distributed import GatheredLoss, all_gather_with_grad
+from engine.losses import LossConfig, PairLoss, all_gather_with_grad, batch_all_triplet_loss
 from engine.models import AudioEncoder, ImageEncoder, ModelConfig
 
 WORLD, PER_RANK = 2, 4
-
-
-def reference_batch_all(image: torch.Tensor, audio: torch.Tensor, margin: float = 1.0) -> torch.Tensor:
-    """The reference TripletLoss, written from ../shared/reference/README.md: d = distances, t = diag(d),
-    loss = (mean_ij relu(t_j - d_ij + m) + mean_ij relu(t_i - d_ij + m)) / 2."""
-    d = torch.cdist(image, audio)
-    t = d.diagonal()
-    return 0.5 * (torch.relu(t[None, :] - d + margin).mean() + torch.relu(t[:, None] - d + margin).mean())
-
-
-def test_reference_loss_helper_matches_reference_cases(reference_dir: Path) -> None:
-    cases = json.loads((reference_dir / "soundingearth_reference_cases.json").read_text())["triplet"]
-    for case in cases:
-        got = reference_batch_all(torch.tensor(case["image_embeddings"], dtype=torch.float64),
-                                  torch.tensor(case["audio_embeddings"], dtype=torch.float64), case["margin"])
-        assert float(got) == pytest.approx(case["batch_all_triplet_loss"], rel=1e-6)
 
 
 def _model() -> PairModel:
@@ -57,7 +40,8 @@ def _batch() -> tuple[torch.Tensor, torch.Tensor]:
 def _step(model: PairModel, images: torch.Tensor, mels: torch.Tensor, ddp: bool) -> dict:
     run, plain = prepare_model(model, torch.device("cpu"), ComputeConfig(), ddp=ddp)
     opt = torch.optim.SGD(plain.parameters(), lr=0.1)
-    step = TrainStep(run, GatheredLoss(reference_batch_all), opt, ComputeConfig(), torch.device("cpu"))
+    gather = all_gather_with_grad if ddp else None
+    step = TrainStep(run, PairLoss(LossConfig(), gather), opt, ComputeConfig(), torch.device("cpu"))
     metrics = step(images, mels)
     return {"loss": metrics["loss"], "grads": {n: p.grad.clone() for n, p in plain.named_parameters()},
             "params": {n: p.detach().clone() for n, p in plain.named_parameters()}}
@@ -94,10 +78,10 @@ def test_gathered_loss_with_a_faked_collective() -> None:
     mine_i = torch.randn(3, 5, requires_grad=True)
     mine_a = torch.randn(3, 5, requires_grad=True)
     fake = {id(mine_i): other_i, id(mine_a): other_a}
-    loss = GatheredLoss(reference_batch_all, gather=lambda x: torch.cat([fake[id(x)], x]))(mine_i, mine_a)
+    loss = PairLoss(LossConfig(), gather=lambda x: torch.cat([fake[id(x)], x]))(mine_i, mine_a)
     full_i = torch.cat([other_i, mine_i.detach()]).requires_grad_()
     full_a = torch.cat([other_a, mine_a.detach()]).requires_grad_()
-    ref = reference_batch_all(full_i, full_a)
+    ref = batch_all_triplet_loss(full_i, full_a)
     ref.backward()
     loss.backward()
     torch.testing.assert_close(loss, ref)

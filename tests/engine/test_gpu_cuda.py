@@ -1,7 +1,7 @@
 """Checks that need a CUDA device (marked ``gpu``; skipped without one). bench/gpu_check.sh runs them.
 
-This module imports only torch, torchvision, Pillow, numpy and the engine's GPU modules, so it runs on a
-bare CUDA machine without the app's or the audio front-end's packages.
+Needs torch, torchvision, Pillow, numpy and, through the engine's data layer, soundfile and soxr (which a
+bare CUDA image may lack: bench/gpu_check.sh installs carried wheels).
 """
 
 from __future__ import annotations
@@ -14,26 +14,15 @@ import pytest
 import torch
 from PIL import Image
 
-from engine.gpu.augment import (
-    ImageAugmentConfig,
-    MelAugmentConfig,
-    augment_images,
-    crop_rotate_flip_theta,
-    warp,
-)
+from engine.augment import AugmentConfig, _affine_views, augment_images
 from engine.gpu.compute import ComputeConfig, PairModel, TrainStep, prepare_model
 from engine.gpu.decode import as_byte_tensor, decode_batch
-from engine.gpu.distributed import GatheredLoss
 from engine.gpu.loader import LoaderConfig, ShardBatches, make_loader
 from engine.gpu.pipeline import DevicePipeline, PipelineConfig
+from engine.losses import LossConfig, PairLoss, batch_all_triplet_loss
 from engine.models import AudioEncoder, ImageEncoder, ModelConfig
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
-
-try:
-    from engine.losses import batch_all_triplet_loss
-except ImportError:  # before the engine's losses are merged
-    from tests.engine.test_distributed import reference_batch_all as batch_all_triplet_loss
 
 
 def _jpegs(n: int, size: int = 384) -> tuple[list[bytes], list[np.ndarray]]:
@@ -63,25 +52,16 @@ def test_nvjpeg_decode_matches_cpu_decode_and_skips_damaged() -> None:
         assert float(diff.mean()) < 1.0 and float(diff.max()) <= 16  # IDCT implementations differ slightly
 
 
-def test_gpu_warp_matches_cpu_and_rot90() -> None:
-    x = torch.randint(0, 256, (8, 3, 384, 384), dtype=torch.uint8)
-    g = torch.Generator().manual_seed(0)
-    angle = torch.rand(8, generator=g) * 6.28 - 3.14
-    theta = crop_rotate_flip_theta(8, 384, 192, angle, torch.rand(8, generator=g) < 0.5,
-                                   torch.rand(8, generator=g) < 0.5, torch.zeros(8, 2))
-    cpu = warp(x, theta, 192)
-    gpu = warp(x.cuda(), theta.cuda(), 192)
-    assert float((gpu.cpu() - cpu).abs().max()) < 0.05  # bilinear weights within float rounding (0..255 scale)
-    quarter = crop_rotate_flip_theta(8, 384, 384, torch.full((8,), torch.pi / 2), torch.zeros(8, dtype=torch.bool),
-                                     torch.zeros(8, dtype=torch.bool), torch.zeros(8, 2))
-    assert torch.equal(warp(x.cuda(), quarter.cuda(), 384).round().to(torch.uint8).cpu(), torch.rot90(x, 1, (2, 3)))
-
-
-def test_gpu_augmentation_shapes_and_ranges() -> None:
-    x = torch.randint(0, 256, (64, 3, 384, 384), dtype=torch.uint8, device="cuda")
-    out = augment_images(x, ImageAugmentConfig(), torch.Generator(device="cuda").manual_seed(0), channels_last=True)
+def test_gpu_augmentation_matches_cpu_geometry_and_ranges() -> None:
+    x = torch.randint(0, 256, (8, 3, 256, 256), dtype=torch.uint8)
+    quarter = torch.tensor([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0]]).repeat(8, 1, 1)  # 90 degrees, whole region
+    gpu = _affine_views(x.cuda(), quarter.cuda(), 256)
+    assert torch.equal((gpu * 255).round().to(torch.uint8).cpu(), torch.rot90(x, 1, (2, 3)))
+    theta = torch.tensor([[0.6, -0.3, 0.1], [0.3, 0.6, -0.05]]).repeat(8, 1, 1)
+    assert float((_affine_views(x.cuda(), theta.cuda(), 192).cpu() - _affine_views(x, theta, 192)).abs().max()) < 1e-4
+    big = torch.randint(0, 256, (64, 3, 256, 256), dtype=torch.uint8, device="cuda")
+    out = augment_images(big, 192, AugmentConfig(), torch.Generator(device="cuda").manual_seed(0))
     assert out.shape == (64, 3, 192, 192) and out.dtype == torch.float32 and out.is_cuda
-    assert out.is_contiguous(memory_format=torch.channels_last)
     assert 0.0 <= float(out.min()) and float(out.max()) <= 1.0 and bool(torch.isfinite(out).all())
 
 
@@ -89,7 +69,7 @@ def test_loss_on_gpu_equals_cpu() -> None:
     g = torch.Generator().manual_seed(0)
     image, audio = torch.randn(256, 128, generator=g), torch.randn(256, 128, generator=g)
     cpu = batch_all_triplet_loss(image, audio)
-    gpu = GatheredLoss(batch_all_triplet_loss)(image.cuda(), audio.cuda())
+    gpu = PairLoss(LossConfig())(image.cuda(), audio.cuda())
     torch.testing.assert_close(gpu.cpu(), cpu, rtol=1e-5, atol=1e-6)
 
 
@@ -100,7 +80,7 @@ def test_bf16_compiled_steps_give_a_finite_decreasing_loss() -> None:
     compute = ComputeConfig(bf16=True, channels_last=True, compile=True)
     run, plain = prepare_model(PairModel(ImageEncoder(cfg), AudioEncoder(cfg)), torch.device("cuda"), compute)
     opt = torch.optim.Adam(plain.parameters(), lr=1e-3, fused=True)
-    step = TrainStep(run, GatheredLoss(batch_all_triplet_loss), opt, compute, torch.device("cuda"))
+    step = TrainStep(run, PairLoss(LossConfig()), opt, compute, torch.device("cuda"))
     g = torch.Generator(device="cuda").manual_seed(0)
     images = torch.rand(256, 3, 192, 192, device="cuda", generator=g).contiguous(memory_format=torch.channels_last)
     mels = torch.randn(256, 1, 128, 215, device="cuda", generator=g)
@@ -115,8 +95,7 @@ def test_cuda_pipeline_from_shards_with_a_damaged_jpeg(tmp_path: Path) -> None:
     shards = write_cache(tmp_path, [16, 16], damaged={"7"})
     raw = iter(make_loader(ShardBatches(tmp_path, shards, LoaderConfig(batch_size=8, audio_frames=10, workers=2,
                                                                        shuffle_buffer=8)), pin_memory=True))
-    pipe = DevicePipeline(raw, "cuda", PipelineConfig(image=ImageAugmentConfig(crop=32), mel=MelAugmentConfig(),
-                                                      channels_last=True))
+    pipe = DevicePipeline(raw, "cuda", PipelineConfig(augment=AugmentConfig(), image_size=32, channels_last=True))
     batches = [b for _, b in zip(range(4), pipe, strict=False)]
     pipe.close()
     assert all(b.images.is_cuda and b.images.shape == (8, 3, 32, 32) for b in batches)
@@ -127,10 +106,11 @@ def test_cuda_pipeline_from_shards_with_a_damaged_jpeg(tmp_path: Path) -> None:
 
 
 def test_nvjpeg_prepare_matches_cpu_prepare(tmp_path: Path) -> None:
+    from engine.shards.source import scan_soundingearth
+
     from engine.shards.format import iter_shard
     from engine.shards.gpu_prepare import build_shards_cuda
     from engine.shards.prepare import PrepareConfig, build_shard_cpu, plan_shards
-    from engine.shards.source import scan_soundingearth
     from tests.engine.shards_fixture import CORRUPT_KEY, make_soundingearth
 
     data = make_soundingearth(tmp_path / "se")

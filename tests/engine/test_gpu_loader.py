@@ -1,4 +1,5 @@
-"""The shard loader and the device pipeline on CPU: rank shares, equal step counts, resume, damaged JPEGs."""
+"""The shard loader and the device pipeline on CPU tensors: rank shares, equal step counts, resume,
+augmented batches (shapes, dtypes, ranges), damaged JPEGs."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-from engine.gpu.augment import ImageAugmentConfig, MelAugmentConfig
-from engine.gpu.loader import LoaderConfig, ShardBatches, crop_frames, make_loader, plan_epoch
+from engine.augment import AugmentConfig
+from engine.gpu.loader import LoaderConfig, ShardBatches, make_loader, plan_epoch
 from engine.gpu.pipeline import DevicePipeline, PipelineConfig
 from engine.shards.format import RawSample, ShardInfo, write_index, write_shard
 
@@ -59,15 +60,6 @@ def test_epoch_plan_deals_every_shard_once_and_balances() -> None:
     assert plan_epoch(shards, 3, 1, 2, 2, 16) == plan  # and the same on every rank
 
 
-def test_crop_frames_is_a_window_and_repeats_short_clips() -> None:
-    mel = np.arange(30, dtype=np.float16)[None, :].repeat(2, 0)
-    rng = np.random.default_rng(0)
-    win = crop_frames(mel, 10, rng)
-    start = int(win[0, 0])
-    np.testing.assert_array_equal(win, mel[:, start:start + 10])
-    np.testing.assert_array_equal(crop_frames(mel[:, :4], 10, rng)[0], [0, 1, 2, 3, 0, 1, 2, 3, 0, 1])
-
-
 def test_ranks_read_disjoint_shares_with_equal_steps(tmp_path: Path) -> None:
     shards = write_cache(tmp_path, [12, 12, 12, 9])
     cfg = LoaderConfig(batch_size=4, audio_frames=10, workers=0, shuffle_buffer=8)
@@ -113,7 +105,7 @@ def _take(ds: ShardBatches, n: int) -> list[dict]:
 def _pipeline(root: Path, shards: list[ShardInfo], overlap: bool, batch: int = 4) -> DevicePipeline:
     cfg = LoaderConfig(batch_size=batch, audio_frames=10, workers=0, shuffle_buffer=8)
     raw = iter(make_loader(ShardBatches(root, shards, cfg), pin_memory=False))
-    pcfg = PipelineConfig(image=ImageAugmentConfig(crop=24), mel=MelAugmentConfig(), overlap=overlap, seed=1)
+    pcfg = PipelineConfig(augment=AugmentConfig(time_masks=1, freq_masks=1), image_size=24, overlap=overlap, seed=1)
     return DevicePipeline(raw, "cpu", pcfg)
 
 
@@ -127,7 +119,10 @@ def test_pipeline_batches_on_cpu_with_and_without_overlap(tmp_path: Path) -> Non
         b = batches[0]
         assert b.images.shape == (4, 3, 24, 24) and b.images.dtype == torch.float32
         assert 0.0 <= float(b.images.min()) and float(b.images.max()) <= 1.0
-        assert b.mels.shape == (4, 1, MELS, 10)
+        assert b.mels.shape == (4, 1, MELS, 10) and b.mels.dtype == torch.float32
+        for mel, key in zip(b.mels, b.keys, strict=True):  # a window of the key's clip, some bands masked
+            kept = mel[mel != 0]
+            assert kept.numel() > 0 and bool(((kept - int(key) % 60) >= 0).all() & ((kept - int(key) % 60) < 0.27).all())
         results.append(batches)
     for a, b in zip(*results, strict=True):  # the producer thread changes nothing but timing
         assert a.keys == b.keys and torch.equal(a.images, b.images) and torch.equal(a.mels, b.mels)
