@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The one GPU check of issue 6, for a single CUDA machine: the GPU tests, then the throughput benchmark.
 # Everything goes to stdout (and to $OUT/gpu_check.log and $OUT/throughput.json when OUT is set).
-# Needs only python3 with torch, torchvision, Pillow, numpy, pytest (+ pytest-timeout): no .venv, no
-# audio or Qt packages. About 5-7 minutes on an H100: tests <= 3 min (one torch.compile of the model
-# pair), benchmark <= 5 min; each part has a timeout so the whole script stays under 8.5 minutes.
+# Needs python3 with torch, torchvision, Pillow, numpy, pytest (+ pytest-timeout), and soundfile + soxr for
+# the engine's data layer (a bare CUDA image lacks them: carry their wheels in .whl/, installed below into
+# /tmp/site). No .venv, Qt or app packages. About 4-6 minutes on an H100: tests <= 3 min (one torch.compile
+# of the model pair, reused by the benchmark from the compile cache), benchmark <= 5 min; each part has a
+# timeout so the whole script stays under 8.5 minutes.
 #   bash bench/gpu_check.sh            (from the repository root, or anywhere)
 #   SAMPLES=2048 STEPS=30 bash bench/gpu_check.sh   (smaller, if time is short)
 set -u
@@ -46,8 +48,8 @@ else:
     print(f"GPU: {p.name}, {p.total_memory / 2**30:.0f} GiB, {p.multi_processor_count} SMs, CUDA {torch.version.cuda}")
 EOF
 if [ "$AUDIO_OK" = 0 ]; then
-    echo "gpu_check: soundfile/soxr are missing for $PY (the engine's audio front-end imports them); checks that" \
-         "import it are skipped. Carry the wheels in .whl/ to run them."
+    echo "gpu_check: WARNING soundfile/soxr are missing for $PY (the engine's data layer imports them): the" \
+         "prepare and end-to-end rows will fail and one GPU test is skipped. Carry their wheels in .whl/."
 fi
 if ! "$PY" -c "import pytest" 2>/dev/null; then
     echo "== GPU tests: skipped (pytest is not installed for $PY)"
