@@ -54,13 +54,13 @@ fi
 if ! "$PY" -c "import pytest" 2>/dev/null; then
     echo "== GPU tests: skipped (pytest is not installed for $PY)"
 else
-    echo "== GPU tests (timeout 180 s)"
-    timeout -k 10 180 "$PY" -m pytest -q -p no:cacheprovider --noconftest -o addopts="" -o timeout=170 -m gpu -rs \
+    echo "== GPU tests (timeout ${TEST_TIMEOUT:-180} s)"
+    timeout -k 10 ${TEST_TIMEOUT:-180} "$PY" -m pytest -q -p no:cacheprovider --noconftest -o addopts="" -o timeout=170 -m gpu -rs \
         tests/engine/test_gpu_cuda.py
     echo "== GPU tests exit status: $?"
 fi
-echo "== throughput benchmark (timeout 300 s): $SAMPLES rows, $STEPS steps"
-timeout -k 10 300 "$PY" bench/train_throughput.py --bf16 --compile --samples "$SAMPLES" --steps "$STEPS" \
+echo "== throughput benchmark (timeout ${BENCH_TIMEOUT:-300} s): $SAMPLES rows, $STEPS steps"
+timeout -k 10 ${BENCH_TIMEOUT:-300} "$PY" bench/train_throughput.py --bf16 --compile --samples "$SAMPLES" --steps "$STEPS" \
     ${OUT:+--json "$OUT/throughput.json"}
 echo "== benchmark exit status: $?"
 } 2>&1 | tee "$LOG"
