@@ -67,6 +67,20 @@ def check_cache(index: CacheIndex, cfg: RunConfig) -> None:
         raise DatasetError(index.root, "holds no train shards", "prepare it from a dataset with a train split")
 
 
+
+def cache_dataset(index: CacheIndex) -> dict[str, Any]:
+    """RUN/config.json's ``dataset`` fields a prepared cache tells (as the CPU loop writes them from the
+    dataset itself): the source folder, its layout and kind, the audio source and the split rule."""
+    from engine.data.source import dataset_kind
+
+    path, layout = index.extra.get("source"), index.extra.get("layout")
+    kind = index.extra.get("kind")  # caches prepared before it was recorded: told from the data if here
+    if kind is None and path and layout and (layout == "soundingearth" or Path(path).exists()):
+        kind = dataset_kind(path, layout)
+    return {"path": path, "layout": layout, "kind": kind,
+            "audio_source": (index.extra.get("log_mel") or {}).get("audio_source"),
+            "split_rule": index.extra.get("split_rule")}
+
 class _CacheTrainer:
     def __init__(self, cfg: RunConfig, index: CacheIndex, run_dir: Path, resume: bool, job: Job,
                  compute: ComputeConfig, ctx: DistContext, announce: Callable[[str], None]) -> None:
@@ -106,9 +120,9 @@ class _CacheTrainer:
             ground = index.extra.get("image_ground_m")
             # As the CPU loop: what the exporter records as the bundle's ground_size_m.
             config["data"]["ground_size_m"] = round(ground * cfg.view_fraction, 3) if ground else None
-            write_run_config(run_dir, {**config, "dataset": {
-                "path": index.extra.get("source"), "cache": str(index.root.resolve()), "layout": "soundingearth",
-                "pairs": dict(index.counts), "skipped": dict(index.skipped)}, "compute": {
+            write_run_config(run_dir, {**config, "dataset": {**cache_dataset(index),
+                "cache": str(index.root.resolve()), "pairs": dict(index.counts), "skipped": dict(index.skipped)},
+                "compute": {
                 "bf16": compute.bf16, "channels_last": compute.channels_last, "compile": compute.compile,
                 "world_size": ctx.world_size}})
             self.log = MetricsLog(run_dir, resume_step=self.progress.step if payload is not None else None)

@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.data.splits import SPLIT_NAMES
 from engine.errors import DatasetError
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ log = logging.getLogger(__name__)
 CACHE_FORMAT = "soundscape-shards"
 CACHE_VERSION = 1
 INDEX_NAME = "index.json"
-SPLITS = ("train", "val", "test")
+SPLITS = SPLIT_NAMES
 
 
 @dataclass(frozen=True)

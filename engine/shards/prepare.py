@@ -295,7 +295,7 @@ def _write_summary(out: Path, source: Any, plans: list[ShardPlan], sidecars: dic
         n_mels = n_mels or int(side.get("n_mels", 0))
     write_index(out, {"geometry": cfg.geometry.to_dict(), "shards": shards,
                       "counts": {s: counts[s] for s in SPLITS}, "skipped": dict(skipped), "n_mels": n_mels,
-                      "source": str(Path(source.root).resolve()), "layout": source.layout,
+                      "source": str(Path(source.root).resolve()), "layout": source.layout, "kind": source.kind,
                       "split_rule": source.split_rule, "seed": cfg.seed, "shard_size": cfg.shard_size,
                       "rows": source.report.rows, "data": cfg.data.to_dict(), "image_ground_m": image_ground_m(source),
                       "log_mel": {"normalised": cfg.front_end.normalisation != "none",

@@ -54,6 +54,11 @@ def test_train_from_cache_logs_validates_and_checkpoints(cache: Path, tmp_path: 
     assert events[-1]["status"] == "finished" and events[-1]["step"] == 6
     config = read_run_config(run)
     assert config["dataset"]["cache"] == str(cache.resolve())
+    # The dataset as the CPU loop records it (what export's trained_on and validation check read).
+    data = cache.parent / "se"
+    assert {k: config["dataset"][k] for k in ("path", "layout", "kind", "split_rule")} == {
+        "path": str(data.resolve()), "layout": "soundingearth", "kind": "soundingearth", "split_rule": "paper"}
+    assert config["dataset"]["audio_source"] in ("spectrogram", "raw")
     # SoundingEarth images cover about 204.8 m; the encoder's view is the preset's view fraction of that.
     assert config["data"]["ground_size_m"] == pytest.approx(204.8 * load_preset("tiny").view_fraction, abs=1e-3)
     loaded = load_encoders(run, "best")
