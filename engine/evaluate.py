@@ -143,6 +143,16 @@ def retrieval_metrics(image_emb: Any, audio_emb: Any, lon: Any, lat: Any, protoc
     return RetrievalResult(protocol, n, i2a, a2i)
 
 
+VALIDATION_KEYS = ("R@1", "R@5", "R@10", "R@10%", "median_rank", "mean_rank", "D@10_km")
+
+
+def validation_summary(result: RetrievalResult) -> dict[str, Any]:
+    """The validation record of ``metrics.jsonl`` and checkpoints (``train``, ``train --cache``) and of a
+    bundle variant's retrieval check: gallery, protocol and :data:`VALIDATION_KEYS` of both directions."""
+    return {"gallery": result.gallery, "protocol": result.protocol,
+            **{d: {k: getattr(result, d).metrics[k] for k in VALIDATION_KEYS} for d in DIRECTIONS}}
+
+
 def recall_curve(ranks: np.ndarray, gallery: int, points: int = 200) -> tuple[np.ndarray, np.ndarray]:
     """(k, fraction of queries with rank <= k) for k from 1 to the gallery size."""
     ks = np.unique(np.linspace(1, gallery, points).round().astype(int))

@@ -88,11 +88,10 @@ def validation_retrieval(run: LoadedRun, sessions: dict[str, _Sessions]) -> dict
         or its validation split has fewer than 2 readable pairs.
     """
     from engine.embedding import eval_view_uint8
-    from engine.evaluate import retrieval_metrics
+    from engine.evaluate import retrieval_metrics, validation_summary
     from engine.export import run_dataset
     from engine.train.config import RunConfig
     from engine.train.data import clip_loader, open_run_data
-    from engine.train.loop import VAL_KEYS
 
     path = run_dataset(run.config)
     if path is None:
@@ -124,12 +123,8 @@ def validation_retrieval(run: LoadedRun, sessions: dict[str, _Sessions]) -> dict
     out: dict[str, Any] = {"pairs": n, "split_rule": data.source.split_rule, "data": str(data.source.table),
                            "skipped": skipped}
     for name, (images, audios) in embeddings.items():
-        result = retrieval_metrics(np.concatenate(images), np.concatenate(audios), np.concatenate(lon),
-                                   np.concatenate(lat), protocol="paper")
-        summary = result.summary()
-        for direction in ("image_to_audio", "audio_to_image"):
-            summary[direction] = {k: summary[direction][k] for k in VAL_KEYS}
-        out[name] = summary
+        out[name] = validation_summary(retrieval_metrics(np.concatenate(images), np.concatenate(audios),
+                                                         np.concatenate(lon), np.concatenate(lat), protocol="paper"))
     return out
 
 

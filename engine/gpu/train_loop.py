@@ -28,7 +28,7 @@ import torch.distributed as dist
 from engine.checkpoint import load_checkpoint, read_run_config, write_run_config
 from engine.embedding import embed_loader
 from engine.errors import Cancelled, CheckpointError, ConfigError, DatasetError, TrainingError
-from engine.evaluate import retrieval_metrics
+from engine.evaluate import retrieval_metrics, validation_summary
 from engine.gpu.compute import ComputeConfig, DeviceMeter, PairModel, TrainStep, prepare_model
 from engine.gpu.distributed import DistContext, cleanup_distributed, init_distributed
 from engine.gpu.loader import LoaderConfig, ShardBatches, iter_clip_batches, make_loader
@@ -38,7 +38,7 @@ from engine.models import build_audio_encoder, build_image_encoder, load_torchvi
 from engine.progress import Job
 from engine.shards.format import CacheIndex, read_index
 from engine.train.config import RunConfig
-from engine.train.loop import VAL_KEYS, TrainResult, _score, _torch_settings
+from engine.train.loop import TrainResult, _score, _torch_settings
 from engine.train.metrics_log import MetricsLog
 from engine.train.state import (
     Progress,
@@ -180,10 +180,7 @@ class _CacheTrainer:
             audio.train()
         if len(emb.keys) < 2:
             return None
-        result = retrieval_metrics(emb.image, emb.audio, emb.lon, emb.lat, protocol="paper")
-        return {"gallery": result.gallery, "protocol": "paper",
-                "image_to_audio": {k: result.image_to_audio.metrics[k] for k in VAL_KEYS},
-                "audio_to_image": {k: result.audio_to_image.metrics[k] for k in VAL_KEYS}}
+        return validation_summary(retrieval_metrics(emb.image, emb.audio, emb.lon, emb.lat, protocol="paper"))
 
     def _read_window(self, meter: DeviceMeter, since: float, samples: int) -> dict[str, float]:
         values = meter.read()

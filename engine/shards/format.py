@@ -30,17 +30,17 @@ import hashlib
 import io
 import json
 import logging
-import os
 import tarfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
 from engine.data.splits import SPLIT_NAMES
 from engine.errors import DatasetError
+from engine.files import atomic_write_bytes, atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -172,21 +172,16 @@ def write_shard(path: Path, samples: list[RawSample], sidecar: dict[str, Any]) -
 
     A shard whose sidecar exists is complete: :func:`completed_shard` relies on that order.
     """
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
+    def write_tar(f: IO[bytes]) -> None:
         with tarfile.open(fileobj=f, mode="w", format=tarfile.USTAR_FORMAT) as tar:
             for s in samples:
                 meta = {"key": s.key, "long_key": s.long_key, "lon": s.lon, "lat": s.lat, "split": s.split}
                 _tar_member(tar, f"{s.key}.jpg", s.jpeg)
                 _tar_member(tar, f"{s.key}.npy", encode_mel(s.mel))
                 _tar_member(tar, f"{s.key}.json", json.dumps(meta).encode())
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    side = path.with_suffix(".json")
-    side_tmp = side.with_name(side.name + ".tmp")
-    side_tmp.write_text(json.dumps(sidecar))
-    os.replace(side_tmp, side)
+
+    atomic_write_bytes(path, write_tar)
+    atomic_write_text(path.with_suffix(".json"), json.dumps(sidecar))
 
 
 def completed_shard(path: Path, expected_plan: str) -> dict[str, Any] | None:
@@ -254,9 +249,7 @@ def iter_shard(path: Path, on_skip: SkipCallback | None = None) -> Iterator[RawS
 
 def write_index(root: Path, index: dict[str, Any]) -> None:
     data = {"format": CACHE_FORMAT, "version": CACHE_VERSION, **index}
-    tmp = root / (INDEX_NAME + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, root / INDEX_NAME)
+    atomic_write_text(root / INDEX_NAME, json.dumps(data, indent=1))
 
 
 def read_index(root: str | Path) -> CacheIndex:

@@ -25,7 +25,7 @@ from engine.data.source import image_ground_m
 from engine.device import resolve_device
 from engine.embedding import embed_loader
 from engine.errors import Cancelled, CheckpointError, ConfigError, TrainingError
-from engine.evaluate import retrieval_metrics
+from engine.evaluate import retrieval_metrics, validation_summary
 from engine.losses import Gather, PairLoss, in_batch_recall_at_1
 from engine.models import build_audio_encoder, build_image_encoder, load_torchvision_weights
 from engine.progress import Job
@@ -42,7 +42,6 @@ from engine.train.state import (
 )
 
 log = logging.getLogger(__name__)
-VAL_KEYS = ("R@1", "R@5", "R@10", "R@10%", "median_rank", "mean_rank", "D@10_km")
 
 
 @dataclass
@@ -83,10 +82,7 @@ def validation_metrics(image_encoder: torch.nn.Module, audio_encoder: torch.nn.M
                        cfg.augment.eval_scale, cfg.front_end, device, job=job)
     if len(emb.keys) < 2:
         return None
-    result = retrieval_metrics(emb.image, emb.audio, emb.lon, emb.lat, protocol="paper")
-    return {"gallery": result.gallery, "protocol": "paper",
-            "image_to_audio": {k: result.image_to_audio.metrics[k] for k in VAL_KEYS},
-            "audio_to_image": {k: result.audio_to_image.metrics[k] for k in VAL_KEYS}}
+    return validation_summary(retrieval_metrics(emb.image, emb.audio, emb.lon, emb.lat, protocol="paper"))
 
 
 def _score(val: dict[str, Any]) -> list[float]:
