@@ -25,6 +25,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from engine.device import resolve_device  # noqa: E402
 from engine.downstream.advance import AdvanceConfig, run_advance  # noqa: E402
 from engine.downstream.classify import ClassifyConfig, run_classification  # noqa: E402
 from engine.downstream.data import ImageDataset, SkippedFiles, make_loader  # noqa: E402
@@ -32,7 +33,7 @@ from engine.downstream.layouts import UCMERCED, list_scene_dataset  # noqa: E402
 from engine.downstream.linear_probe import extract_features, fit_logistic_regression  # noqa: E402
 from engine.downstream.segment import SegmentConfig, run_segmentation  # noqa: E402
 from engine.downstream.splits import stratified_split  # noqa: E402
-from engine.downstream.weights import PooledBackbone, load_weights, resolve_device  # noqa: E402
+from engine.downstream.weights import PooledBackbone, load_weights  # noqa: E402
 from tests.engine.downstream.make_fixtures import (  # noqa: E402
     ADVANCE_CLASSES,
     deepglobe_scene,

@@ -16,8 +16,6 @@ with ``weights_only=True`` (no arbitrary unpickling). Keys: ``image_encoder`` an
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,28 +24,11 @@ import torch
 
 from engine.audio import FrontEndConfig
 from engine.errors import CheckpointError
+from engine.files import atomic_write_bytes
 from engine.models import AudioEncoder, ImageEncoder, ModelConfig, build_audio_encoder, build_image_encoder
 
 RUN_FORMAT = "soundscape-run"
 RUN_VERSION = 1
-
-
-def atomic_write_bytes(path: Path, write: Any) -> None:
-    """Write through a temporary file in the same folder, fsync, then rename over ``path``.
-
-    ``write`` is called with an open binary file. A crash or a full disk leaves the old file intact.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:

@@ -26,6 +26,15 @@ def embed_images(encoder: ImageEncoder, regions: torch.Tensor, size: int, eval_s
 
 
 @torch.no_grad()
+def eval_view_uint8(regions: torch.Tensor, size: int, eval_scale: float) -> np.ndarray:
+    """The evaluation view of uint8 regions (N, 3, S, S) as a model bundle's image input: the same
+    :func:`engine.augment.center_views` as :func:`embed_images`, rounded to 8 bits, (N, size, size, 3)
+    uint8 RGB. (The rounding changes a pixel by at most half a level.)"""
+    views = center_views(regions, size, eval_scale)
+    return np.ascontiguousarray((views * 255.0).round_().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy())
+
+
+@torch.no_grad()
 def embed_clips(encoder: AudioEncoder, mels: Sequence[np.ndarray | torch.Tensor], front_end: FrontEndConfig,
                 device: torch.device, max_batch: int = 128) -> torch.Tensor:
     """Embed whole clips by the chunk rule: each (n_mels, T) log-mel is cut by

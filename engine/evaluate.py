@@ -30,19 +30,13 @@ from typing import Any
 
 import numpy as np
 
+from engine.geo import haversine_km  # on the sphere of the reference's D@k (R = 6371 km)
+
 PROTOCOLS = ("paper", "plain")
 RECALL_KS = (1, 5, 10, 100, 500, 1000)
 DISTANCE_KS = (10, 100, 1000)
-EARTH_RADIUS_KM = 6371.0
 DIRECTIONS = ("image_to_audio", "audio_to_image")
 _BLOCK = 512  # query rows per block: bounds memory to _BLOCK x gallery
-
-
-def haversine_km(lon1: np.ndarray, lat1: np.ndarray, lon2: np.ndarray, lat2: np.ndarray) -> np.ndarray:
-    """Great-circle distance in km between points in degrees (broadcasting), sphere of 6371 km."""
-    lon1, lat1, lon2, lat2 = (np.radians(np.asarray(v, dtype=np.float64)) for v in (lon1, lat1, lon2, lat2))
-    a = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
 
 
 @dataclass
@@ -147,6 +141,16 @@ def retrieval_metrics(image_emb: Any, audio_emb: Any, lon: Any, lat: Any, protoc
     i2a = _rank_direction(np.ascontiguousarray(d.T), lon_a, lat_a, recall_ks, distance_ks)
     a2i = _rank_direction(d, lon_a, lat_a, recall_ks, distance_ks)
     return RetrievalResult(protocol, n, i2a, a2i)
+
+
+VALIDATION_KEYS = ("R@1", "R@5", "R@10", "R@10%", "median_rank", "mean_rank", "D@10_km")
+
+
+def validation_summary(result: RetrievalResult) -> dict[str, Any]:
+    """The validation record of ``metrics.jsonl`` and checkpoints (``train``, ``train --cache``) and of a
+    bundle variant's retrieval check: gallery, protocol and :data:`VALIDATION_KEYS` of both directions."""
+    return {"gallery": result.gallery, "protocol": result.protocol,
+            **{d: {k: getattr(result, d).metrics[k] for k in VALIDATION_KEYS} for d in DIRECTIONS}}
 
 
 def recall_curve(ranks: np.ndarray, gallery: int, points: int = 200) -> tuple[np.ndarray, np.ndarray]:

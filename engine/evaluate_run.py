@@ -16,17 +16,20 @@ from typing import Any
 
 import numpy as np
 
-from engine.checkpoint import atomic_write_bytes, load_encoders
+from engine.checkpoint import load_encoders
+from engine.data.splits import SPLIT_NAMES
+from engine.device import resolve_device
 from engine.embedding import embed_loader
-from engine.errors import DatasetError, UserInputError
+from engine.errors import ConfigError, DatasetError
 from engine.evaluate import DIRECTIONS, PROTOCOLS, RetrievalResult, recall_curve, retrieval_metrics
+from engine.files import atomic_write_bytes
 from engine.progress import Job
 from engine.train.config import RunConfig
 from engine.train.data import clip_loader, open_run_data
-from engine.train.loop import resolve_device
 
 log = logging.getLogger(__name__)
 EVAL_FORMAT = "soundscape-evaluation"
+EVALUATION_SPLITS = (*SPLIT_NAMES, "all")
 PROTOCOL_NOTES = {
     "paper": "L2 distances, each image's column divided by its mean over the sounds before ranking "
              "(the reference implementation's normalisation)",
@@ -58,9 +61,9 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path, split: str = "test",
         UserInputError: a bad run folder, dataset, split or protocol.
     """
     if protocol not in PROTOCOLS:
-        raise UserInputError("--protocol", f"unknown protocol {protocol!r}", f"use one of {', '.join(PROTOCOLS)}")
-    if split not in ("train", "val", "test", "all"):
-        raise UserInputError("--split", f"unknown split {split!r}", "use train, val, test or all")
+        raise ConfigError("--protocol", f"unknown protocol {protocol!r}", f"use one of {', '.join(PROTOCOLS)}")
+    if split not in EVALUATION_SPLITS:
+        raise ConfigError("--split", f"unknown split {split!r}", f"use {', '.join(EVALUATION_SPLITS)}")
     started = time.perf_counter()
     run = load_encoders(run_dir, checkpoint)
     cfg = RunConfig.from_dict(run.config)

@@ -32,7 +32,6 @@ from engine.checkpoint import LoadedRun, load_encoders
 from engine.errors import UserInputError
 from engine.formats.bundle import AUDIO_FILE, IMAGE_FILE, MANIFEST_FILE, load_bundle, write_manifest
 from engine.models import IMAGENET_MEAN, IMAGENET_STD
-from engine.runtime.images import prepare_image, read_image_file
 
 log = logging.getLogger(__name__)
 
@@ -88,10 +87,25 @@ def export_onnx(module: nn.Module, example: torch.Tensor, path: Path, input_name
             torch.onnx.export(module, (example,), str(path), input_names=[input_name],
                               output_names=["embedding"], opset_version=OPSET, dynamo=True,
                               dynamic_shapes=shapes, optimize=True, verbose=False, external_data=False)
-        onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+        model = onnx.load(str(path))
+        strip_debug_metadata(model)
+        onnx.checker.check_model(model, full_check=True)
+        onnx.save(model, str(path))
     except Exception as err:  # noqa: BLE001 - the exporter raises many types; the message says which
         raise ExportError(path, f"ONNX export failed ({type(err).__name__}: {str(err).splitlines()[0][:160]})",
                           "report this with the run's config.json") from None
+
+
+def strip_debug_metadata(model) -> None:
+    """Drop the exporter's per-node debug notes (the Python stack trace with this file's absolute path and
+    line numbers, FX node text, name scopes) and doc strings, in place. They would make the bytes, and so
+    the ``bundle_id``, depend on where the code was checked out: stripped, the same weights export to the
+    same files."""
+    for node in [*model.graph.node, *(n for f in model.functions for n in f.node)]:
+        del node.metadata_props[:]
+        node.doc_string = ""
+    model.graph.doc_string = ""
+    model.doc_string = ""
 
 
 @contextlib.contextmanager
@@ -110,21 +124,31 @@ def _quiet_loggers(*names: str):
 
 # ------------------------------------------------------------------------------- parity inputs
 
-def data_table(config: dict[str, Any]) -> Path | None:
-    """The pair table or SoundingEarth metadata.csv a run was trained on, if it is on this machine."""
-    data = config.get("data") or {}
-    candidates = [v for k, v in data.items() if isinstance(v, str) and k in
-                  ("path", "root", "dir", "folder", "data", "table", "data_dir")] if isinstance(data, dict) else []
-    if isinstance(data, str):
-        candidates = [data]
-    for value in candidates:
-        p = Path(value)
-        if p.is_file() and p.suffix.lower() == ".csv":
-            return p
-        for name in ("pairs.csv", "metadata.csv"):
-            if (p / name).is_file():
-                return p / name
+def run_dataset(config: dict[str, Any]) -> Path | None:
+    """The dataset a run was trained on (``dataset.path`` in RUN/config.json, written by ``train``), if it
+    is on this machine."""
+    path = (config.get("dataset") or {}).get("path")
+    if isinstance(path, str) and path and Path(path).exists():
+        return Path(path)
     return None
+
+
+def open_run_source(run: LoadedRun) -> tuple[Any, Any] | None:
+    """The run's own dataset read as ``train`` read it (its data config, front-end and split rule):
+    (:class:`engine.data.source.PairSource`, :class:`engine.train.config.RunConfig`), or None when the
+    data is not on this machine or cannot be read any more."""
+    from engine.data.source import open_source
+    from engine.train.config import RunConfig
+
+    path = run_dataset(run.config)
+    if path is None:
+        return None
+    cfg = RunConfig.from_dict(run.config)
+    try:
+        return open_source(path, cfg.data, cfg.front_end), cfg
+    except UserInputError as err:
+        log.warning("the run's data cannot be read (%s); using synthetic inputs", err)
+        return None
 
 
 def _synthetic_images(n: int, size: int, seed: int) -> np.ndarray:
@@ -160,48 +184,48 @@ class ParityInputs:
 
 
 def parity_inputs(run: LoadedRun, audio_files: list[Path], n_images: int = 8, seed: int = 0) -> ParityInputs:
-    """Real inputs for the onnxruntime-vs-PyTorch check: the run's own images and recordings when its
-    data is on this machine, else synthetic aerial-like images; plus ``audio_files`` (e.g. real field
+    """Real inputs for the onnxruntime-vs-PyTorch check: the run's own validation pairs (their
+    evaluation view and whole log-mels, decoded as ``train`` and ``evaluate`` decode them) when its data
+    is on this machine, else synthetic aerial-like images; plus ``audio_files`` (e.g. real field
     recordings) and, when no audio is available, synthetic clips."""
-    from engine.atlas.recordings import read_recording_table
     from engine.audio import file_log_mel
+    from engine.embedding import eval_view_uint8
 
     size, fe = run.model.image_size, run.front_end
     images: list[np.ndarray] = []
-    audio: list[Path] = list(audio_files)
+    log_mels: list[np.ndarray] = []
     parts = []
-    table_path = data_table(run.config)
-    if table_path is not None:
-        try:
-            rows = read_recording_table(table_path).rows
-        except UserInputError as err:
-            log.warning("parity inputs: %s", err)
-            rows = []
-        for row in rows:
-            if len(images) >= n_images:
+    opened = open_run_source(run)
+    if opened is not None:
+        source, cfg = opened
+        order = source.indices("val") + source.indices("train") + source.indices("test")
+        for i in order:
+            if len(images) >= n_images and len(log_mels) >= 3:
                 break
-            if row.image is not None and row.image.is_file():
-                try:
-                    images.append(prepare_image(read_image_file(row.image), size, row.image))
-                except UserInputError:
-                    continue
-        audio += [r.audio for r in rows[:3]]
+            try:
+                if len(images) < n_images:
+                    region = torch.from_numpy(np.array(source.image(i))).permute(2, 0, 1)[None]
+                    images.append(eval_view_uint8(region, size, cfg.augment.eval_scale)[0])
+                if len(log_mels) < 3:
+                    log_mels.append(source.log_mel(i))
+            except UserInputError as err:
+                log.warning("parity inputs: skipping %s", err)
+        if images or log_mels:
+            parts.append(f"{len(images)} images and {len(log_mels)} recordings of {source.table}")
     n_real = len(images)
-    if n_real:
-        parts.append(f"{n_real} images from {table_path}")
     if n_real < n_images:
         images.extend(_synthetic_images(n_images - n_real, size, seed))
         parts.append(f"{n_images - n_real} synthetic images")
-    log_mels = []
-    for path in audio:
+    given = []
+    for path in audio_files:
         try:
             log_mels.append(file_log_mel(path, fe))
+            given.append(Path(path).name)
         except UserInputError as err:
             log.warning("parity inputs: skipping %s", err)
-    if log_mels:
-        parts.append(f"{len(log_mels)} recordings ({', '.join(Path(p).name for p in audio[:4])}"
-                     f"{' ...' if len(audio) > 4 else ''})")
-    else:
+    if given:
+        parts.append(f"{len(given)} given recordings ({', '.join(given[:4])}{' ...' if len(given) > 4 else ''})")
+    if not log_mels:
         log_mels = _synthetic_log_mels(fe, seed)
         parts.append(f"{len(log_mels)} synthetic clips")
     return ParityInputs(np.stack(images[:n_images]), log_mels, "; ".join(parts))
@@ -250,15 +274,21 @@ def measure_parity(run: LoadedRun, image_model: Path, audio_model: Path, inputs:
 
 # ------------------------------------------------------------------------------------------ export
 
-def _trained_on(run: LoadedRun, which: str) -> dict[str, Any]:
-    data = run.config.get("data") or {}
-    if not isinstance(data, dict):
-        data = {"path": str(data)}
-    table = data_table(run.config)
-    where = str(table.parent) if table else (data.get("path") or data.get("root") or None)
-    return {"data": where, "kind": data.get("kind"), "preset": run.config.get("preset"),
-            "epochs": run.checkpoint.get("epoch"), "step": run.checkpoint.get("step"),
-            "metrics": run.checkpoint.get("metrics"), "run": str(run.run_dir.resolve()), "checkpoint": which}
+def trained_on(run: LoadedRun, which: str) -> dict[str, Any]:
+    """The manifest's ``trained_on``: the dataset ``train`` recorded (path, kind, audio source, split rule,
+    pairs per split), the preset, and the checkpoint's epoch, step and validation metrics."""
+    from engine.data.source import dataset_kind
+
+    dataset = run.config.get("dataset") or {}
+    path, layout = dataset.get("path"), dataset.get("layout")
+    kind = dataset.get("kind")  # recorded by train; older runs: told from the data when it is here
+    if kind is None and layout and path and (layout == "soundingearth" or Path(path).exists()):
+        kind = dataset_kind(path, layout)
+    return {"data": path, "kind": kind, "audio_source": dataset.get("audio_source"),
+            "split_rule": dataset.get("split_rule"), "pairs": dataset.get("pairs"),
+            "preset": run.config.get("preset"), "epochs": run.checkpoint.get("epoch"),
+            "step": run.checkpoint.get("step"), "metrics": run.checkpoint.get("metrics"),
+            "run": str(run.run_dir.resolve()), "checkpoint": which}
 
 
 def _prepare_out(out: Path) -> Path:
@@ -355,7 +385,7 @@ def _manifest_body(run: LoadedRun, which: str, precision: str, parity: dict[str,
                                          "more than max_chunks thinned to evenly spaced ones"},
                   "aggregate": "mean"},
         "l2_normalised": cfg.l2_normalise,
-        "trained_on": _trained_on(run, which),
+        "trained_on": trained_on(run, which),
         "exported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "exporter": {"method": "torch.onnx.export(dynamo=True)", "opset": OPSET, "torch": torch.__version__},
         "parity": parity,

@@ -2,7 +2,10 @@
 
 A variant is made from the checked fp32 export; its own difference from PyTorch is measured on the
 same parity inputs, and, when the run's data is on this machine, the change in cross-modal
-retrieval on the validation rows (fp32 bundle vs variant, both through onnxruntime).
+retrieval (fp32 bundle vs variant, both through onnxruntime) on exactly the validation pairs ``train``
+validated on: the run's dataset read with its own data config and split rule, images by their
+evaluation view and clips whole by the chunk rule (as ``evaluate`` does), ranked by
+:func:`engine.evaluate.retrieval_metrics` with the paper protocol (as ``train``'s validation does).
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ from engine.formats.bundle import AUDIO_FILE, IMAGE_FILE
 
 log = logging.getLogger(__name__)
 
-MAX_VALIDATION_PAIRS = 1000
 
 
 def _to_fp16(src: Path, dst: Path) -> None:
@@ -60,69 +62,77 @@ def _to_int8(src: Path, dst: Path, feeds: list[dict[str, np.ndarray]]) -> None:
     pre.unlink(missing_ok=True)
 
 
-def retrieval_summary(image_emb: np.ndarray, audio_emb: np.ndarray, distance: str) -> dict[str, Any]:
-    """R@1, R@10 and median rank of the true partner, both directions.
+class _Sessions:
+    """An image and an audio onnxruntime session embedding inputs as a bundle does."""
 
-    A query's rank is the number of gallery items strictly closer than its partner (0 = first), so
-    R@k = share of ranks < k (as the paper counts) and the median rank is reported 1-based.
+    def __init__(self, image_model: Path, audio_model: Path, front_end) -> None:
+        import onnxruntime as ort
+
+        self.image = ort.InferenceSession(str(image_model), providers=["CPUExecutionProvider"])
+        self.audio = ort.InferenceSession(str(audio_model), providers=["CPUExecutionProvider"])
+        self.front_end = front_end
+
+    def embed_clip(self, mel: np.ndarray) -> np.ndarray:
+        from engine.audio import chunk_log_mel
+
+        chunks = np.ascontiguousarray(chunk_log_mel(mel, self.front_end), dtype=np.float32)
+        return self.audio.run(["embedding"], {"log_mel": chunks})[0].mean(0)
+
+
+def validation_retrieval(run: LoadedRun, sessions: dict[str, _Sessions]) -> dict[str, Any] | None:
+    """Embed the run's validation pairs with each set of sessions and rank them (paper protocol).
+
+    Returns:
+        ``{"pairs", "split_rule", "data", "skipped", name: {gallery, protocol, image_to_audio, audio_to_image}}``
+        with the metrics ``train`` logs for validation, or None when the run's data is not on this machine
+        or its validation split has fewer than 2 readable pairs.
     """
-    if distance == "cosine":
-        a = image_emb / np.maximum(np.linalg.norm(image_emb, axis=1, keepdims=True), 1e-12)
-        b = audio_emb / np.maximum(np.linalg.norm(audio_emb, axis=1, keepdims=True), 1e-12)
-        d = 1.0 - a @ b.T
-    else:
-        d = np.sqrt(np.maximum((image_emb ** 2).sum(1)[:, None] - 2 * image_emb @ audio_emb.T
-                               + (audio_emb ** 2).sum(1)[None, :], 0))
-    out = {}
-    for name, m in (("image_to_audio", d), ("audio_to_image", d.T)):
-        ranks = (m < np.diag(m)[:, None]).sum(axis=1)
-        out[name] = {"R@1": float((ranks < 1).mean()), "R@10": float((ranks < 10).mean()),
-                     "median_rank": float(np.median(ranks) + 1)}
-    return out
+    from engine.embedding import eval_view_uint8
+    from engine.evaluate import retrieval_metrics, validation_summary
+    from engine.export import run_dataset
+    from engine.train.config import RunConfig
+    from engine.train.data import clip_loader, open_run_data
 
-
-def validation_rows(table_path: Path) -> tuple[list, str]:
-    """The validation rows of the run's table and the rule used to pick them."""
-    from engine.atlas.recordings import read_recording_table
-
-    table = read_recording_table(table_path)
-    rows = [r for r in table.rows if r.image is not None and r.image.is_file()]
-    if any(r.split for r in rows):
-        chosen, rule = [r for r in rows if (r.split or "").lower() in ("val", "validation")], "split column = val"
-    elif table.kind == "soundingearth":
-        chosen, rule = [r for r in rows if r.id.rsplit("_", 1)[-1].isdigit()
-                        and int(r.id.rsplit("_", 1)[-1]) % 10 == 7], "paper split: key % 10 == 7"
-    else:
-        chosen, rule = rows[7::10], "every 10th row from the 8th (the table has no split column)"
-    return chosen[:MAX_VALIDATION_PAIRS], rule
-
-
-def _embed_pairs(rows: list, image_model: Path, audio_model: Path, size: int, fe) -> tuple[np.ndarray, np.ndarray]:
-    import onnxruntime as ort
-
-    from engine.audio import chunk_log_mel, file_log_mel
-    from engine.runtime.images import prepare_image, read_image_file
-
-    img_s = ort.InferenceSession(str(image_model), providers=["CPUExecutionProvider"])
-    aud_s = ort.InferenceSession(str(audio_model), providers=["CPUExecutionProvider"])
-    imgs, auds = [], []
-    for row in rows:
-        try:
-            image = prepare_image(read_image_file(row.image), size, row.image)
-            mel = file_log_mel(row.audio, fe)
-        except UserInputError as err:
-            log.warning("retrieval check: skipping %s", err)
+    path = run_dataset(run.config)
+    if path is None:
+        return None
+    cfg = RunConfig.from_dict(run.config)
+    cfg = cfg.replace("data", num_workers=0)
+    try:
+        data = open_run_data(path, cfg, use_cache=False)
+    except UserInputError as err:
+        log.warning("retrieval check: the run's data cannot be read (%s)", err)
+        return None
+    embeddings: dict[str, tuple[list[np.ndarray], list[np.ndarray]]] = {name: ([], []) for name in sessions}
+    lon, lat, skipped = [], [], 0
+    for batch in clip_loader(data, "val", cfg):
+        skipped += len(batch["skipped"])
+        if not batch["size"]:
             continue
-        imgs.append(img_s.run(["embedding"], {"image": image[None]})[0][0])
-        auds.append(aud_s.run(["embedding"], {"log_mel": chunk_log_mel(mel, fe)})[0].mean(0))
-    return np.array(imgs, np.float32), np.array(auds, np.float32)
+        views = eval_view_uint8(batch["image"], cfg.model.image_size, cfg.augment.eval_scale)
+        clips = [np.asarray(c).reshape(c.shape[-2], c.shape[-1]) for c in batch["audio"]]
+        for name, s in sessions.items():
+            embeddings[name][0].append(s.image.run(["embedding"], {"image": views})[0])
+            embeddings[name][1].append(np.stack([s.embed_clip(mel) for mel in clips]))
+        lon.append(batch["lon"].numpy())
+        lat.append(batch["lat"].numpy())
+    n = sum(len(x) for x in lon)
+    if n < 2:
+        log.warning("retrieval check: %d readable validation pairs; not measured", n)
+        return None
+    out: dict[str, Any] = {"pairs": n, "split_rule": data.source.split_rule, "data": str(data.source.table),
+                           "skipped": skipped}
+    for name, (images, audios) in embeddings.items():
+        out[name] = validation_summary(retrieval_metrics(np.concatenate(images), np.concatenate(audios),
+                                                         np.concatenate(lon), np.concatenate(lat), protocol="paper"))
+    return out
 
 
 def make_variant(run: LoadedRun, folder: Path, precision: str, inputs) -> dict[str, Any]:
     """Replace the fp32 encoders in ``folder`` by their ``precision`` variant; return the report that goes
     into the manifest's ``variant``."""
     from engine.audio import chunk_log_mel
-    from engine.export import ImageInput, data_table, relative_difference
+    from engine.export import ImageInput, relative_difference
 
     fp32 = {name: folder / f"fp32_{name}" for name in (IMAGE_FILE, AUDIO_FILE)}
     for name, path in fp32.items():
@@ -152,22 +162,19 @@ def make_variant(run: LoadedRun, folder: Path, precision: str, inputs) -> dict[s
                               "difference_vs_pytorch": {"image": diff_img, "audio": diff_aud},
                               "bytes": {name: (folder / name).stat().st_size for name in (IMAGE_FILE, AUDIO_FILE)},
                               "fp32_bytes": {name: p.stat().st_size for name, p in fp32.items()}}
-    table = data_table(run.config)
-    if table is None:
+    retrieval = validation_retrieval(run, {"fp32": _Sessions(fp32[IMAGE_FILE], fp32[AUDIO_FILE], run.front_end),
+                                           precision: _Sessions(folder / IMAGE_FILE, folder / AUDIO_FILE,
+                                                                run.front_end)})
+    if retrieval is None:
         report["retrieval_change"] = None
-        report["retrieval_note"] = "the run's data is not on this machine; retrieval change not measured"
+        report["retrieval_note"] = ("the run's data is not on this machine (or has under 2 readable validation "
+                                    "pairs); retrieval change not measured")
     else:
-        rows, rule = validation_rows(table)
-        size, fe = run.model.image_size, run.front_end
-        base = retrieval_summary(*_embed_pairs(rows, fp32[IMAGE_FILE], fp32[AUDIO_FILE], size, fe),
-                                 run.model.distance)
-        var_img, var_aud = _embed_pairs(rows, folder / IMAGE_FILE, folder / AUDIO_FILE, size, fe)
-        var = retrieval_summary(var_img, var_aud, run.model.distance)
+        base, var = retrieval["fp32"], retrieval[precision]
         report["retrieval_change"] = {
             direction: {k: var[direction][k] - base[direction][k] for k in base[direction]}
-            for direction in base}
-        report["retrieval"] = {"fp32": base, precision: var, "pairs": int(len(var_img)), "rows": rule,
-                               "table": str(table)}
+            for direction in ("image_to_audio", "audio_to_image")}
+        report["retrieval"] = retrieval
     for path in fp32.values():
         path.unlink()
     return report

@@ -21,9 +21,10 @@ from typing import Any
 import numpy as np
 
 from engine.atlas.imagery import DEFAULT_TILE_SIZE_M, ImagerySource, TileGrid, gdal_env, thumbnail_jpeg
-from engine.atlas.recordings import read_recording_table
 from engine.atlas.writer import AtlasWriter, now
 from engine.audio import probe_audio
+from engine.data.records import PairRecord
+from engine.data.source import RecordingScan, scan_recordings
 from engine.errors import AtlasError, ConfigError, UserInputError
 from engine.formats.bundle import Bundle, load_bundle
 from engine.progress import Job
@@ -51,18 +52,29 @@ class AtlasBuildError(AtlasError):
 
 @dataclass
 class BuildReport:
-    """What a build did. ``errors`` are failed inputs (one line each), ``skipped`` unusable rows/files."""
+    """What a build did. ``errors`` are failed inputs (one line each). ``skipped`` has one line per
+    unusable row or file, except that a table's rows skipped while reading it are represented by a few
+    examples per reason (:class:`engine.data.records.SkipReport`); ``skipped_count`` counts them all and
+    ``summaries`` holds each table's summary (e.g. "12 rows: 10 usable, 1 bad coordinates, 1 missing
+    audio")."""
 
     atlas: Path
     tiles_added: int = 0
     recordings_added: int = 0
     skipped: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    skipped_count: int = 0
+    summaries: list[str] = field(default_factory=list)
+
+    def skip(self, message: str, count: int = 1) -> None:
+        """Record ``count`` skipped items described by ``message``."""
+        self.skipped.append(message)
+        self.skipped_count += count
 
     def describe(self) -> str:
         text = f"{self.atlas}: +{self.tiles_added} tiles, +{self.recordings_added} recordings"
-        if self.skipped:
-            text += f"; {len(self.skipped)} skipped"
+        if self.skipped_count:
+            text += f"; {self.skipped_count} skipped"
         if self.errors:
             text += f"; {len(self.errors)} input(s) failed"
         return text
@@ -192,30 +204,33 @@ def _build_source(writer: AtlasWriter, encoders: BundleEncoders, src: ImagerySou
 
 # ----------------------------------------------------------------------------------- recordings
 
-def _recording_meta(row, table_index: int) -> dict[str, Any]:
-    return {"id": row.id, "lon": row.lon, "lat": row.lat, "path": str(row.audio), "title": row.title,
-            "duration": round(probe_audio(row.audio).duration, 3), "table": table_index}
+def _recording_meta(record: PairRecord, table_index: int) -> dict[str, Any]:
+    # The dataset's own id (a pair table's id, SoundingEarth's key) and absolute paths; a recording
+    # without a title shows its id.
+    return {"id": record.key, "lon": record.lon, "lat": record.lat, "path": str(record.audio.resolve()),
+            "title": record.title or record.key, "duration": round(probe_audio(record.audio).duration, 3),
+            "table": table_index}
 
 
-def _build_table(writer: AtlasWriter, encoders: BundleEncoders, table, entry: dict[str, Any],
+def _build_table(writer: AtlasWriter, encoders: BundleEncoders, scan: RecordingScan, entry: dict[str, Any],
                  progress: _Progress, report: BuildReport) -> None:
-    rows = table.rows
-    for start in range(int(entry["rows_done"]), len(rows), RECORDING_PART):
+    records = scan.records
+    for start in range(int(entry["rows_done"]), len(records), RECORDING_PART):
         meta, embeddings = [], []
-        for row in rows[start:start + RECORDING_PART]:
+        for record in records[start:start + RECORDING_PART]:
             progress.job.check()
             try:
-                embeddings.append(encoders.embed_audio_file(row.audio))
-                meta.append(_recording_meta(row, entry["index"]))
+                embeddings.append(encoders.embed_audio_file(record.audio))
+                meta.append(_recording_meta(record, entry["index"]))
             except UserInputError as err:
-                report.skipped.append(str(err))
+                report.skip(str(err))
                 entry["skipped"] += 1
                 if len(entry["skipped_examples"]) < _KEEP_MESSAGES:
                     entry["skipped_examples"].append(str(err))
                 log.warning("skipped: %s", err)
-            progress.advance(1, row.audio.name)
+            progress.advance(1, record.audio.name)
         writer.append_recordings(meta, np.array(embeddings, np.float32).reshape(len(meta), encoders.embedding_dim))
-        entry["rows_done"] = min(start + RECORDING_PART, len(rows))
+        entry["rows_done"] = min(start + RECORDING_PART, len(records))
         entry["added"] += len(meta)
         report.recordings_added += len(meta)
         writer.commit()
@@ -223,24 +238,32 @@ def _build_table(writer: AtlasWriter, encoders: BundleEncoders, table, entry: di
     writer.commit()
 
 
-def _open_table(writer: AtlasWriter, path: Path, report: BuildReport):
+def _open_table(writer: AtlasWriter, path: Path, report: BuildReport) -> tuple[RecordingScan, dict[str, Any]] | None:
+    """Scan a recordings table through the data layer; find or add its entry. None when already complete."""
     m = writer.manifest
     resolved = str(path.resolve())
-    table = read_recording_table(path)
+    scan = scan_recordings(path)
     entry = next((t for t in m["recording_tables"] if t["path"] == resolved), None)
     if entry is not None:
         if _fingerprint(path) != {"size": entry["size"], "mtime_ns": entry["mtime_ns"]}:
             raise AtlasError(path, "changed since it was added to this atlas", "restore it, or build a new atlas")
         if entry["status"] == "complete":
             return None
-        return table, entry
-    report.skipped.extend(table.skipped)
-    entry = {"index": len(m["recording_tables"]), "path": resolved, **_fingerprint(path), "kind": table.kind,
-             "rows_total": len(table.rows), "rows_done": 0, "added": 0, "skipped": len(table.skipped),
-             "skipped_examples": table.skipped[:_KEEP_MESSAGES], "status": "building", "added_at": now()}
+        return scan, entry
+    skipped = scan.report
+    examples = [message for reason in skipped.examples for message in skipped.examples[reason]]
+    summary = f"{path}: {skipped.describe()}"
+    for message in examples:
+        report.skip(message, count=0)
+    report.skipped_count += skipped.skipped
+    report.summaries.append(summary)
+    entry = {"index": len(m["recording_tables"]), "path": resolved, **_fingerprint(path), "kind": scan.kind,
+             "rows_total": len(scan.records), "rows_done": 0, "added": 0, "skipped": skipped.skipped,
+             "skipped_examples": examples[:_KEEP_MESSAGES], "summary": skipped.describe(), "status": "building",
+             "added_at": now()}
     m["recording_tables"].append(entry)
     writer.commit()
-    return table, entry
+    return scan, entry
 
 
 # ----------------------------------------------------------------------------------- public API
@@ -288,6 +311,11 @@ def build_atlas(out: str | Path, bundle: Bundle | str | Path, imagery: Sequence[
               "thumbnail_px": int(thumbnail_px), "min_valid_fraction": float(min_valid_fraction),
               "part_tiles": int(part_tiles)}
     encoders = BundleEncoders(bundle, threads=threads)
+    if tables and (bundle.manifest.get("trained_on") or {}).get("audio_source") == "spectrogram":
+        # Recordings are embedded through the front-end; this model learnt from the archive's own log-mels.
+        log.warning("bundle %s was trained on SoundingEarth's spectrogram JPEGs; recordings embedded through "
+                    "the front-end may not match its training (train with --audio-source raw for atlases and "
+                    "the app)", bundle.short_id)
     with gdal_env(), AtlasWriter(out, bundle, tiling, create=create) as writer:
         writer.check_bundle()
         explicit = (tile_size_m, tile_px)  # a resumed source must match these only when they were given
@@ -311,7 +339,7 @@ def build_atlas(out: str | Path, bundle: Bundle | str | Path, imagery: Sequence[
             if opened_table is not None:
                 work.append(("table", opened_table))
         total = sum(item[2].count for kind, item in work if kind == "imagery") + \
-            sum(len(item[0].rows) for kind, item in work if kind == "table")
+            sum(len(item[0].records) for kind, item in work if kind == "table")
         done = sum(min(item[0]["parts_done"] * item[0]["part_tiles"], item[2].count)
                    for kind, item in work if kind == "imagery") + \
             sum(item[1]["rows_done"] for kind, item in work if kind == "table")

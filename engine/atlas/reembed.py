@@ -83,7 +83,7 @@ def reembed_atlas(atlas_path: str | Path, bundle: Bundle | str | Path, job: Job 
                     try:
                         embeddings.append(encoders.embed_audio_file(path))
                     except UserInputError as err:
-                        report.skipped.append(str(err))
+                        report.skip(str(err))
                         embeddings.append(np.full(bundle.embedding_dim, np.nan, np.float32))
                     progress.advance(1, "recordings")
                 writer.append_reembedded(recording_embeddings=np.array(embeddings, np.float32))

@@ -24,6 +24,7 @@ from engine.atlas.format import (
     tile_array_path,
 )
 from engine.errors import AtlasError
+from engine.files import atomic_write_text
 from engine.formats.bundle import Bundle
 
 RECORDING_META = Path("recordings") / "meta.jsonl"
@@ -85,12 +86,7 @@ class _Lock:
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=1)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(data, indent=1))
 
 
 def new_manifest(bundle: Bundle, tiling: dict[str, Any]) -> dict[str, Any]:

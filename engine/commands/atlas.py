@@ -59,10 +59,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _finish(report, err) -> int:
+    for line in report.summaries:
+        print(f"recordings: {line}", file=sys.stderr)
     for line in report.skipped[:10]:
         print(f"skipped: {line}", file=sys.stderr)
-    if len(report.skipped) > 10:
-        print(f"skipped: ... and {len(report.skipped) - 10} more", file=sys.stderr)
+    if report.skipped_count > min(10, len(report.skipped)):
+        print(f"skipped: ... and {report.skipped_count - min(10, len(report.skipped))} more", file=sys.stderr)
     print(report.describe())
     if err is not None:
         for line in report.errors:

@@ -3,6 +3,12 @@ parity, through the PyTorch run it was exported from.
 
 Audio is embedded by the bundle's chunk rule (the mean of its chunk embeddings). Images of any size
 are centre-cropped to a square and resized to the bundle's input size (Pillow bilinear, antialiased).
+
+What an image should show: ``image.ground_size_m`` metres of ground across (the bundle's manifest;
+``Bundle.ground_size_m``), the ground the encoder saw in training and evaluation, as an atlas tile of
+that bundle does. A dataset's training image usually covers more: the encoder saw only its central
+``image_region x eval_scale`` (e.g. the central 85 % of a demo-world image: 217.6 of its 256 m), so crop
+such an image to that centre first, or the embedding is of a wider view at a smaller scale.
 """
 
 from __future__ import annotations
@@ -18,7 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bundle", type=Path, required=True, help="model bundle folder")
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--audio", type=Path, nargs="+", metavar="FILE", help="audio files (WAV, FLAC, OGG, MP3)")
-    what.add_argument("--image", type=Path, nargs="+", metavar="FILE", help="image files (JPEG, PNG, ...)")
+    what.add_argument("--image", type=Path, nargs="+", metavar="FILE",
+                      help="image files (JPEG, PNG, ...), each showing the bundle's image.ground_size_m of ground "
+                           "across (centre-cropped to a square and resized to the bundle's input)")
     parser.add_argument("--backend", choices=["onnx", "torch"], default="onnx",
                         help="onnx: the bundle through onnxruntime (default); torch: the run's PyTorch encoders")
     parser.add_argument("--run", type=Path, help="run folder (for --backend torch)")

@@ -10,12 +10,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from engine.data.splits import SPLIT_NAMES
+from engine.evaluate import PROTOCOLS
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run", type=Path, required=True, help="run folder made by 'train'")
     parser.add_argument("--data", type=Path, required=True, help="dataset (SoundingEarth, pair table or demo world)")
-    parser.add_argument("--split", default="test", choices=["train", "val", "test", "all"], help="default test")
-    parser.add_argument("--protocol", default="paper", choices=["paper", "plain"],
+    parser.add_argument("--split", default="test", choices=[*SPLIT_NAMES, "all"], help="default test")
+    parser.add_argument("--protocol", default="paper", choices=list(PROTOCOLS),
                         help="paper: the reference's column-mean normalisation (default); plain: raw L2 distances")
     parser.add_argument("--checkpoint", default="best", choices=["best", "last"], help="default best")
     parser.add_argument("--out", type=Path, required=True, help="metrics JSON to write")

@@ -44,6 +44,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--block-km", type=float, help="cell size of the blocked split (default 10)")
     parser.add_argument("--cache-dir", type=Path, help="where decoded data is cached (default: the user cache folder)")
     parser.add_argument("--no-cache", action="store_true", help="decode every sample on the fly")
+    gpu = parser.add_argument_group("GPU input pipeline (a prepared cache; see 'soundscape-engine prepare')")
+    gpu.add_argument("--cache", type=Path, metavar="CACHE", help="train from this prepared cache with the GPU "
+                     "pipeline (nvJPEG decoding and batch augmentation on the device, prefetched); under torchrun "
+                     "each process reads its own shards")
+    gpu.add_argument("--bf16", action="store_true", help="bfloat16 autocast for the encoders (with --cache)")
+    gpu.add_argument("--channels-last", action="store_true", help="channels_last memory format (with --cache, CUDA)")
+    gpu.add_argument("--compile", action="store_true", help="torch.compile the encoder pair (with --cache, CUDA)")
 
 
 @contextmanager
@@ -119,6 +126,14 @@ def run(args: argparse.Namespace) -> int:
     from engine.train.loop import train
 
     cfg = resolve_config(args)
+    if args.cache is None and args.resume:  # a run trained from a cache continues from it
+        cached = read_run_config(args.out).get("dataset", {}).get("cache")
+        args.cache = Path(cached) if cached else None
+    if args.cache is not None:
+        return _run_from_cache(args, cfg)
+    if args.bf16 or args.channels_last or args.compile:
+        raise ConfigError("--bf16/--channels-last/--compile", "apply to the GPU pipeline only",
+                          "add --cache CACHE (made by 'soundscape-engine prepare')")
     data = args.data
     if data is None:
         if not args.resume:
@@ -136,4 +151,28 @@ def run(args: argparse.Namespace) -> int:
         i2a, a2i = val["image_to_audio"], val["audio_to_image"]
         print(f"last validation ({val['gallery']} pairs, paper protocol): median rank image->audio "
               f"{i2a['median_rank']:.1f}, audio->image {a2i['median_rank']:.1f}; best epoch {result.best_epoch}")
+    return 0
+
+def _run_from_cache(args: argparse.Namespace, cfg: Any) -> int:
+    """``train --cache``: the GPU input pipeline (engine.gpu.train_loop); torchrun starts one per GPU."""
+    import os
+
+    from engine.gpu.compute import ComputeConfig
+    from engine.gpu.train_loop import train_from_cache
+    from engine.progress import Job, TqdmJob
+
+    compute = ComputeConfig(bf16=args.bf16, channels_last=args.channels_last, compile=args.compile)
+    main_rank = int(os.environ.get("RANK", "0")) == 0
+    job = TqdmJob("training", unit="step") if main_rank else Job()
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    try:
+        with cancel_on_sigint(job), logging_redirect_tqdm():
+            result = train_from_cache(cfg, args.cache, args.out, resume=args.resume, job=job, compute=compute,
+                                      announce=lambda text: print(text, flush=True))
+    finally:
+        if isinstance(job, TqdmJob):
+            job.close()
+    if main_rank:
+        print(f"{result.status}: {result.epoch} epochs, {result.step} steps; run folder {result.run_dir}")
     return 0

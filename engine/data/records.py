@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from engine.errors import DatasetError
 
 # How a pair's sound is stored: a real audio file (decoded by the front-end) or a SoundingEarth
 # spectrogram JPEG (8-bit encoding, decoded by engine.data.soundingearth).
@@ -22,13 +26,15 @@ class PairRecord:
 
     ``key`` is the dataset's identifier as text (SoundingEarth's integer ``key``, a pair table's
     ``id``); ``number`` is the integer form when there is one (the paper split uses ``key % 10``).
-    ``split`` is the value of a ``split`` column when the layout has one.
+    ``split`` is the value of a ``split`` column when the layout has one. ``image`` is None only for a
+    recording read without its image (an atlas's recordings, see
+    :func:`engine.data.source.scan_recordings`).
     """
 
     key: str
     lon: float
     lat: float
-    image: Path
+    image: Path | None
     audio: Path
     audio_kind: str = AUDIO_FILE
     split: str | None = None
@@ -39,6 +45,30 @@ class PairRecord:
 def valid_coordinates(lon: float, lat: float) -> bool:
     """True for finite WGS84 degrees inside [-180, 180] x [-90, 90]."""
     return math.isfinite(lon) and math.isfinite(lat) and -180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0
+
+
+def read_csv_table(path: Path, required: Sequence[str], missing_fix: str, unreadable_fix: str
+                   ) -> tuple[list[str], list[dict[str, str]]]:
+    """A CSV table's header (names stripped) and rows, as a dataset layout reads it.
+
+    Args:
+        path: the CSV file (UTF-8, with or without a byte-order mark).
+        required: columns the layout needs.
+        missing_fix, unreadable_fix: the fix each error names.
+    Raises:
+        DatasetError: a required column is missing, or the file cannot be read as UTF-8 CSV.
+    """
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            header = [h.strip() for h in (reader.fieldnames or [])]
+            reader.fieldnames = header
+            missing = [c for c in required if c not in header]
+            if missing:
+                raise DatasetError(path, f"missing column(s) {', '.join(missing)}", missing_fix)
+            return header, list(reader)
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise DatasetError(path, f"unreadable ({err})", unreadable_fix) from None
 
 
 def parse_float(text: str | None) -> float:

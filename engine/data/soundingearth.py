@@ -18,7 +18,6 @@ Rows whose files are missing or whose coordinates are impossible are skipped and
 
 from __future__ import annotations
 
-import csv
 import logging
 import math
 from pathlib import Path
@@ -32,6 +31,7 @@ from engine.data.records import (
     PairRecord,
     SkipReport,
     parse_float,
+    read_csv_table,
     valid_coordinates,
 )
 from engine.errors import AudioFileError, DatasetError
@@ -51,18 +51,9 @@ SPECTROGRAM_ROWS = 128
 
 def read_metadata(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     """Read metadata.csv; stop with :class:`DatasetError` if a SoundingEarth column is missing."""
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            header = [h.strip() for h in (reader.fieldnames or [])]
-            reader.fieldnames = header
-            missing = [c for c in METADATA_COLUMNS if c not in header]
-            if missing:
-                raise DatasetError(path, f"missing column(s) {', '.join(missing)}",
-                                   f"SoundingEarth's metadata.csv has the columns {', '.join(METADATA_COLUMNS)}")
-            return header, list(reader)
-    except (OSError, UnicodeDecodeError, csv.Error) as err:
-        raise DatasetError(path, f"unreadable ({err})", "restore metadata.csv from the archive") from None
+    return read_csv_table(path, METADATA_COLUMNS,
+                          f"SoundingEarth's metadata.csv has the columns {', '.join(METADATA_COLUMNS)}",
+                          "restore metadata.csv from the archive")
 
 
 def _names(folder: Path) -> set[str]:
@@ -86,22 +77,26 @@ def resolve_audio_source(root: Path, audio_source: str) -> str:
     return audio_source
 
 
-def scan_soundingearth(root: str | Path, audio_source: str = "auto") -> tuple[list[PairRecord], SkipReport, str]:
-    """Read DIR/metadata.csv and keep the rows whose files exist and whose coordinates are possible.
+def scan_soundingearth(root: str | Path, audio_source: str = "auto", require_image: bool = True
+                       ) -> tuple[list[PairRecord], SkipReport, str]:
+    """Read metadata.csv and keep the rows whose files exist and whose coordinates are possible.
 
     Args:
-        root: the extracted SoundingEarth folder.
+        root: the extracted SoundingEarth folder, or its metadata CSV (the folders are beside it).
         audio_source: ``auto``, ``spectrogram`` or ``raw`` (see module docstring).
+        require_image: False to read the recordings only (an atlas): ``images/`` is not needed and a
+            row without its image is kept (``image`` None).
     Returns:
         (records, skip report, the audio source used).
     Raises:
         DatasetError: no metadata.csv, a missing column, or a missing images/spectrograms/raw_audio folder.
     """
     root = Path(root)
-    meta = root / "metadata.csv"
+    meta = root if root.suffix.lower() == ".csv" else root / "metadata.csv"
+    root = meta.parent
     if not meta.is_file():
         raise DatasetError(meta, "file not found", "point --data at the extracted SoundingEarth folder")
-    if not (root / "images").is_dir():
+    if require_image and not (root / "images").is_dir():
         raise DatasetError(root / "images", "folder missing", "SoundingEarth's images/<key>.jpg live there")
     audio_source = resolve_audio_source(root, audio_source)
     _, rows = read_metadata(meta)
@@ -115,27 +110,31 @@ def scan_soundingearth(root: str | Path, audio_source: str = "auto") -> tuple[li
         if not key_text.lstrip("-").isdigit():
             report.skip("bad key", f"{meta}:{line}: key {key_text!r} is not an integer")
             continue
+        where = f"{meta}:{line} (key {key_text})"
         if not valid_coordinates(lon, lat):
-            report.skip("bad coordinates", f"{meta}:{line}: impossible coordinates lon {row.get('longitude')!r}, "
+            report.skip("bad coordinates", f"{where}: impossible coordinates lon {row.get('longitude')!r}, "
                         f"lat {row.get('latitude')!r}")
             continue
         key = int(key_text)
+        image: Path | None = root / "images" / f"{key}.jpg"
         if f"{key}.jpg" not in images:
-            report.skip("missing image", f"{root / 'images' / f'{key}.jpg'}: missing")
-            continue
+            if require_image:
+                report.skip("missing image", f"{where}: image {image} missing")
+                continue
+            image = None
         if audio_source == "spectrogram":
             if f"{key}.jpg" not in spectrograms:
-                report.skip("missing audio", f"{root / 'spectrograms' / f'{key}.jpg'}: missing")
+                report.skip("missing audio", f"{where}: spectrogram {root / 'spectrograms' / f'{key}.jpg'} missing")
                 continue
             audio, kind = root / "spectrograms" / f"{key}.jpg", SPECTROGRAM_JPG
         else:
             audio = root / "raw_audio" / (row.get("long_key") or "").strip() / (row.get("mp3name") or "").strip()
             if not audio.is_file():
-                report.skip("missing audio", f"{audio}: missing")
+                report.skip("missing audio", f"{where}: raw audio {audio} missing")
                 continue
             kind = AUDIO_FILE
-        records.append(PairRecord(key=str(key), lon=lon, lat=lat, image=root / "images" / f"{key}.jpg",
-                                  audio=audio, audio_kind=kind, number=key, title=row.get("title") or ""))
+        records.append(PairRecord(key=str(key), lon=lon, lat=lat, image=image, audio=audio, audio_kind=kind,
+                                  number=key, title=row.get("title") or ""))
     return records, report, audio_source
 
 

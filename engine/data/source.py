@@ -4,21 +4,27 @@
 pair table such as the demo world's ``pairs.csv``, or a CSV file), scans it, assigns splits and
 returns a :class:`PairSource`. ``PairSource.image(i)`` and ``PairSource.log_mel(i)`` decode one
 pair the way the encoders see it: the central image region as uint8 RGB, and the normalised log-mel.
+
+``scan_recordings(path)`` reads the same tables as the recordings an atlas holds (same columns, same
+skip counting; images not needed). :func:`dataset_kind` and :func:`image_ground_m` tell what a dataset
+is (``demo-world``, ``soundingearth``, ``pair-table``) and how much ground its images cover.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from engine.audio import FrontEndConfig, file_log_mel, normalise
 from engine.data.config import DataConfig
 from engine.data.images import decode_central_region
-from engine.data.pair_table import TABLE_NAME, scan_pair_table
+from engine.data.pair_table import DEMO_WORLD_FORMAT, TABLE_NAME, WORLD_FILE, scan_pair_table
 from engine.data.records import SPECTROGRAM_JPG, PairRecord, SkipReport
 from engine.data.soundingearth import decode_spectrogram_jpg, scan_soundingearth
 from engine.data.splits import assign_splits
@@ -44,6 +50,11 @@ class PairSource:
 
     def __len__(self) -> int:
         return len(self.records)
+
+    @property
+    def kind(self) -> str:
+        """``soundingearth``, ``demo-world`` or ``pair-table`` (see :func:`dataset_kind`)."""
+        return dataset_kind(self.table, self.layout)
 
     def indices(self, split: str | None) -> list[int]:
         """Indices of the records in a split (all records for None or ``all``)."""
@@ -81,6 +92,34 @@ def record_log_mel(record: PairRecord, front_end: FrontEndConfig) -> np.ndarray:
 
 
 SOUNDINGEARTH_IMAGE_M = 1024 * 0.2  # 1024 px at about 0.2 m per pixel (the dataset's description)
+DATASET_KINDS = ("soundingearth", "demo-world", "pair-table")
+
+
+def demo_world_info(path: str | Path) -> dict[str, Any] | None:
+    """The demo world's ``world.json`` beside a dataset path (its folder or its ``pairs.csv``), or None."""
+    path = Path(path)
+    world = (path if path.is_dir() else path.parent) / WORLD_FILE
+    if not world.is_file():
+        return None
+    try:
+        info = json.loads(world.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        log.warning("%s: unreadable (%s); not taken as a demo world", world, err)
+        return None
+    return info if isinstance(info, dict) and info.get("format") == DEMO_WORLD_FORMAT else None
+
+
+def dataset_kind(path: str | Path, layout: str) -> str:
+    """What a dataset is: ``soundingearth``, ``demo-world`` (a pair table with the demo world's
+    ``world.json`` beside it) or ``pair-table``.
+
+    Args:
+        path: the dataset folder or its table.
+        layout: ``soundingearth`` or ``pairs`` (from :func:`detect_layout`).
+    """
+    if layout == "soundingearth":
+        return "soundingearth"
+    return "demo-world" if demo_world_info(path) is not None else "pair-table"
 
 
 def image_ground_m(source: PairSource) -> float | None:
@@ -91,23 +130,30 @@ def image_ground_m(source: PairSource) -> float | None:
     """
     if source.layout == "soundingearth":
         return SOUNDINGEARTH_IMAGE_M
-    world = source.table.parent / "world.json"
-    if world.is_file():
-        try:
-            info = json.loads(world.read_text())
-            if info.get("format") == "soundscape-demo-world" and float(info.get("image_size_m", 0)) > 0:
-                return float(info["image_size_m"])
-        except (OSError, ValueError, TypeError):
-            log.warning("%s: unreadable; the image ground size is not recorded", world)
-    return None
+    info = demo_world_info(source.table)
+    try:
+        size = float(info.get("image_size_m", 0)) if info else 0.0
+    except (TypeError, ValueError):
+        size = 0.0
+    return size if size > 0 else None
+
+
+def _is_soundingearth_csv(path: Path) -> bool:
+    """A CSV whose header has SoundingEarth's ``long_key`` and ``mp3name`` (whatever the file's name)."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            header = {h.strip() for h in next(csv.reader(f), [])}
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return False  # the scanner reports the unreadable file
+    return {"long_key", "mp3name"} <= header
 
 
 def detect_layout(path: Path) -> tuple[str, Path]:
     """(``soundingearth`` | ``pairs``, the table file) for a dataset path."""
     if not path.exists():
-        raise DatasetError(path, "not found", "point --data at a SoundingEarth folder, a pair table or the demo world")
+        raise DatasetError(path, "not found", "name a SoundingEarth folder, a pair table or the demo world")
     if path.is_file():
-        if path.name == "metadata.csv":
+        if path.name == "metadata.csv" or (path.suffix.lower() == ".csv" and _is_soundingearth_csv(path)):
             return "soundingearth", path
         if path.suffix.lower() == ".csv":
             return "pairs", path
@@ -117,7 +163,7 @@ def detect_layout(path: Path) -> tuple[str, Path]:
     if (path / TABLE_NAME).is_file():
         return "pairs", path / TABLE_NAME
     raise DatasetError(path, f"holds neither metadata.csv (SoundingEarth) nor {TABLE_NAME} (pair table)",
-                       "point --data at the dataset's folder")
+                       "name the dataset's folder or its table")
 
 
 def open_source(path: str | Path, data_cfg: DataConfig | None = None,
@@ -139,14 +185,63 @@ def open_source(path: str | Path, data_cfg: DataConfig | None = None,
     if data_cfg.layout != "auto" and data_cfg.layout != layout:
         raise DatasetError(path, f"looks like a {layout} dataset, not {data_cfg.layout}", "check --data or data.layout")
     if layout == "soundingearth":
-        records, report, audio_source = scan_soundingearth(table.parent, data_cfg.audio_source)
+        records, report, audio_source = scan_soundingearth(table, data_cfg.audio_source)
         root = table.parent
     else:
         records, report = scan_pair_table(table)
         audio_source, root = "audio", table.parent
     splits, rule = assign_splits(records, data_cfg.split_rule, layout, data_cfg.block_km, split_seed)
+    _log_skips(report)
+    return PairSource(root=root, layout=layout, audio_source=audio_source, records=records, splits=splits,
+                      split_rule=rule, report=report, data_cfg=data_cfg, front_end=front_end, table=table)
+
+
+def _log_skips(report: SkipReport) -> None:
     for reason, examples in report.examples.items():
         for message in examples:
             log.warning("skipped (%s): %s", reason, message)
-    return PairSource(root=root, layout=layout, audio_source=audio_source, records=records, splits=splits,
-                      split_rule=rule, report=report, data_cfg=data_cfg, front_end=front_end, table=table)
+
+
+@dataclass
+class RecordingScan:
+    """The recordings of a table (see :func:`scan_recordings`)."""
+
+    table: Path
+    layout: str                 # "soundingearth" or "pairs"
+    records: list[PairRecord]
+    report: SkipReport
+
+    @property
+    def kind(self) -> str:
+        return dataset_kind(self.table, self.layout)
+
+
+def scan_recordings(path: str | Path) -> RecordingScan:
+    """The playable recordings of a pair table or SoundingEarth, e.g. for an atlas.
+
+    The columns, the coordinate checks, the skip counting and its summary are those of
+    :func:`open_source`; images are not needed (a row's ``image`` is None when it has none). Every
+    record is an audio file the front-end reads: a SoundingEarth row counts only with its raw recording
+    (``raw_audio/<long_key>/<mp3name>``), because an atlas plays its recordings and embeds them again
+    from the file when it is re-embedded, which a spectrogram JPEG cannot give; rows without one are
+    skipped as "missing audio".
+
+    Args:
+        path: a pair table CSV (or its folder), or SoundingEarth's metadata.csv (or its folder).
+    Returns:
+        A :class:`RecordingScan`.
+    Raises:
+        DatasetError: the table or a column is missing, ids are repeated, a split value is unknown, or a
+        SoundingEarth folder has no ``raw_audio``.
+    """
+    layout, table = detect_layout(Path(path))
+    if layout == "soundingearth":
+        raw = table.parent / "raw_audio"
+        if not raw.is_dir():
+            raise DatasetError(raw, "folder missing", "recordings are played from SoundingEarth's raw audio "
+                               "(raw_audio/<long_key>/<mp3name> beside metadata.csv); fetch it first")
+        records, report, _ = scan_soundingearth(table, "raw", require_image=False)
+    else:
+        records, report = scan_pair_table(table, require_image=False)
+    _log_skips(report)
+    return RecordingScan(table, layout, records, report)

@@ -18,10 +18,10 @@ from collections.abc import Sequence
 
 from engine.data.records import PairRecord
 from engine.errors import ConfigError
+from engine.geo import KM_PER_DEGREE
 
 SPLIT_RULES = ("auto", "paper", "blocked", "column")
 SPLIT_NAMES = ("train", "val", "test")
-KM_PER_DEGREE = 2 * math.pi * 6371.0 / 360.0
 BLOCK_FRACTIONS = {"test": 0.2, "val": 0.1}  # the rest is train, as in the paper's split
 
 

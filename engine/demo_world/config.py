@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from engine.data.splits import SPLIT_NAMES
 from engine.errors import ConfigError
 
 CRS = "EPSG:32632"  # WGS 84 / UTM zone 32N: the world is placed on the Baltic coast of Schleswig-Holstein
 ORIGIN_WEST = 560_000.0
 ORIGIN_NORTH = 6_020_000.0
 SAMPLE_RATE = 22_050
-SPLITS = ("train", "val", "test")
+SPLITS = SPLIT_NAMES  # the values of the pair table's split column
 SPLIT_PROPORTIONS = (0.70, 0.15, 0.15)
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.data.pair_table import DEMO_WORLD_FORMAT, TABLE_NAME, WORLD_FILE
 from engine.demo_world import worker
 from engine.demo_world.birds import world_species
 from engine.demo_world.config import (
@@ -45,7 +46,7 @@ from engine.errors import ConfigError, DatasetError
 from engine.progress import Job
 
 log = logging.getLogger(__name__)
-FORMAT = "soundscape-demo-world"
+FORMAT = DEMO_WORLD_FORMAT  # what engine.data reads to tell a demo world
 FORMAT_VERSION = 1
 POINTS_PER_TASK = 20
 
@@ -244,8 +245,8 @@ def _generate(folder: Path, seed: int, spec: WorldSize, workers: int, job: Job) 
         pool.shutdown(wait=True)
 
     world = _describe_world(seed, spec, splits, x, y, results)
-    write_table(folder / "pairs.csv", world.pop("_rows"))
-    write_json(folder / "world.json", world)
+    write_table(folder / TABLE_NAME, world.pop("_rows"))
+    write_json(folder / WORLD_FILE, world)
     (folder / "README.md").write_text(readme_text(world), encoding="utf-8")
     progress.advance(1, "done")
     return world
@@ -303,7 +304,7 @@ def _describe_world(seed: int, spec: WorldSize, splits: np.ndarray, x: np.ndarra
         "bounds_wgs84": {"west": min(clon), "south": min(clat), "east": max(clon), "north": max(clat)},
         "extent_m": spec.extent_m, "pixel_size_m": spec.pixel_m, "mosaic_px": [spec.mosaic_px, spec.mosaic_px],
         "image_px": spec.image_px, "image_size_m": spec.image_m, "suggested_tile_size_m": spec.image_m,
-        "mosaic": "mosaic.tif", "land_cover": "land_cover.tif", "pairs": "pairs.csv",
+        "mosaic": "mosaic.tif", "land_cover": "land_cover.tif", "pairs": TABLE_NAME,
         "classes": [{"index": c.index, "name": c.name, "colour": c.colour, "description": c.description}
                     for c in CLASSES],
         "sound_layers": list(LAYER_NAMES),

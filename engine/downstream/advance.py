@@ -17,13 +17,14 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from engine.audio import FrontEndConfig, chunk_log_mel, file_log_mel
+from engine.device import resolve_device
 from engine.downstream.data import ImageDataset, SkippedFiles, make_loader
 from engine.downstream.layouts import AdvanceSamples, list_advance
 from engine.downstream.linear_probe import extract_features, fit_logistic_regression
 from engine.downstream.metrics import classification_summary, confusion_matrix, macro_f1, weighted_f1
 from engine.downstream.results import make_result
 from engine.downstream.splits import stratified_split
-from engine.downstream.weights import Encoders, PooledBackbone, resolve_device
+from engine.downstream.weights import Encoders, PooledBackbone
 from engine.errors import ConfigError, DatasetError, UserInputError
 from engine.models import AudioEncoder
 from engine.progress import Job

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
+from engine.device import resolve_device
 from engine.downstream.data import ImageDataset, SkippedFiles, make_loader
 from engine.downstream.finetune import SceneClassifier, finetune
 from engine.downstream.layouts import SCENE_DATASETS, list_scene_dataset
@@ -16,7 +17,7 @@ from engine.downstream.linear_probe import extract_features, fit_logistic_regres
 from engine.downstream.metrics import classification_summary, confusion_matrix
 from engine.downstream.results import make_result
 from engine.downstream.splits import SPLITS, alternate_split, stratified_split
-from engine.downstream.weights import Encoders, PooledBackbone, resolve_device
+from engine.downstream.weights import Encoders, PooledBackbone
 from engine.errors import ConfigError, DatasetError
 from engine.progress import Job
 

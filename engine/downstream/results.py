@@ -9,14 +9,12 @@
 from __future__ import annotations
 
 import json
-import math
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from engine.errors import UserInputError
+from engine.files import atomic_write_text, json_safe
 
 RESULTS_FORMAT = "soundscape-downstream"
 RESULTS_VERSION = 1
@@ -33,30 +31,9 @@ def make_result(task: str, dataset: str, dataset_title: str, protocol: dict, wei
             "device": device}
 
 
-def _clean(value: Any) -> Any:
-    # Strict JSON: NaN/inf become null.
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    return value
-
-
 def write_results(path: str | Path, result: dict) -> None:
-    """Write ``result`` as JSON atomically (temporary file, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(_clean(result), indent=2, allow_nan=False) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``result`` as strict JSON (NaN and infinities as null), atomically."""
+    atomic_write_text(path, json.dumps(json_safe(result), indent=2, allow_nan=False) + "\n")
 
 
 def read_results(path: str | Path) -> dict:

@@ -18,6 +18,7 @@ import torch
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset
 
+from engine.device import resolve_device
 from engine.downstream import deepglobe
 from engine.downstream.data import SkippedFiles
 from engine.downstream.decode import read_rgb
@@ -25,7 +26,7 @@ from engine.downstream.deeplab import HEADS, DeepLab
 from engine.downstream.metrics import IGNORE, confusion_matrix, segmentation_summary
 from engine.downstream.results import make_result
 from engine.downstream.splits import random_split
-from engine.downstream.weights import Encoders, resolve_device
+from engine.downstream.weights import Encoders
 from engine.errors import ConfigError, ImageFileError, UserInputError
 from engine.progress import Job
 

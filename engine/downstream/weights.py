@@ -117,14 +117,3 @@ class PooledBackbone(nn.Module):
         return torch.flatten(self.backbone.avgpool(self.backbone.feature_map((x - self.mean) / self.std)), 1)
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> the first CUDA device if there is one, else the CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ConfigError("--device", f"unknown device {name!r}", "use auto, cpu, cuda or cuda:N") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device", "CUDA is not available here", "use --device cpu")
-    return device

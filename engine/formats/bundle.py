@@ -20,6 +20,7 @@ from typing import Any
 
 from engine.audio import FrontEndConfig
 from engine.errors import BundleError, ConfigError
+from engine.files import atomic_write_text
 
 BUNDLE_FORMAT = "soundscape-bundle"
 BUNDLE_VERSION = 1
@@ -169,7 +170,5 @@ def write_manifest(path: str | Path, manifest: dict[str, Any]) -> dict[str, Any]
     files = {name: sha256_file(path / name) for name in MODEL_FILES}
     full = {"format": BUNDLE_FORMAT, "format_version": BUNDLE_VERSION, **manifest,
             "files": files, "bundle_id": bundle_id_of(files)}
-    tmp = path / f".{MANIFEST_FILE}.tmp"
-    tmp.write_text(json.dumps(full, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path / MANIFEST_FILE)
+    atomic_write_text(path / MANIFEST_FILE, json.dumps(full, indent=2) + "\n")
     return full

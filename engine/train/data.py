@@ -13,6 +13,7 @@ from engine.data.cache import open_cache
 from engine.data.datasets import EpochBatchSampler, PairDataset, PairStore, collate_pairs, quiet_worker
 from engine.data.records import SkipReport
 from engine.data.source import PairSource, open_source
+from engine.data.splits import SPLIT_NAMES
 from engine.errors import DatasetError
 from engine.progress import Job
 from engine.train.config import RunConfig
@@ -52,7 +53,7 @@ def open_run_data(data_dir: str | Path, cfg: RunConfig, cache_root: Path | None 
                 usable[i] = False
                 report.skip(error.split(":", 1)[0], error.split(":", 1)[1].strip())
         store = cache
-    splits = {name: [i for i in source.indices(name) if usable[i]] for name in ("train", "val", "test")}
+    splits = {name: [i for i in source.indices(name) if usable[i]] for name in SPLIT_NAMES}
     data = RunData(source, store, report, splits)
     log.info("%s", data.describe())
     return data

@@ -22,9 +22,10 @@ import torch
 from engine.augment import augment_images, mask_log_mels, step_generator
 from engine.checkpoint import load_checkpoint, read_run_config, write_run_config
 from engine.data.source import image_ground_m
+from engine.device import resolve_device
 from engine.embedding import embed_loader
 from engine.errors import Cancelled, CheckpointError, ConfigError, TrainingError
-from engine.evaluate import retrieval_metrics
+from engine.evaluate import retrieval_metrics, validation_summary
 from engine.losses import Gather, PairLoss, in_batch_recall_at_1
 from engine.models import build_audio_encoder, build_image_encoder, load_torchvision_weights
 from engine.progress import Job
@@ -41,7 +42,6 @@ from engine.train.state import (
 )
 
 log = logging.getLogger(__name__)
-VAL_KEYS = ("R@1", "R@5", "R@10", "R@10%", "median_rank", "mean_rank", "D@10_km")
 
 
 @dataclass
@@ -53,21 +53,6 @@ class TrainResult:
     best_epoch: int
     metrics: dict[str, Any] = field(default_factory=dict)
     data_summary: str = ""
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; an unavailable device is a clear error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ConfigError("--device", f"unknown device {name!r}", "use auto, cpu, cuda or cuda:N") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device", f"{name}: CUDA is not available on this machine", "use --device cpu")
-    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise ConfigError("--device", f"{name}: only {torch.cuda.device_count()} CUDA device(s)", "use cuda:0")
-    return device
 
 
 @contextlib.contextmanager
@@ -97,10 +82,7 @@ def validation_metrics(image_encoder: torch.nn.Module, audio_encoder: torch.nn.M
                        cfg.augment.eval_scale, cfg.front_end, device, job=job)
     if len(emb.keys) < 2:
         return None
-    result = retrieval_metrics(emb.image, emb.audio, emb.lon, emb.lat, protocol="paper")
-    return {"gallery": result.gallery, "protocol": "paper",
-            "image_to_audio": {k: result.image_to_audio.metrics[k] for k in VAL_KEYS},
-            "audio_to_image": {k: result.audio_to_image.metrics[k] for k in VAL_KEYS}}
+    return validation_summary(retrieval_metrics(emb.image, emb.audio, emb.lon, emb.lat, protocol="paper"))
 
 
 def _score(val: dict[str, Any]) -> list[float]:
@@ -158,7 +140,7 @@ class _Trainer:
         # What the exporter records as the bundle's ground_size_m: the ground width the encoder's view covers.
         config["data"]["ground_size_m"] = round(ground * cfg.view_fraction, 3) if ground else None
         write_run_config(run_dir, {**config, "dataset": {
-            "path": str(Path(data_dir).resolve()), "layout": self.data.source.layout,
+            "path": str(Path(data_dir).resolve()), "layout": self.data.source.layout, "kind": self.data.source.kind,
             "audio_source": self.data.source.audio_source, "split_rule": self.data.source.split_rule,
             "pairs": {name: len(idx) for name, idx in self.data.splits.items()}, "skipped": self.data.report.to_dict()}})
         self.log = MetricsLog(run_dir, resume_step=self.progress.step if payload is not None else None)

@@ -15,18 +15,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from engine.files import json_safe
+
 log = logging.getLogger(__name__)
-
-
-def _clean(value: Any) -> Any:
-    """JSON-safe: NaN and infinities become null (strict JSON readers reject them)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    return value
 
 
 class MetricsLog:
@@ -47,7 +38,7 @@ class MetricsLog:
 
     def event(self, name: str, **fields: Any) -> dict[str, Any]:
         """Append one event (with ``event`` and ``time``) and flush it."""
-        record = {"event": name, "time": time.time(), **_clean(fields)}
+        record = {"event": name, "time": time.time(), **json_safe(fields)}
         self._file.write(json.dumps(record) + "\n")
         self._file.flush()
         return record

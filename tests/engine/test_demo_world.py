@@ -1,4 +1,4 @@
-"""The synthetic demo world (size tiny, generated once per module): determinism, the pair table's files,
+"""The synthetic demo world (size tiny, generated once per session): determinism, the pair table's files,
 georeferencing checked against the GeoTIFFs with an independent inverse transform, classes, spatial
 splits, that trivial cues do not give the pairing away, and bad input."""
 
@@ -19,6 +19,7 @@ from scipy.stats import spearmanr
 
 from engine.audio import FrontEndConfig, file_log_mel, probe_audio
 from engine.cli import main
+from engine.data.source import image_ground_m, open_source
 from engine.demo_world import CLASS_NAMES, SIZES, generate_world
 from engine.errors import Cancelled, ConfigError, DatasetError
 from engine.progress import Job
@@ -37,10 +38,8 @@ def digests(folder: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("demo") / "world"
-    generate_world(out, seed=0, size="tiny")
-    return out
+def world(demo_world_tiny: Path) -> Path:
+    return demo_world_tiny  # seed 0, size tiny, generated once per session
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +74,14 @@ def test_layout_and_world_json(world: Path, rows: list[dict[str, str]], meta: di
     assert [k for k in rows[0] if k.startswith("lc_")] == [f"lc_{c}" for c in CLASS_NAMES]
     for r in rows:
         assert abs(sum(float(r[f"lc_{c}"]) for c in CLASS_NAMES) - 1) < 1e-3
+
+
+def test_the_data_layer_reads_it_as_a_demo_world(world: Path, meta: dict) -> None:
+    source = open_source(world)
+    assert (source.layout, source.kind, source.split_rule) == ("pairs", "demo-world", "column")
+    assert image_ground_m(source) == meta["image_size_m"] == 256
+    assert {s: len(source.indices(s)) for s in ("train", "val", "test")} == {
+        s: meta["counts"][s] for s in ("train", "val", "test")}
 
 
 def test_every_image_and_recording_decodes(world: Path, rows: list[dict[str, str]], meta: dict) -> None:

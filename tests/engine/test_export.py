@@ -1,8 +1,10 @@
-"""ONNX export of a tiny trained run: onnxruntime vs PyTorch, the manifest and its checks, ``embed``,
-and a whole path from run to atlas query."""
+"""ONNX export of a tiny run trained on the tiny demo world through ``main(["train", ...])``:
+onnxruntime vs PyTorch, the manifest and its checks, ``embed``, the variants' retrieval check on the
+run's validation pairs, and a whole path from run to atlas query."""
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import shutil
@@ -17,45 +19,31 @@ import torch
 from PIL import Image
 
 from engine.audio import FrontEndConfig, chunk_log_mel, chunk_spans, file_log_mel
-from engine.checkpoint import load_encoders, save_checkpoint, write_run_config
+from engine.augment import center_views
+from engine.checkpoint import load_encoders
 from engine.cli import main
+from engine.data.source import open_source
+from engine.embedding import embed_clips
 from engine.errors import BundleError
-from engine.export import ExportError, export_bundle
+from engine.evaluate import retrieval_metrics
+from engine.export import ExportError, export_bundle, trained_on
 from engine.formats.bundle import load_bundle
-from engine.models import ModelConfig, build_audio_encoder, build_image_encoder
 from engine.runtime.encoders import BundleEncoders
 from engine.runtime.images import prepare_image
+from engine.train.config import load_preset
 
-SIZE = 32
-
-
-def make_tiny_run(run_dir: Path, data: dict | None = None, steps: int = 4, seed: int = 0) -> Path:
-    """A run trained for a few steps (so BatchNorm statistics are not the initial ones)."""
-    torch.manual_seed(seed)
-    cfg = ModelConfig(image_width=8, audio_width=8, image_size=SIZE)
-    img, aud = build_image_encoder(cfg), build_audio_encoder(cfg)
-    opt = torch.optim.Adam([*img.parameters(), *aud.parameters()], 1e-3)
-    for _ in range(steps):
-        a, b = img(torch.rand(8, 3, SIZE, SIZE)), aud(torch.randn(8, 1, 128, 120))
-        loss = torch.nn.functional.relu(1 + torch.cdist(a, b).diagonal()[:, None] - torch.cdist(a, b)).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    write_run_config(run_dir, {"model": cfg.to_dict(), "front_end": FrontEndConfig().to_dict(),
-                               "data": data or {}, "preset": "tiny-test"})
-    save_checkpoint(run_dir / "checkpoints" / "best.pt", {
-        "image_encoder": img.state_dict(), "audio_encoder": aud.state_dict(), "epoch": 2, "step": steps,
-        "metrics": {"val": {"audio_to_image": {"median_rank": 3.0}}}})
-    return run_dir
+TINY = load_preset("tiny")  # the preset file: what the run must have been built with
+SIZE, DIM = TINY.model.image_size, TINY.model.embed_dim
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory: pytest.TempPathFactory, realdata: Path) -> tuple[Path, Path, dict]:
-    root = tmp_path_factory.mktemp("export")
-    run = make_tiny_run(root / "run")
-    audio = [realdata / "audio" / "spinetail.wav", realdata / "audio" / "S4A03895_20190522_060000.wav"]
-    manifest = export_bundle(run, root / "bundle", audio_files=audio)
-    return run, root / "bundle", manifest
+def exported(demo_run_tiny: Path, demo_bundle_tiny: Path) -> tuple[Path, Path, dict]:
+    return demo_run_tiny, demo_bundle_tiny, json.loads((demo_bundle_tiny / "manifest.json").read_text())
+
+
+def _table(world: Path) -> list[dict[str, str]]:
+    with open(world / "pairs.csv", newline="") as f:
+        return list(csv.DictReader(f))
 
 
 def _rel(a: np.ndarray, b: np.ndarray) -> float:
@@ -67,7 +55,9 @@ def test_onnxruntime_matches_pytorch_on_fresh_inputs(exported, realdata: Path) -
     run = load_encoders(run_dir)
     assert manifest["parity"]["image"]["max_relative_difference"] < 1e-4
     assert manifest["parity"]["audio"]["max_relative_difference"] < 1e-4
-    assert "spinetail.wav" in manifest["parity"]["inputs"]
+    # The check ran on the run's own data (the demo world it was trained on), not on synthetic inputs.
+    world = Path(json.loads((run_dir / "config.json").read_text())["dataset"]["path"])
+    assert manifest["parity"]["inputs"] == f"8 images and 3 recordings of {world / 'pairs.csv'}"
     images = np.random.default_rng(7).integers(0, 256, (3, SIZE, SIZE, 3), dtype=np.uint8)
     session = ort.InferenceSession(str(bundle_dir / "image_encoder.onnx"))
     with torch.no_grad():  # the app feeds uint8 RGB; PyTorch gets the same as floats in [0, 1], NCHW
@@ -93,12 +83,15 @@ def test_graphs_have_the_contracted_signature(exported) -> None:
         assert inp.name == input_name and inp.type.tensor_type.elem_type == dtype
         assert [d.dim_param or d.dim_value for d in inp.type.tensor_type.shape.dim] == dims
         assert out.name == "embedding"
-        assert [d.dim_param or d.dim_value for d in out.type.tensor_type.shape.dim] == ["batch", 128]
+        assert [d.dim_param or d.dim_value for d in out.type.tensor_type.shape.dim] == ["batch", DIM]
         assert {o.domain: o.version for o in model.opset_import}[""] == 18
         assert "BatchNormalization" not in {n.op_type for n in model.graph.node}  # folded into the convs
+        # No debug notes: the bytes depend on the weights, not on where the code was checked out.
+        assert not any(n.metadata_props or n.doc_string for n in model.graph.node)
+        assert b"export.py" not in (bundle_dir / name).read_bytes()
 
 
-def test_manifest_round_trip_and_hashes(exported) -> None:
+def test_manifest_round_trip_and_hashes(exported, demo_world_tiny: Path) -> None:
     run_dir, bundle_dir, manifest = exported
     bundle = load_bundle(bundle_dir)
     files = {n: hashlib.sha256((bundle_dir / n).read_bytes()).hexdigest()
@@ -108,13 +101,40 @@ def test_manifest_round_trip_and_hashes(exported) -> None:
     assert bundle.bundle_id == hashlib.sha256(text.encode()).hexdigest()
     assert json.loads((bundle_dir / "manifest.json").read_text()) == manifest
     config = json.loads((run_dir / "config.json").read_text())
-    assert bundle.front_end == FrontEndConfig.from_dict(config["front_end"])
-    assert (bundle.embedding_dim, bundle.distance, bundle.image_size) == (128, "euclidean", SIZE)
+    assert bundle.front_end == FrontEndConfig.from_dict(config["front_end"]) == TINY.front_end
+    assert (bundle.embedding_dim, bundle.distance, bundle.image_size) == (DIM, "euclidean", SIZE)
     assert manifest["image"]["layout"] == "NHWC" and manifest["image"]["dtype"] == "uint8"
     assert manifest["audio"]["chunk_rule"]["chunk_frames"] == FrontEndConfig().chunk_frames == 215
+    # The encoder saw the central image_region x eval_scale of each demo image (world.json: its ground width).
+    world = json.loads((demo_world_tiny / "world.json").read_text())
+    view_m = world["image_size_m"] * TINY.data.image_region * TINY.augment.eval_scale
+    assert bundle.ground_size_m == pytest.approx(view_m, abs=1e-3)
+    # What it was trained on: the dataset train recorded, and the checkpoint's own epoch, step and metrics.
+    best = torch.load(run_dir / "checkpoints" / "best.pt", map_location="cpu", weights_only=True)
     trained = manifest["trained_on"]
-    assert (trained["preset"], trained["epochs"], trained["step"]) == ("tiny-test", 2, 4)
-    assert trained["metrics"]["val"]["audio_to_image"]["median_rank"] == 3.0
+    assert (trained["data"], trained["kind"], trained["preset"]) == (str(demo_world_tiny.resolve()), "demo-world",
+                                                                       "tiny")
+    assert (trained["epochs"], trained["step"], trained["metrics"]) == (best["epoch"], best["step"], best["metrics"])
+    counts = {split: sum(r["split"] == split for r in _table(demo_world_tiny)) for split in ("train", "val", "test")}
+    assert (trained["split_rule"], trained["pairs"], trained["audio_source"]) == ("column", counts, "audio")
+
+
+def test_trained_on_for_runs_without_a_recorded_kind(exported, tmp_path: Path, demo_world_tiny: Path) -> None:
+    run_dir, _, _ = exported
+    old = Path(shutil.copytree(run_dir, tmp_path / "old"))
+    config = json.loads((old / "config.json").read_text())
+    del config["dataset"]["kind"]  # runs trained before train recorded it
+    (old / "config.json").write_text(json.dumps(config))
+    assert trained_on(load_encoders(old), "best")["kind"] == "demo-world"  # told from world.json
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(demo_world_tiny, elsewhere)
+    (elsewhere / "world.json").unlink()
+    config["dataset"]["path"] = str(elsewhere)
+    (old / "config.json").write_text(json.dumps(config))
+    assert trained_on(load_encoders(old), "best")["kind"] == "pair-table"
+    config["dataset"]["path"] = str(tmp_path / "gone")  # data not on this machine: unknown, never guessed
+    (old / "config.json").write_text(json.dumps(config))
+    assert trained_on(load_encoders(old), "best")[("kind")] is None
 
 
 def test_bad_bundles_are_refused_with_one_line(exported, tmp_path: Path) -> None:
@@ -157,6 +177,12 @@ def test_export_above_tolerance_writes_nothing(exported, tmp_path: Path, monkeyp
         bundle_dir / Path(path).name, path))
     with pytest.raises(ExportError, match="above 0; nothing was written"):
         export_bundle(run_dir, tmp_path / "b", tolerance=0.0)
+    # The same export within tolerance also checks the recordings given (e.g. real field recordings).
+    sf.write(tmp_path / "tone.wav", (0.3 * np.sin(np.arange(44100) / 9)).astype(np.float32), 22050)
+    manifest = export_bundle(run_dir, tmp_path / "b", audio_files=[tmp_path / "none.wav", tmp_path / "tone.wav"])
+    assert manifest["parity"]["inputs"].endswith("; 1 given recordings (tone.wav)")  # none.wav: skipped
+    assert manifest["parity"]["audio"]["clips"] == 3 + 1  # the run's 3 and the readable one given
+    shutil.rmtree(tmp_path / "b")
     assert not (tmp_path / "b").exists() and not list(tmp_path.glob(".b*"))
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "keep.txt").write_text("mine")
@@ -178,7 +204,7 @@ def test_embed_command_onnx_and_torch_agree(exported, realdata: Path, tmp_path: 
         assert main(argv + ["--image", str(tmp_path / "wide.png")]) == 0
         rows[backend] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     for a, b in zip(rows["onnx"], rows["torch"], strict=True):
-        assert a["file"] == b["file"] and a["dim"] == 128
+        assert a["file"] == b["file"] and a["dim"] == DIM
         assert _rel(np.array(a["embedding"]), np.array(b["embedding"])) < 1e-4
     assert rows["onnx"][0]["chunks"] == len(chunk_spans(file_log_mel(rec, FrontEndConfig()).shape[1], FrontEndConfig()))
     assert rows["onnx"][1]["size"] == [70, 45]
@@ -207,38 +233,47 @@ def test_images_are_centre_cropped_then_resized() -> None:
 
 
 @pytest.mark.slow
-def test_int8_variant_reports_its_retrieval_change(exported, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # The same seed gives the fixture's weights, so its graphs are reused (the parity check, which
-    # runs for real, would fail otherwise).
+def test_int8_variant_reports_its_retrieval_change(exported, demo_world_tiny: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    run_dir, bundle_dir, _ = exported
+    # The graphs of the same run are the fixture's (the parity check, which runs for real, agrees).
     monkeypatch.setattr("engine.export.export_onnx", lambda module, example, path, *a: shutil.copy(
-        exported[1] / Path(path).name, path))
-    rng = np.random.default_rng(0)
-    data = tmp_path / "data"
-    data.mkdir()
-    lines = ["id,longitude,latitude,image,audio,split"]
-    for i in range(12):
-        Image.fromarray(rng.integers(0, 256, (48, 48, 3), dtype=np.uint8)).save(data / f"{i}.png")
-        t = np.arange(22050) / 22050
-        sf.write(data / f"{i}.wav", (0.3 * np.sin(2 * np.pi * (300 + 150 * i) * t)).astype(np.float32), 22050)
-        lines.append(f"p{i},{i},{i},{i}.png,{i}.wav,{'val' if i % 2 else 'train'}")
-    (data / "pairs.csv").write_text("\n".join(lines) + "\n")
-    run = make_tiny_run(tmp_path / "run", data={"path": str(data), "kind": "pairs"})
-    manifest = export_bundle(run, tmp_path / "int8", precision="int8")
+        bundle_dir / Path(path).name, path))
+    manifest = export_bundle(run_dir, tmp_path / "int8", precision="int8")
     variant = manifest["variant"]
-    assert manifest["precision"] == "int8" and variant["retrieval"]["pairs"] == 6
-    assert variant["retrieval"]["rows"] == "split column = val"
-    for direction in ("image_to_audio", "audio_to_image"):
-        change = variant["retrieval_change"][direction]
-        base, quant = variant["retrieval"]["fp32"][direction], variant["retrieval"]["int8"][direction]
-        assert change["R@1"] == pytest.approx(quant["R@1"] - base["R@1"])
-    assert all(variant["bytes"][n] < variant["fp32_bytes"][n] for n in variant["bytes"])
-    assert manifest["parity"]["inputs"].startswith("8 images from")
-    # A few-step random model quantises far worse than a trained one; this bound only catches a broken
-    # graph (which would be off by 100 % or more).
-    images = np.stack([np.asarray(Image.open(data / f"{i}.png").resize((SIZE, SIZE))) for i in range(4)])
+    assert manifest["precision"] == "int8"
+    # Exactly the validation pairs train validated on: the demo world's split column, in table order.
+    rows = _table(demo_world_tiny)
+    val = [i for i, r in enumerate(rows) if r["split"] == "val"]
+    retrieval = variant["retrieval"]
+    assert (retrieval["pairs"], retrieval["split_rule"], retrieval["skipped"]) == (len(val), "column", 0)
+    assert retrieval["data"] == str(demo_world_tiny.resolve() / "pairs.csv")
+    # The fp32 bundle's numbers, recomputed here with the PyTorch encoders on the same inputs: evaluate's
+    # image view (engine.augment.center_views, as 8-bit pixels: the bundle's input) and evaluate's whole-clip
+    # embedding, ranked by the paper protocol of train's validation.
+    run = load_encoders(run_dir)
+    source = open_source(demo_world_tiny, TINY.data, TINY.front_end)
+    regions = torch.from_numpy(np.stack([source.image(i) for i in val])).permute(0, 3, 1, 2)
+    views = (center_views(regions, SIZE, TINY.augment.eval_scale) * 255).round()
     with torch.no_grad():
-        expected = load_encoders(run).image_encoder(torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255)
-    assert _rel(BundleEncoders(tmp_path / "int8").embed_images(images), expected.numpy()) < 0.5
+        image = run.image_encoder(views / 255)
+    audio = embed_clips(run.audio_encoder, [source.log_mel(i) for i in val], TINY.front_end, torch.device("cpu"))
+    lon, lat = [float(rows[i]["longitude"]) for i in val], [float(rows[i]["latitude"]) for i in val]
+    expected = retrieval_metrics(image, audio, lon, lat, protocol="paper")
+    for direction in ("image_to_audio", "audio_to_image"):
+        fp32, quant = retrieval["fp32"][direction], retrieval["int8"][direction]
+        for k, value in fp32.items():
+            assert value == pytest.approx(getattr(expected, direction).metrics[k], abs=1e-6), (direction, k)
+        change = variant["retrieval_change"][direction]
+        assert change["R@1"] == pytest.approx(quant["R@1"] - fp32["R@1"])
+        assert change["median_rank"] == pytest.approx(quant["median_rank"] - fp32["median_rank"])
+    assert all(variant["bytes"][n] < variant["fp32_bytes"][n] for n in variant["bytes"])
+    # A few-step model quantises far worse than a well-trained one; this bound only catches a broken
+    # graph (which would be off by 100 % or more).
+    images = np.stack([np.asarray(Image.open(demo_world_tiny / rows[i]["image"]).resize((SIZE, SIZE))) for i in val])
+    with torch.no_grad():
+        reference = run.image_encoder(torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255).numpy()
+    assert _rel(BundleEncoders(tmp_path / "int8").embed_images(images), reference) < 0.5
 
 
 def test_exported_bundle_builds_and_queries_an_atlas(exported, realdata: Path, tmp_path: Path,

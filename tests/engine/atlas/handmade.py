@@ -42,7 +42,8 @@ def _save(graph: onnx.GraphProto, path: Path) -> None:
 
 
 def make_bundle(folder: Path, seed: int = 0, dim: int = 8, image_size: int = 32,
-                ground_size_m: float | None = None, distance: str = "euclidean") -> HandmadeBundle:
+                ground_size_m: float | None = None, distance: str = "euclidean",
+                trained_on: dict | None = None) -> HandmadeBundle:
     folder.mkdir(parents=True, exist_ok=True)
     fe = FrontEndConfig()
     rng = np.random.default_rng(seed)
@@ -77,7 +78,7 @@ def make_bundle(folder: Path, seed: int = 0, dim: int = 8, image_size: int = 32,
                   "arch": "handmade-mean-colour", "ground_size_m": ground_size_m},
         "audio": {"input": "log_mel", "output": "embedding", "front_end": fe.to_dict(), "chunk_rule": {},
                   "aggregate": "mean", "arch": "handmade-mean-spectrum"},
-        "trained_on": {"kind": "handmade test fixture"}, "exported_at": "2025-01-01T00:00:00+00:00",
+        "trained_on": trained_on or {"kind": "handmade test fixture"}, "exported_at": "2025-01-01T00:00:00+00:00",
         "parity": None})
     return HandmadeBundle(folder, w_image.astype(np.float64), w_audio.astype(np.float64))
 

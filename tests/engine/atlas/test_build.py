@@ -16,7 +16,7 @@ from engine.atlas.format import MANIFEST
 from engine.audio import chunk_spans, file_log_mel
 from engine.errors import AtlasError, Cancelled
 from engine.progress import Job
-from tests.engine.atlas.handmade import HandmadeBundle, mercator_scene, read_json
+from tests.engine.atlas.handmade import HandmadeBundle, make_bundle, mercator_scene, read_json
 from tests.test_torch_free import run_blocked
 
 ATLAS_FILES = ["tiles/lon.f8", "tiles/lat.f8", "tiles/footprint.f8", "tiles/source.i4", "tiles/grid.i4",
@@ -216,6 +216,21 @@ def test_unreadable_recordings_are_skipped_with_their_reason(tmp_path: Path, bun
     assert report.recordings_added == 1
     assert any(str(bad) in s and "not a readable audio file" in s for s in report.skipped)
     assert any("impossible coordinates" in s for s in report.skipped)
+    # The table is read by the data layer (its summary); the unreadable file is found while embedding.
+    assert report.summaries == [f"{table}: 3 rows: 2 usable, 1 bad coordinates"]
+    assert report.skipped_count == 2 and report.describe().endswith("+1 recordings; 2 skipped")
+    entry = read_json(tmp_path / "a" / MANIFEST)["recording_tables"][0]
+    assert (entry["kind"], entry["skipped"], entry["rows_total"]) == ("pair-table", 2, 2)
+
+
+def test_a_bundle_trained_on_spectrogram_jpegs_is_flagged_when_embedding_recordings(
+        tmp_path: Path, realdata: Path, caplog: pytest.LogCaptureFixture) -> None:
+    table = _pair_table(tmp_path / "t", [realdata / "audio" / "spinetail.wav"])
+    for source, flagged in (("spectrogram", True), ("raw", False)):
+        made = make_bundle(tmp_path / source, trained_on={"kind": "soundingearth", "audio_source": source})
+        caplog.clear()
+        build_atlas(tmp_path / f"a_{source}", made.path, recordings=table)
+        assert any("spectrogram JPEGs" in r.getMessage() for r in caplog.records) == flagged
 
 
 def test_atlas_builds_and_answers_without_torch(tmp_path: Path, bundle: HandmadeBundle, imagery: Path) -> None:

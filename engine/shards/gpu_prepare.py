@@ -1,0 +1,145 @@
+"""The nvJPEG path of ``prepare``: batched JPEG decode, crop, downscale and JPEG encode on the GPU.
+
+torchvision's ``decode_jpeg``/``encode_jpeg`` with CUDA tensors run nvJPEG; with ``device="cpu"`` the same
+functions run libjpeg-turbo, which is how the tests exercise this module without a GPU. Full-resolution
+images are decoded (nvJPEG has no DCT scaling), the central region is cut and reduced by area averaging
+for integer factors (antialiased bilinear otherwise), then re-encoded. Log-mels come from the engine's
+data layer on CPU threads. Three stages overlap: a thread pool reads the next shard's images, the GPU
+codes the current shard while threads decode its log-mels, a writer thread writes the previous one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torchvision.io import encode_jpeg
+
+from engine.errors import ConfigError
+from engine.gpu.decode import as_byte_tensor, decode_batch
+from engine.shards.format import CacheGeometry, RawSample
+from engine.shards.prepare import PrepareConfig, ShardPlan, SkipSample, encode_record, finish_shard
+
+log = logging.getLogger(__name__)
+
+
+def region_box(width: int, height: int, geometry: CacheGeometry) -> tuple[float, float, float, float]:
+    """The central region (left, top, right, bottom) in the pixels of a ``width`` x ``height`` image."""
+    side = min(width, height) * geometry.region / geometry.source_size
+    cx, cy = width / 2.0, height / 2.0
+    return (cx - side / 2.0, cy - side / 2.0, cx + side / 2.0, cy + side / 2.0)
+
+
+def regions_from_images(images: list[torch.Tensor], geometry: CacheGeometry) -> list[torch.Tensor]:
+    """Cut the central region of each (3, H, W) uint8 image and bring it to the stored size (uint8).
+
+    Integer reduction factors use area averaging; others antialiased bilinear resampling. Images of one
+    size are processed as one batch.
+    """
+    out: list[torch.Tensor | None] = [None] * len(images)
+    groups: dict[tuple[int, int, int], list[int]] = {}
+    for i, img in enumerate(images):
+        left, top, right, _ = region_box(img.shape[2], img.shape[1], geometry)
+        groups.setdefault((round(left), round(top), round(right - left)), []).append(i)
+    size = geometry.stored
+    for (left, top, side), idx in groups.items():
+        crops = torch.stack([images[i][:, top:top + side, left:left + side] for i in idx]).float()
+        if side == size:
+            resized = crops
+        elif side % size == 0:
+            resized = F.avg_pool2d(crops, kernel_size=side // size)
+        else:
+            resized = F.interpolate(crops, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        resized = resized.round_().clamp_(0, 255).to(torch.uint8)
+        for j, i in enumerate(idx):
+            out[i] = resized[j].contiguous()
+    return [o for o in out if o is not None]
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def _code_images(datas: list[bytes | None], geometry: CacheGeometry, device: torch.device,
+                 batch: int) -> list[bytes | str]:
+    """Each record's re-encoded region (bytes), or the skip reason (str)."""
+    out: list[bytes | str] = ["missing image" if d is None else "" for d in datas]
+    present = [i for i, d in enumerate(datas) if d is not None]
+    for start in range(0, len(present), batch):
+        idx = present[start:start + batch]
+        decoded = decode_batch([as_byte_tensor(datas[i]) for i in idx], device)  # type: ignore[arg-type]
+        good = [(i, img) for i, img in zip(idx, decoded, strict=True) if img is not None]
+        for i, img in zip(idx, decoded, strict=True):
+            if img is None:
+                out[i] = "unreadable image"
+        if good:
+            regions = regions_from_images([img for _, img in good], geometry)
+            for (i, _), data in zip(good, encode_jpeg(regions, quality=geometry.quality), strict=True):
+                out[i] = data.cpu().numpy().tobytes()
+    return out
+
+
+def _assemble(plan: ShardPlan, coded: list[bytes | str], cfg: PrepareConfig,
+              pool: ThreadPoolExecutor) -> tuple[list[RawSample], dict[str, list[str]]]:
+    def one(i: int) -> RawSample | str:
+        if isinstance(coded[i], str):
+            return coded[i]  # type: ignore[return-value]
+        try:
+            return encode_record(plan.records[i], plan.split, cfg, jpeg=coded[i])  # type: ignore[arg-type]
+        except SkipSample as skip:
+            return skip.reason
+
+    samples: list[RawSample] = []
+    skipped: dict[str, list[str]] = {}
+    for i, result in enumerate(pool.map(one, range(len(coded)))):
+        if isinstance(result, str):
+            skipped.setdefault(result, []).append(plan.records[i].key)
+        else:
+            samples.append(result)
+    return samples, skipped
+
+
+def build_shards_cuda(plans: list[ShardPlan], out: Path, cfg: PrepareConfig, device: str | torch.device = "cuda",
+                      batch: int = 128, threads: int = 16) -> Iterator[tuple[ShardPlan, dict[str, Any]]]:
+    """Build the given shards with GPU JPEG coding; yields each (plan, sidecar) once written.
+
+    Args:
+        plans: shards still to build.
+        out: the cache folder.
+        cfg: configs (image region and stored size, front-end, JPEG quality).
+        device: ``cuda`` (nvJPEG) or ``cpu`` (libjpeg-turbo through torchvision; tests).
+        batch: images per batched decode call.
+        threads: threads reading files and decoding log-mels.
+
+    Raises:
+        ConfigError: ``cuda`` without a CUDA device.
+    """
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--decoder cuda", "no CUDA device is available", "use --decoder cpu")
+    geometry = cfg.geometry
+
+    def load(plan: ShardPlan) -> list[bytes | None]:
+        return list(io_pool.map(_read, [r.image for r in plan.records]))
+
+    with ThreadPoolExecutor(threads) as io_pool, ThreadPoolExecutor(1) as stage, ThreadPoolExecutor(1) as writer:
+        reading: Future[list[bytes | None]] | None = stage.submit(load, plans[0]) if plans else None
+        writing: Future[tuple[ShardPlan, dict[str, Any]]] | None = None
+        for k, plan in enumerate(plans):
+            assert reading is not None
+            datas = reading.result()
+            reading = stage.submit(load, plans[k + 1]) if k + 1 < len(plans) else None
+            samples, skipped = _assemble(plan, _code_images(datas, geometry, device, batch), cfg, io_pool)
+            if writing is not None:
+                yield writing.result()
+            writing = writer.submit(lambda p=plan, s=samples, sk=skipped: (p, finish_shard(p, out, s, sk)))
+        if writing is not None:
+            yield writing.result()

@@ -1,0 +1,137 @@
+"""Checks that need a CUDA device (marked ``gpu``; skipped without one). bench/gpu_check.sh runs them.
+
+Needs torch, torchvision, Pillow, numpy and, through the engine's data layer, soundfile and soxr (which a
+bare CUDA image may lack: bench/gpu_check.sh installs carried wheels).
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from engine.augment import AugmentConfig, _affine_views, augment_images
+from engine.gpu.compute import ComputeConfig, PairModel, TrainStep, prepare_model
+from engine.gpu.decode import as_byte_tensor, decode_batch
+from engine.gpu.loader import LoaderConfig, ShardBatches, make_loader
+from engine.gpu.pipeline import DevicePipeline, PipelineConfig
+from engine.losses import LossConfig, PairLoss, batch_all_triplet_loss
+from engine.models import AudioEncoder, ImageEncoder, ModelConfig
+
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
+
+
+def _jpegs(n: int, size: int = 384) -> tuple[list[bytes], list[np.ndarray]]:
+    out, pixels = [], []
+    for i in range(n):
+        rng = np.random.default_rng(i)
+        small = rng.integers(0, 256, (size // 16, size // 16, 3), dtype=np.uint8)
+        img = np.asarray(Image.fromarray(small).resize((size, size), Image.Resampling.BICUBIC))
+        buf = io.BytesIO()
+        Image.fromarray(img).save(buf, format="JPEG", quality=90)
+        out.append(buf.getvalue())
+        pixels.append(img)
+    return out, pixels
+
+
+def test_nvjpeg_decode_matches_cpu_decode_and_skips_damaged() -> None:
+    datas, _ = _jpegs(6)
+    datas[2] = datas[2][40:]  # not a JPEG any more
+    gpu = decode_batch([as_byte_tensor(d) for d in datas], "cuda")
+    cpu = decode_batch([as_byte_tensor(d) for d in datas], "cpu")
+    assert gpu[2] is None and cpu[2] is None
+    for g, c in zip(gpu, cpu, strict=True):
+        if c is None:
+            continue
+        assert g.is_cuda and g.shape == c.shape == (3, 384, 384)
+        diff = (g.cpu().float() - c.float()).abs()
+        # nvJPEG and libjpeg-turbo differ in IDCT and chroma upsampling: a mean of 3.1 grey levels was measured
+        # on an H100 (torch 2.11); a wrong channel order, crop or scale gives tens.
+        assert float(diff.mean()) < 5.0
+
+
+def test_gpu_augmentation_matches_cpu_geometry_and_ranges() -> None:
+    x = torch.randint(0, 256, (8, 3, 256, 256), dtype=torch.uint8)
+    quarter = torch.tensor([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0]]).repeat(8, 1, 1)  # 90 degrees, whole region
+    gpu = _affine_views(x.cuda(), quarter.cuda(), 256)
+    assert torch.equal((gpu * 255).round().to(torch.uint8).cpu(), torch.rot90(x, 1, (2, 3)))
+    theta = torch.tensor([[0.6, -0.3, 0.1], [0.3, 0.6, -0.05]]).repeat(8, 1, 1)
+    assert float((_affine_views(x.cuda(), theta.cuda(), 192).cpu() - _affine_views(x, theta, 192)).abs().max()) < 1e-4
+    big = torch.randint(0, 256, (64, 3, 256, 256), dtype=torch.uint8, device="cuda")
+    out = augment_images(big, 192, AugmentConfig(), torch.Generator(device="cuda").manual_seed(0))
+    assert out.shape == (64, 3, 192, 192) and out.dtype == torch.float32 and out.is_cuda
+    assert 0.0 <= float(out.min()) and float(out.max()) <= 1.0 and bool(torch.isfinite(out).all())
+
+
+def test_loss_on_gpu_equals_cpu() -> None:
+    g = torch.Generator().manual_seed(0)
+    image, audio = torch.randn(256, 128, generator=g), torch.randn(256, 128, generator=g)
+    cpu = batch_all_triplet_loss(image, audio)
+    gpu = PairLoss(LossConfig())(image.cuda(), audio.cuda())
+    torch.testing.assert_close(gpu.cpu(), cpu, rtol=1e-5, atol=1e-6)
+
+
+def test_bf16_compiled_steps_give_a_finite_decreasing_loss() -> None:
+    """The bench's configuration (same shapes, so the bench reuses the compiled graphs from the cache)."""
+    torch.manual_seed(0)
+    cfg = ModelConfig(image_arch="resnet50", audio_arch="resnet18", image_size=192)
+    compute = ComputeConfig(bf16=True, channels_last=True, compile=True)
+    run, plain = prepare_model(PairModel(ImageEncoder(cfg), AudioEncoder(cfg)), torch.device("cuda"), compute)
+    opt = torch.optim.Adam(plain.parameters(), lr=1e-3, fused=True)
+    step = TrainStep(run, PairLoss(LossConfig()), opt, compute, torch.device("cuda"))
+    g = torch.Generator(device="cuda").manual_seed(0)
+    images = torch.rand(256, 3, 192, 192, device="cuda", generator=g).contiguous(memory_format=torch.channels_last)
+    mels = torch.randn(256, 1, 128, 215, device="cuda", generator=g)
+    losses = torch.stack([step(images, mels)["loss"] for _ in range(8)]).tolist()
+    assert all(np.isfinite(losses)), losses
+    assert min(losses[-3:]) < 0.9 * losses[0], losses
+
+
+def test_cuda_pipeline_from_shards_with_a_damaged_jpeg(tmp_path: Path) -> None:
+    from tests.engine.test_gpu_loader import write_cache
+
+    shards = write_cache(tmp_path, [16, 16], damaged={"7"})
+    raw = iter(make_loader(ShardBatches(tmp_path, shards, LoaderConfig(batch_size=8, audio_frames=10, workers=2,
+                                                                       shuffle_buffer=8)), pin_memory=True))
+    pipe = DevicePipeline(raw, "cuda", PipelineConfig(augment=AugmentConfig(), image_size=32, channels_last=True))
+    batches = [b for _, b in zip(range(4), pipe, strict=False)]
+    pipe.close()
+    assert all(b.images.is_cuda and b.images.shape == (8, 3, 32, 32) for b in batches)
+    assert all(b.mels.is_cuda and b.mels.shape == (8, 1, 8, 10) for b in batches)
+    assert "7" not in [k for b in batches for k in b.keys] and pipe.skipped["unreadable image"] == 1
+    total = torch.stack([b.images.sum() for b in batches]).sum()  # consumer-stream use of prefetched tensors
+    assert bool(torch.isfinite(total))
+
+
+def test_nvjpeg_prepare_matches_cpu_prepare(tmp_path: Path) -> None:
+    """The nvJPEG prepare path on the device stores the same samples as the CPU path."""
+    from engine.data.config import DataConfig
+    from engine.data.source import open_source
+    from engine.shards.format import iter_shard
+    from engine.shards.gpu_prepare import build_shards_cuda
+    from engine.shards.prepare import PrepareConfig, build_shard_cpu, plan_shards
+    from tests.engine.shards_fixture import CORRUPT_KEY, make_soundingearth
+
+    data = make_soundingearth(tmp_path / "se")
+    data_cfg = DataConfig(stored_size=384, split_rule="paper")
+    cfg = PrepareConfig(data=data_cfg, shard_size=4)
+    source = open_source(data, data_cfg)
+    plans = plan_shards(source.records, source.splits, cfg)
+    (tmp_path / "gpu").mkdir()
+    (tmp_path / "cpu").mkdir()
+    sidecars = dict(build_shards_cuda(plans, tmp_path / "gpu", cfg, device="cuda", batch=4))
+    for plan in plans:
+        build_shard_cpu(plan, tmp_path / "cpu", cfg)
+    skipped = [k for s in sidecars.values() for k in s["skipped"].get("unreadable image", [])]
+    assert skipped == [CORRUPT_KEY]
+    for plan in plans:
+        cpu = {s.key: s for s in iter_shard(tmp_path / "cpu" / plan.name)}
+        for s in iter_shard(tmp_path / "gpu" / plan.name):
+            a = np.asarray(Image.open(io.BytesIO(s.jpeg)), np.float64)
+            b = np.asarray(Image.open(io.BytesIO(cpu[s.key].jpeg)), np.float64)
+            assert a.shape == b.shape and np.abs(a - b).mean() < 5.0
+            np.testing.assert_array_equal(s.mel, cpu[s.key].mel)

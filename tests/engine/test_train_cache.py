@@ -1,0 +1,115 @@
+"""train --cache: the GPU input pipeline's training loop, run on CPU: log, checkpoints, exact resume,
+and two processes under torchrun (gloo) where only rank 0 writes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from engine.checkpoint import load_checkpoint, load_encoders, read_run_config
+from engine.cli import main
+from engine.errors import Cancelled
+from engine.gpu.train_loop import train_from_cache
+from engine.progress import Job
+from engine.train.config import load_preset
+from engine.train.metrics_log import read_metrics
+from tests.conftest import ROOT
+from tests.engine.shards_fixture import make_soundingearth
+
+TRAIN = ["--preset", "tiny", "--device", "cpu", "--workers", "0", "--batch-size", "4"]
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("train_cache")
+    data = make_soundingearth(root / "se", rows=24)
+    out = root / "cache"
+    assert main(["prepare", "--data", str(data), "--out", str(out), "--preset", "tiny", "--shard-size", "4",
+                 "--workers", "1"]) == 0
+    return out
+
+
+def _train(cache: Path, run: Path, *extra: str) -> int:
+    return main(["train", "--cache", str(cache), "--out", str(run), *TRAIN, *extra])
+
+
+def test_train_from_cache_logs_validates_and_checkpoints(cache: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    assert _train(cache, run, "--epochs", "2") == 0
+    events = read_metrics(run / "metrics.jsonl")
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "start" and kinds[-1] == "end" and kinds.count("epoch") == 2
+    start = events[0]
+    assert start["steps_per_epoch"] == 3 and start["n_train"] == 15 and start["world_size"] == 1  # 15 // 4
+    steps = [e for e in events if e["event"] == "step"]
+    assert [e["step"] for e in steps] == [1, 2, 3, 4, 5, 6]  # tiny logs every step
+    assert all(e["loss"] > 0 and 0 <= e["r1_image_to_audio"] <= 1 and e["samples_per_s"] > 0 for e in steps)
+    epochs = [e for e in events if e["event"] == "epoch"]
+    assert epochs[0]["val"]["gallery"] == 2 and epochs[0]["val"]["protocol"] == "paper"
+    assert events[-1]["status"] == "finished" and events[-1]["step"] == 6
+    config = read_run_config(run)
+    assert config["dataset"]["cache"] == str(cache.resolve())
+    # The dataset as the CPU loop records it (what export's trained_on and validation check read).
+    data = cache.parent / "se"
+    assert {k: config["dataset"][k] for k in ("path", "layout", "kind", "split_rule")} == {
+        "path": str(data.resolve()), "layout": "soundingearth", "kind": "soundingearth", "split_rule": "paper"}
+    assert config["dataset"]["audio_source"] in ("spectrogram", "raw")
+    # SoundingEarth images cover about 204.8 m; the encoder's view is the preset's view fraction of that.
+    assert config["data"]["ground_size_m"] == pytest.approx(204.8 * load_preset("tiny").view_fraction, abs=1e-3)
+    loaded = load_encoders(run, "best")
+    assert loaded.checkpoint["epoch"] in (1, 2)
+
+
+def test_interrupted_run_resumes_exactly(cache: Path, tmp_path: Path) -> None:
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    assert _train(cache, straight, "--epochs", "2") == 0
+    cfg = load_preset("tiny").replace("train", batch_size=4, device="cpu", epochs=2).replace("data", num_workers=0)
+    job = Job(lambda done, total, message: job.cancel() if done >= 4 else None)
+    with pytest.raises(Cancelled):
+        train_from_cache(cfg, cache, resumed, job=job)
+    stopped = load_checkpoint(resumed / "checkpoints" / "last.pt")
+    assert stopped["step"] == 5 and stopped["progress"]["epoch_step"] == 2  # mid-epoch 2
+    # The cache is taken from the run's config on --resume.
+    assert main(["train", "--out", str(resumed), "--resume", "--device", "cpu"]) == 0
+    a = load_checkpoint(straight / "checkpoints" / "last.pt")
+    b = load_checkpoint(resumed / "checkpoints" / "last.pt")
+    assert a["step"] == b["step"] == 6
+    for part in ("image_encoder", "audio_encoder"):
+        for name, value in a[part].items():
+            torch.testing.assert_close(b[part][name], value, rtol=1e-5, atol=1e-6, msg=name)
+    events = read_metrics(resumed / "metrics.jsonl")
+    assert [e["status"] for e in events if e["event"] == "end"] == ["interrupted", "finished"]
+    assert [e["resumed_from_step"] for e in events if e["event"] == "start"] == [None, 5]
+
+
+def test_bad_cache_options(cache: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["train", "--cache", str(tmp_path), "--out", str(tmp_path / "r1"), *TRAIN]) == 2
+    assert "is not a prepared cache" in capsys.readouterr().err
+    assert main(["train", "--cache", str(cache), "--out", str(tmp_path / "r2"), "--preset", "paper-r18",
+                 "--device", "cpu"]) == 2
+    assert "prepare again with --image-region 0.75" in capsys.readouterr().err
+    assert main(["train", "--data", str(cache), "--out", str(tmp_path / "r3"), "--compile", *TRAIN]) == 2
+    assert "add --cache CACHE" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_share_the_batch_and_rank0_writes(cache: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+         "-m", "engine.cli", "train", "--cache", str(cache), "--out", str(run), "--epochs", "1", *TRAIN],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    events = read_metrics(run / "metrics.jsonl")
+    assert [e["event"] for e in events].count("start") == 1  # one writer
+    assert events[0]["world_size"] == 2 and events[0]["batch_size"] == 4
+    # 15 train pairs in shards of 4, 4, 4, 3; global batch 4 = 2 ranks x 2: each rank reads its own two
+    # shards (8 and 7 pairs), so both take 7 // 2 = 3 steps.
+    assert events[0]["steps_per_epoch"] == 3 and events[-1]["status"] == "finished" and events[-1]["step"] == 3
+    assert load_checkpoint(run / "checkpoints" / "last.pt")["step"] == 3
