@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from app.controllers import AppContext, AppController
-from app.qt_compat import protect_singleton_refcounts
 from app.services.audio_io import AudioBackend
 from app.services.project import resources_dir
 from app.services.settings import data_dir, load_settings
@@ -31,7 +30,6 @@ def build_app(context: AppContext, backend: AudioBackend | None = None) -> tuple
     from app.widgets.main_window import MainWindow
     from app.workers import TaskRunner
 
-    protect_singleton_refcounts()
     qInstallMessageHandler(_qt_message)
     state = AppState()
     runner = TaskRunner(state.tasks)

@@ -104,9 +104,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                             format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    from app.qt_compat import protect_singleton_refcounts
-
-    protect_singleton_refcounts()  # before any Qt signal is emitted
     from app.launch import run_app
 
     return run_app(args)

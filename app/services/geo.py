@@ -9,47 +9,18 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
+from engine.geo import WEB_MERCATOR_MAX_LAT, lonlat_to_web_mercator, web_mercator_to_lonlat
+from engine.geo import haversine_km as haversine_km  # re-exported for the app
 
-EARTH_RADIUS_M = 6_378_137.0  # the WGS84 semi-major axis, which EPSG:3857 uses as a sphere radius
-MAX_LAT = 85.05112877980659  # where Web Mercator's square world ends
-MEAN_EARTH_RADIUS_KM = 6371.0088
-
-
-def lonlat_to_mercator(lon: np.ndarray | float, lat: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
-    """WGS84 degrees -> EPSG:3857 metres (latitudes beyond +-85.0511 are clamped).
-
-    Returns:
-        (x, y) as float64 arrays (0-d for scalar input).
-    """
-    lon = np.asarray(lon, dtype=np.float64)
-    lat = np.clip(np.asarray(lat, dtype=np.float64), -MAX_LAT, MAX_LAT)
-    x = np.radians(lon) * EARTH_RADIUS_M
-    y = np.log(np.tan(np.pi / 4 + np.radians(lat) / 2)) * EARTH_RADIUS_M
-    return x, y
-
-
-def mercator_to_lonlat(x: np.ndarray | float, y: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
-    """EPSG:3857 metres -> WGS84 degrees (the inverse of :func:`lonlat_to_mercator`)."""
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    lon = np.degrees(x / EARTH_RADIUS_M)
-    lat = np.degrees(2 * np.arctan(np.exp(y / EARTH_RADIUS_M)) - np.pi / 2)
-    return lon, lat
+# One definition of the projection and of great-circle distances, shared with the engine (torch-free).
+lonlat_to_mercator = lonlat_to_web_mercator
+mercator_to_lonlat = web_mercator_to_lonlat
+MAX_LAT = WEB_MERCATOR_MAX_LAT
 
 
 def ground_metres_per_mercator_metre(lat: float) -> float:
     """How many metres on the ground one EPSG:3857 metre covers at latitude ``lat``."""
     return math.cos(math.radians(max(-MAX_LAT, min(MAX_LAT, lat))))
-
-
-def haversine_km(lon1: float, lat1: float, lon2: np.ndarray | float, lat2: np.ndarray | float) -> np.ndarray:
-    """Great-circle distance in km on the mean Earth sphere."""
-    p1, p2 = math.radians(lat1), np.radians(np.asarray(lat2, dtype=np.float64))
-    dp = p2 - p1
-    dl = np.radians(np.asarray(lon2, dtype=np.float64) - lon1)
-    a = np.sin(dp / 2) ** 2 + math.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
-    return 2 * MEAN_EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
 
 
 def nice_length(max_metres: float) -> float:

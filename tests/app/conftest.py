@@ -14,12 +14,10 @@ from typing import Any
 
 import pytest
 
-from app.qt_compat import protect_singleton_refcounts
 from tests.app import fixtures_data
 from tests.conftest import REALDATA
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-protect_singleton_refcounts()  # PySide6 6.12's emit() reference bug would abort a long test session
 
 
 # ------------------------------------------------------------------------------------ leak check
