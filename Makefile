@@ -48,5 +48,11 @@ lint: setup
 	$(VENV)/bin/ruff check engine app tests bench
 	$(VENV)/bin/lint-imports
 
+# The desktop bundle dist/soundscape (PyInstaller, one folder, no PyTorch; its own build environment in
+# .cache/package/venv), then its checks: no PyTorch inside, its size, a smoke run of a copy with a clean
+# environment (SMOKE=quick skips the real first launch). See packaging/build.sh.
+package: system-deps
+	PYTHON="$(PYTHON)" SMOKE="$(SMOKE)" packaging/build.sh
+
 clean:
 	rm -rf $(VENV) build dist *.egg-info

@@ -53,6 +53,7 @@ def _qt_app(argv0: str) -> Any:
     app = QApplication.instance() or QApplication([argv0])
     app.setApplicationName("Soundscape Mapper")
     app.setOrganizationName("soundscape-mapper")
+    app.setDesktopFileName("soundscape-mapper")  # Wayland: the desktop entry (and icon) of the window
     style = resources_dir() / "style.qss"
     if style.is_file():
         app.setStyleSheet(style.read_text(encoding="utf-8"))

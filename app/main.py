@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import multiprocessing
 import os
 import sys
 from collections.abc import Sequence
@@ -88,6 +89,9 @@ def _join_negative_values(argv: list[str]) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the app; returns the exit status (0 ok, 1 failure in headless mode, 2 bad options)."""
+    # In the desktop bundle the demo world's `spawn` workers start this executable again: this turns
+    # such a start into the worker it should be (a no-op when not frozen). It must run before parsing.
+    multiprocessing.freeze_support()
     argv = _join_negative_values(list(sys.argv[1:] if argv is None else argv))
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -27,12 +27,45 @@ class Project:
     atlas_path: Path
 
 
+DISTRIBUTION = "soundscape-mapper"
+# Where a wheel installs resources/ (pyproject.toml's data-files), relative to the install prefix.
+SHARED_RESOURCES = ("share", "soundscape-mapper", "resources")
+
+
 def resources_dir() -> Path:
-    """The ``resources/`` folder: beside the package in a checkout or install, inside a frozen app."""
+    """The ``resources/`` folder (demo model bundle, style sheet, icons).
+
+    Returns:
+        Inside a frozen app (PyInstaller), ``<bundle>/_internal/resources``; in a checkout (run from
+        source or installed editable), the checkout's ``resources/``; in an installed wheel,
+        ``<prefix>/share/soundscape-mapper/resources``. The last is looked up in the installed
+        distribution's file list, so a venv, a ``--user`` and a ``--prefix`` install all work.
+    """
     frozen = getattr(sys, "_MEIPASS", None)
     if frozen:
         return Path(frozen) / "resources"
-    return Path(__file__).resolve().parents[2] / "resources"
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "pyproject.toml").is_file() and (checkout / "resources").is_dir():
+        return checkout / "resources"
+    return installed_resources_dir() or checkout / "resources"
+
+
+def installed_resources_dir(distribution: str = DISTRIBUTION) -> Path | None:
+    """``resources/`` as a wheel installed it (``<prefix>/share/soundscape-mapper/resources``), or None
+    when the distribution is not installed or installed without it (an editable install)."""
+    from importlib import metadata
+
+    try:
+        dist = metadata.distribution(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+    n = len(SHARED_RESOURCES)
+    for file in dist.files or ():
+        parts = file.parts
+        for i in range(len(parts) - n):
+            if parts[i:i + n] == SHARED_RESOURCES:
+                return Path(str(dist.locate_file("/".join(parts[:i + n])))).resolve()
+    return None
 
 
 def shipped_bundle_path() -> Path:

@@ -7,6 +7,7 @@ The app never imports torch; the engine runs in its own process with the same Py
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import os
@@ -61,6 +62,41 @@ class TrainingSpec:
     @property
     def log_path(self) -> Path:
         return self.run_dir / "app-train.log"
+
+
+# What `soundscape-engine train` and `export` import beyond the app's own dependencies (the `engine` extra).
+ENGINE_MODULES = ("torch", "torchvision", "onnx")
+
+
+def engine_unavailable_reason(find_spec: Callable[[str], Any] | None = None,
+                              frozen: bool | None = None) -> str | None:
+    """Why this installation cannot train, or None when it can.
+
+    Training runs the engine with this Python; the app-only install (``pip install soundscape-mapper[app]``)
+    and the desktop bundle have no PyTorch. Nothing is imported here (the app never imports torch).
+
+    Args:
+        find_spec: the module finder (default ``importlib.util.find_spec``; tests pass a fake).
+        frozen: whether this is the desktop bundle (default: ``sys.frozen``).
+    Returns:
+        A one-line reason naming what is missing and the fix, or None.
+    """
+    if getattr(sys, "frozen", False) if frozen is None else frozen:
+        return ("Training: the desktop bundle does not include the engine (PyTorch); train with "
+                "'soundscape-engine train' in a full install (pip install 'soundscape-mapper[engine]') and "
+                "open the exported bundle with File > Open model bundle…")
+    missing = [m for m in ENGINE_MODULES if not _findable(find_spec or importlib.util.find_spec, m)]
+    if missing:
+        return (f"Training: this installation lacks the engine's {', '.join(missing)}; install the engine with "
+                "pip install 'soundscape-mapper[engine]' and start again")
+    return None
+
+
+def _findable(find_spec: Callable[[str], Any], name: str) -> bool:
+    try:
+        return find_spec(name) is not None
+    except (ImportError, ValueError):  # a finder that refuses the name, a broken package
+        return False
 
 
 def train_command(spec: TrainingSpec) -> list[str]:
