@@ -20,6 +20,8 @@ EXCLUDED_MODULES = [
     "matplotlib", "librosa", "numba", "llvmlite", "sklearn", "pandas", "sympy", "networkx", "jinja2",
     "IPython", "jupyter", "notebook", "pytest", "pytestqt", "ruff", "importlinter", "pyproj", "tkinter",
     "_tkinter", "PyInstaller", "readline",
+    # optional imports: pyqtgraph's CUDA (cupy) image path, numpy.f2py's encoding detection
+    "cuda", "cupy", "charset_normalizer",
     # Pillow's AVIF and Tk support (the app reads and writes JPEG and PNG)
     "PIL._avif", "PIL.AvifImagePlugin", "PIL.ImageTk", "PIL._imagingtk",
     # build tools (cffi imports them only to compile; sounddevice's interface is already compiled)
