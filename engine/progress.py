@@ -45,11 +45,15 @@ class TqdmJob(Job):
 
     def __init__(self, description: str, unit: str = "it", **tqdm_kwargs: Any) -> None:
         super().__init__(self._update)
-        from tqdm import tqdm
-
-        self._bar = tqdm(desc=description, unit=unit, dynamic_ncols=True, **tqdm_kwargs)
+        self._bar_args = {"desc": description, "unit": unit, "dynamic_ncols": True, **tqdm_kwargs}
+        self._bar: Any = None
 
     def _update(self, done: int, total: int | None, message: str) -> None:
+        if self._bar is None:
+            # Drawn on the first report, so a command that stops on bad input prints only its error line.
+            from tqdm import tqdm
+
+            self._bar = tqdm(**self._bar_args)
         if message:
             self._bar.set_postfix_str(message, refresh=False)
         if total is not None and self._bar.total != total:
@@ -65,7 +69,8 @@ class TqdmJob(Job):
             self._bar.refresh()
 
     def close(self) -> None:
-        self._bar.close()
+        if self._bar is not None:
+            self._bar.close()
 
     def __enter__(self) -> TqdmJob:
         return self
