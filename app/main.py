@@ -10,6 +10,7 @@ import argparse
 import logging
 import multiprocessing
 import os
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,9 +25,19 @@ def has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-NO_DISPLAY_MESSAGE = ("soundscape: no display found; run it under a virtual screen with "
-                      "'xvfb-run -a soundscape', or render offscreen with "
-                      "'QT_QPA_PLATFORM=offscreen soundscape --screenshot out.png'")
+def _invoked_as(argv0: str) -> str:
+    """``soundscape`` when started from PATH, else the path it was started by (relative when below here)."""
+    if os.sep not in argv0 or not argv0.endswith("soundscape"):
+        return "soundscape"
+    rel = os.path.relpath(argv0)
+    return shlex.quote(rel if not rel.startswith("..") else os.path.abspath(argv0))
+
+
+def no_display_message(program: str = "soundscape") -> str:
+    """The one line printed instead of a Qt abort when there is no display; ``program`` is how the user
+    started the app (e.g. ``.venv/bin/soundscape`` under ``make run``), so the commands can be pasted."""
+    return (f"soundscape: no display found; run it under a virtual screen with 'xvfb-run -a {program}', "
+            f"or render offscreen with 'QT_QPA_PLATFORM=offscreen {program} --screenshot out.png'")
 
 
 def _lonlat(text: str) -> tuple[float, float]:
@@ -101,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if headless and "QT_QPA_PLATFORM" not in os.environ and not has_display():
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
     if not has_display():
-        print(NO_DISPLAY_MESSAGE, file=sys.stderr)
+        print(no_display_message(_invoked_as(sys.argv[0])), file=sys.stderr)
         return 0
     if args.record_seconds is not None and not args.record_seconds > 0:
         parser.error("--record-seconds must be positive")

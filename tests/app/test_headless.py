@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from app.main import NO_DISPLAY_MESSAGE
+from app.main import no_display_message
 from engine.atlas import open_atlas
 from engine.runtime.encoders import BundleEncoders
 from tests.app import independent
@@ -39,7 +39,21 @@ def run_app(args: list[str], tmp_path: Path, block_torch: bool = False,
 def test_without_a_display_it_says_how_to_run_and_exits_0(tmp_path: Path) -> None:
     result = run_app([], tmp_path, DISPLAY=None, WAYLAND_DISPLAY=None, QT_QPA_PLATFORM=None)
     assert result.returncode == 0
-    assert result.stderr.strip() == NO_DISPLAY_MESSAGE
+    assert result.stderr.strip() == no_display_message("soundscape")  # started as python -m app.main
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def test_without_a_display_the_advice_names_the_program_as_started(tmp_path: Path) -> None:
+    """Under `make run` the app is .venv/bin/soundscape, which is not on PATH: the advice must use that path."""
+    script = tmp_path / "bin" / "soundscape"
+    script.parent.mkdir()
+    script.write_text(f"#!{sys.executable}\nimport sys\nfrom app.main import main\nsys.exit(main())\n")
+    script.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    env["PYTHONPATH"] = str(ROOT)
+    result = subprocess.run([str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0
+    assert result.stderr.strip() == no_display_message("bin/soundscape")
 
 
 def test_screenshot_with_selection_and_query_prints_the_true_top_tiles(tmp_path: Path, built_atlas: Path,
