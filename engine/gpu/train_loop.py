@@ -38,8 +38,9 @@ from engine.models import build_audio_encoder, build_image_encoder, load_torchvi
 from engine.progress import Job
 from engine.shards.format import CacheIndex, read_index
 from engine.train.config import RunConfig
-from engine.train.loop import TrainResult, _score, _torch_settings
 from engine.train.metrics_log import MetricsLog
+from engine.train.run_book import TrainResult, _score
+from engine.train.run_book import torch_settings as _torch_settings
 from engine.train.state import (
     Progress,
     build_optimizer,
