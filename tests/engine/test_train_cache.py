@@ -3,6 +3,7 @@ and two processes under torchrun (gloo) where only rank 0 writes."""
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -63,6 +64,30 @@ def test_train_from_cache_logs_validates_and_checkpoints(cache: Path, tmp_path: 
     assert config["data"]["ground_size_m"] == pytest.approx(204.8 * load_preset("tiny").view_fraction, abs=1e-3)
     loaded = load_encoders(run, "best")
     assert loaded.checkpoint["epoch"] in (1, 2)
+
+
+def test_train_from_cache_writes_epoch_scalars_and_log_lines_like_the_cpu_loop(
+        cache: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = tmp_path / "run"
+    with caplog.at_level(logging.INFO, logger="engine.gpu.train_loop"):
+        assert _train(cache, run, "--epochs", "2") == 0
+    epochs = [e for e in read_metrics(run / "metrics.jsonl") if e["event"] == "epoch"]
+    acc = EventAccumulator(str(run / "tensorboard"))
+    acc.Reload()
+    assert {e.step: e.value for e in acc.Scalars("epoch/train_loss")} == pytest.approx(
+        {e["step"]: e["train_loss"] for e in epochs}, rel=1e-6)
+    assert {e.step: e.value for e in acc.Scalars("val/audio_to_image/mean_rank")} == pytest.approx(
+        {e["step"]: e["val"]["audio_to_image"]["mean_rank"] for e in epochs}, rel=1e-6)
+    lines = [r.getMessage() for r in caplog.records if r.name == "engine.gpu.train_loop" and "train loss" in r.getMessage()]
+    expected = []
+    for e in epochs:
+        i2a, a2i = e["val"]["image_to_audio"], e["val"]["audio_to_image"]
+        expected.append(f"epoch {e['epoch']}: train loss {e['train_loss']:.4f}; val (2 pairs) median rank "
+                        f"{i2a['median_rank']:.1f} / {a2i['median_rank']:.1f}, R@10 {i2a['R@10']:.3f} / "
+                        f"{a2i['R@10']:.3f}{' (best)' if e['best'] else ''}")
+    assert lines == expected
 
 
 def test_interrupted_run_resumes_exactly(cache: Path, tmp_path: Path) -> None:
