@@ -112,6 +112,32 @@ def test_interrupted_run_resumes_exactly(cache: Path, tmp_path: Path) -> None:
     assert [e["resumed_from_step"] for e in events if e["event"] == "start"] == [None, 5]
 
 
+@pytest.mark.parametrize("bad_step", [2, 4])
+def test_a_nan_loss_stops_the_cache_loop_and_names_the_kept_checkpoint(
+        bad_step: int, cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import engine.gpu.train_loop as train_loop
+
+    calls = {"n": 0}
+    original = train_loop.PairLoss.forward
+
+    def poisoned(self, image_emb, audio_emb):  # noqa: ANN001, ANN202
+        calls["n"] += 1
+        loss = original(self, image_emb, audio_emb)
+        return loss * float("nan") if calls["n"] == bad_step else loss
+
+    monkeypatch.setattr(train_loop.PairLoss, "forward", poisoned)
+    run = tmp_path / "run"
+    assert _train(cache, run, "--epochs", "2") == 2
+    # 3 steps an epoch, read every step (tiny logs every step): a bad step is caught right after it ran.
+    last = run / "checkpoints" / "last.pt"
+    kept = f"the last good checkpoint {last} (epoch 1) is kept" if bad_step > 3 else "no checkpoint was written yet"
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith(f"error: {run}: the loss became nan near step {bad_step}; training stopped and {kept};")
+    assert (load_checkpoint(last)["epoch"] if last.exists() else 0) == (bad_step - 1) // 3
+    assert read_metrics(run / "metrics.jsonl")[-1]["status"] == "failed"
+
+
 def test_bad_cache_options(cache: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["train", "--cache", str(tmp_path), "--out", str(tmp_path / "r1"), *TRAIN]) == 2
     assert "is not a prepared cache" in capsys.readouterr().err
