@@ -3,6 +3,7 @@ and two processes under torchrun (gloo) where only rank 0 writes."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import subprocess
@@ -118,15 +119,9 @@ def test_a_nan_loss_stops_the_cache_loop_and_names_the_kept_checkpoint(
         capsys: pytest.CaptureFixture[str]) -> None:
     import engine.gpu.train_loop as train_loop
 
-    calls = {"n": 0}
-    original = train_loop.PairLoss.forward
-
-    def poisoned(self, image_emb, audio_emb):  # noqa: ANN001, ANN202
-        calls["n"] += 1
-        loss = original(self, image_emb, audio_emb)
-        return loss * float("nan") if calls["n"] == bad_step else loss
-
-    monkeypatch.setattr(train_loop.PairLoss, "forward", poisoned)
+    real, calls = train_loop.PairLoss.forward, itertools.count(1)  # the loss diverges at step bad_step
+    monkeypatch.setattr(train_loop.PairLoss, "forward", lambda self, image_emb, audio_emb: real(
+        self, image_emb, audio_emb) * (float("nan") if next(calls) == bad_step else 1.0))
     run = tmp_path / "run"
     assert _train(cache, run, "--epochs", "2") == 2
     # 3 steps an epoch, read every step (tiny logs every step): a bad step is caught right after it ran.
