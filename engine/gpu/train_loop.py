@@ -4,8 +4,9 @@
 CACHE ...``) runs this loop instead of the per-sample loader of :mod:`engine.train.loop`. Everything that
 defines the training is shared with that loop: the run config and presets, the encoders, the optimiser
 and schedule, :class:`engine.losses.PairLoss` (which owns the all-gather across ranks), the batch
-augmentation of :mod:`engine.augment`, the checkpoint payload, ``metrics.jsonl`` and the validation
-protocol. What differs is how batches arrive (shards -> nvJPEG -> device augmentation, prefetched on a side
+augmentation of :mod:`engine.augment`, the validation protocol, and the run's bookkeeping (run folder,
+config.json, checkpoints, ``metrics.jsonl`` and TensorBoard: :class:`engine.train.run_book.RunBook`, whose
+:attr:`~engine.train.run_book.RunBook.is_main` this loop ties to rank 0). What differs is how batches arrive (shards -> nvJPEG -> device augmentation, prefetched on a side
 stream) and that no step waits for the host: losses and in-batch recall are summed on the device and read
 every ``log_every`` steps, where a non-finite loss stops the run (the last good checkpoint is kept).
 

@@ -5,6 +5,7 @@ It stops cleanly when its :class:`~engine.progress.Job` is cancelled (the CLI ca
 Ctrl-C/SIGINT; the app sends SIGINT): the current state is saved as ``last`` and the log ends with
 status ``interrupted``; ``--resume`` continues exactly there. A NaN or infinite loss stops the run
 before the bad step touches the weights, keeps the last good checkpoint and ends with ``failed``.
+What the run writes is :class:`engine.train.run_book.RunBook`'s, shared with ``train --cache``.
 """
 
 from __future__ import annotations
