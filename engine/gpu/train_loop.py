@@ -6,9 +6,10 @@ defines the training is shared with that loop: the run config and presets, the e
 and schedule, :class:`engine.losses.PairLoss` (which owns the all-gather across ranks), the batch
 augmentation of :mod:`engine.augment`, the validation protocol, and the run's bookkeeping (run folder,
 config.json, checkpoints, ``metrics.jsonl`` and TensorBoard: :class:`engine.train.run_book.RunBook`, whose
-:attr:`~engine.train.run_book.RunBook.is_main` this loop ties to rank 0). What differs is how batches arrive (shards -> nvJPEG -> device augmentation, prefetched on a side
-stream) and that no step waits for the host: losses and in-batch recall are summed on the device and read
-every ``log_every`` steps, where a non-finite loss stops the run (the last good checkpoint is kept).
+:attr:`~engine.train.run_book.RunBook.is_main` this loop ties to rank 0). What differs is how batches
+arrive (shards -> nvJPEG -> device augmentation, prefetched on a side stream) and that no step waits for the
+host: losses and in-batch recall are summed on the device and read every ``log_every`` steps, where a
+non-finite loss stops the run (the last good checkpoint is kept).
 
 Under DDP each rank reads its own shards; ``train.batch_size`` is the global batch (each rank takes
 ``batch_size / world_size``), so the loss sees the same batch as on one GPU; only rank 0 writes the run
@@ -41,7 +42,7 @@ from engine.train.config import RunConfig
 from engine.train.run_book import RunBook, TrainResult, torch_settings
 from engine.train.state import build_optimizer, build_scheduler
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(__name__)  # the epoch and end lines: RunBook logs through this module's logger
 
 
 def check_cache(index: CacheIndex, cfg: RunConfig) -> None:
