@@ -4,10 +4,12 @@
 CACHE ...``) runs this loop instead of the per-sample loader of :mod:`engine.train.loop`. Everything that
 defines the training is shared with that loop: the run config and presets, the encoders, the optimiser
 and schedule, :class:`engine.losses.PairLoss` (which owns the all-gather across ranks), the batch
-augmentation of :mod:`engine.augment`, the checkpoint payload, ``metrics.jsonl`` and the validation
-protocol. What differs is how batches arrive (shards -> nvJPEG -> device augmentation, prefetched on a side
-stream) and that no step waits for the host: losses and in-batch recall are summed on the device and read
-every ``log_every`` steps, where a non-finite loss stops the run (the last good checkpoint is kept).
+augmentation of :mod:`engine.augment`, the validation protocol, and the run's bookkeeping (run folder,
+config.json, checkpoints, ``metrics.jsonl`` and TensorBoard: :class:`engine.train.run_book.RunBook`, whose
+:attr:`~engine.train.run_book.RunBook.is_main` this loop ties to rank 0). What differs is how batches
+arrive (shards -> nvJPEG -> device augmentation, prefetched on a side stream) and that no step waits for the
+host: losses and in-batch recall are summed on the device and read every ``log_every`` steps, where a
+non-finite loss stops the run (the last good checkpoint is kept).
 
 Under DDP each rank reads its own shards; ``train.batch_size`` is the global batch (each rank takes
 ``batch_size / world_size``), so the loss sees the same batch as on one GPU; only rank 0 writes the run
@@ -25,9 +27,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from engine.checkpoint import load_checkpoint, read_run_config, write_run_config
 from engine.embedding import embed_loader
-from engine.errors import Cancelled, CheckpointError, ConfigError, DatasetError, TrainingError
+from engine.errors import Cancelled, ConfigError, DatasetError
 from engine.evaluate import retrieval_metrics, validation_summary
 from engine.gpu.compute import ComputeConfig, DeviceMeter, PairModel, TrainStep, prepare_model
 from engine.gpu.distributed import DistContext, cleanup_distributed, init_distributed
@@ -38,18 +39,10 @@ from engine.models import build_audio_encoder, build_image_encoder, load_torchvi
 from engine.progress import Job
 from engine.shards.format import CacheIndex, read_index
 from engine.train.config import RunConfig
-from engine.train.loop import TrainResult, _score, _torch_settings
-from engine.train.metrics_log import MetricsLog
-from engine.train.state import (
-    Progress,
-    build_optimizer,
-    build_scheduler,
-    checkpoint_payload,
-    restore_state,
-    save_state,
-)
+from engine.train.run_book import RunBook, TrainResult, torch_settings
+from engine.train.state import build_optimizer, build_scheduler
 
-log = logging.getLogger(__name__)
+log = logging.getLogger(__name__)  # the epoch and end lines: RunBook logs through this module's logger
 
 
 def check_cache(index: CacheIndex, cfg: RunConfig) -> None:
@@ -81,12 +74,14 @@ def cache_dataset(index: CacheIndex) -> dict[str, Any]:
             "audio_source": (index.extra.get("log_mel") or {}).get("audio_source"),
             "split_rule": index.extra.get("split_rule")}
 
-class _CacheTrainer:
+class _CacheTrainer(RunBook):
+    """One training session from a prepared cache, on one GPU or as one rank of several."""
+
     def __init__(self, cfg: RunConfig, index: CacheIndex, run_dir: Path, resume: bool, job: Job,
                  compute: ComputeConfig, ctx: DistContext, announce: Callable[[str], None]) -> None:
-        self.cfg, self.index, self.run_dir, self.job, self.compute, self.ctx = cfg, index, run_dir, job, compute, ctx
+        super().__init__(cfg, run_dir, job)
+        self.index, self.compute, self.ctx = index, compute, ctx
         self.device = ctx.device
-        self.ckpt_dir = run_dir / "checkpoints"
         payload = self._check_run_folder(resume)
         if cfg.train.batch_size % ctx.world_size:
             raise ConfigError("--batch-size", f"{cfg.train.batch_size} does not split over {ctx.world_size} "
@@ -97,6 +92,7 @@ class _CacheTrainer:
         if cfg.image_weights and payload is None:
             load_torchvision_weights(image, cfg.image_weights)
         self.net, self.model = prepare_model(PairModel(image, audio), self.device, compute, ddp=ctx.distributed)
+        self.image_encoder, self.audio_encoder = self.model.image_encoder, self.model.audio_encoder
         self.dataset = ShardBatches(index.root, index.split_shards("train"), LoaderConfig(
             batch_size=self.batch, audio_frames=cfg.crop_frames, workers=cfg.data.num_workers, seed=cfg.train.seed),
             rank=ctx.rank, world_size=ctx.world_size)
@@ -107,42 +103,20 @@ class _CacheTrainer:
         gather = all_gather_with_grad if ctx.distributed else None
         self.step = TrainStep(self.net, PairLoss(cfg.train.loss_config, gather), self.optimizer, compute, self.device,
                               scheduler=self.scheduler, grad_clip=cfg.train.grad_clip)
-        self.progress, self.metrics = Progress(), {}
-        self._skipped_before: dict[str, int] = {}
         if payload is not None:
-            self.progress = restore_state(payload, self.model.image_encoder, self.model.audio_encoder,
-                                          self.optimizer, self.scheduler)
-            self.metrics = payload.get("metrics") or {}
-            self._skipped_before = dict(self.progress.skipped)
-        self.log: MetricsLog | None = None
-        if ctx.is_main:
-            config = cfg.to_dict()
-            ground = index.extra.get("image_ground_m")
-            # As the CPU loop: what the exporter records as the bundle's ground_size_m.
-            config["data"]["ground_size_m"] = round(ground * cfg.view_fraction, 3) if ground else None
-            write_run_config(run_dir, {**config, "dataset": {**cache_dataset(index),
-                "cache": str(index.root.resolve()), "pairs": dict(index.counts), "skipped": dict(index.skipped)},
-                "compute": {
-                "bf16": compute.bf16, "channels_last": compute.channels_last, "compile": compute.compile,
-                "world_size": ctx.world_size}})
-            self.log = MetricsLog(run_dir, resume_step=self.progress.step if payload is not None else None)
+            self._restore(payload)
+        self._skipped_before = dict(self.progress.skipped)
+        self._open_run(payload is not None, index.extra.get("image_ground_m"), {
+            "dataset": {**cache_dataset(index), "cache": str(index.root.resolve()), "pairs": dict(index.counts),
+                        "skipped": dict(index.skipped)},
+            "compute": {"bf16": compute.bf16, "channels_last": compute.channels_last, "compile": compute.compile,
+                        "world_size": ctx.world_size}})
         announce(f"{index.root}: cache of {sum(index.counts.values()):,} pairs ({', '.join(f'{k} {v:,}' for k, v in index.counts.items())}); "
                  f"{ctx.world_size} process(es) x batch {self.batch} on {self.device}")
 
-    def _check_run_folder(self, resume: bool) -> dict[str, Any] | None:
-        last = self.ckpt_dir / "last.pt"
-        if resume:
-            if not last.is_file():
-                raise CheckpointError(f"--resume {last}", "no checkpoint to resume from",
-                                      "start a new run without --resume, or name the run folder with --out")
-            read_run_config(self.run_dir)
-            return load_checkpoint(last)
-        if self.ctx.is_main:
-            if (self.run_dir / "config.json").exists() or last.exists():
-                raise ConfigError(f"--out {self.run_dir}", "already holds a run",
-                                  "pass --resume to continue it, or choose a new --out folder")
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-        return None
+    @property
+    def is_main(self) -> bool:
+        return self.ctx.is_main
 
     # -- helpers -------------------------------------------------------------------------------------
     def _agree_to_stop(self) -> bool:
@@ -152,23 +126,10 @@ class _CacheTrainer:
             dist.all_reduce(flag)
         return bool(flag.item() > 0)
 
-    def _save(self, name: str) -> Path:
-        path = self.ckpt_dir / f"{name}.pt"
-        if not self.ctx.is_main:
-            return path
-        payload = checkpoint_payload(self.model.image_encoder, self.model.audio_encoder, self.optimizer,
-                                     self.scheduler, self.progress, self.metrics, self.cfg.to_dict())
-        try:
-            save_state(path, payload)
-        except OSError as err:
-            raise CheckpointError(path, f"could not be written ({err.strerror or err})",
-                                  "free some disk space and --resume; the previous checkpoint is intact") from None
-        return path
-
     def _validate(self) -> dict[str, Any] | None:
         if not self.ctx.is_main or not self.index.split_shards("val"):
             return None
-        image, audio = self.model.image_encoder, self.model.audio_encoder
+        image, audio = self.image_encoder, self.audio_encoder
         image.eval()
         audio.eval()
         try:
@@ -185,49 +146,25 @@ class _CacheTrainer:
     def _read_window(self, meter: DeviceMeter, since: float, samples: int) -> dict[str, float]:
         values = meter.read()
         if not all(v == v and abs(v) != float("inf") for v in values.values()):
-            last = self.ckpt_dir / "last.pt"
-            raise TrainingError(self.run_dir, f"the loss became {values.get('loss')} near step {self.progress.step}; "
-                                f"training stopped and the last good checkpoint {last} is kept",
-                                "lower the learning rate (train.lr in the preset) or check the data")
+            raise self._loss_error(values.get("loss"), f"near step {self.progress.step}")
         values["samples_per_s"] = samples * self.ctx.world_size / max(1e-9, time.perf_counter() - since)
         return values
 
     # -- the loop ------------------------------------------------------------------------------------
     def run(self) -> TrainResult:
         cfg, p = self.cfg, self.progress
-        if self.log is not None:
-            self.log.event("start", epochs=cfg.train.epochs, steps_per_epoch=self.steps_per_epoch,
-                           total_steps=self.total_steps, preset=cfg.preset, data=str(self.index.root),
-                           n_train=self.index.counts.get("train", 0), n_val=self.index.counts.get("val", 0),
-                           n_test=self.index.counts.get("test", 0), batch_size=cfg.train.batch_size,
-                           device=str(self.device), world_size=self.ctx.world_size,
-                           resumed_from_step=p.step if p.step else None)
+        self._log_start(str(self.index.root), self.index.counts, world_size=self.ctx.world_size)
         self.dataset.start_epoch, self.dataset.start_step = p.epoch, p.epoch_step
         loader = iter(make_loader(self.dataset, pin_memory=self.device.type == "cuda"))
         pipeline = DevicePipeline(loader, self.device, PipelineConfig(
             augment=cfg.augment, image_size=cfg.model.image_size, seed=cfg.train.seed,
             channels_last=self.compute.channels_last and self.device.type == "cuda"), rank=self.ctx.rank)
         batches = iter(pipeline)
-        self._session = (time.perf_counter(), p.step)
         try:
-            for epoch in range(p.epoch + 1, cfg.train.epochs + 1):
-                self._epoch(epoch, batches, pipeline)
-        except Cancelled:
-            path = self._save("last")
-            self._finish("interrupted", f"stopped at epoch {p.epoch + 1}, step {p.step}; resume with --resume "
-                         f"(saved {path})")
-            raise
-        except TrainingError as err:
-            self._finish("failed", str(err))
-            raise
-        except Exception as err:
-            self._finish("failed", f"{type(err).__name__}: {err}")
-            raise
+            self._run_epochs(lambda epoch: self._epoch(epoch, batches, pipeline))
         finally:
             pipeline.close()
-        self._finish("finished", f"trained {p.epoch} epochs ({p.step} steps)")
-        return TrainResult(self.run_dir, "finished", p.epoch, p.step, p.best_epoch, self.metrics,
-                           f"{self.index.root}: {self.index.counts}")
+        return self._result(f"{self.index.root}: {self.index.counts}")
 
     def _epoch(self, epoch: int, batches: Any, pipeline: DevicePipeline) -> None:
         cfg, p = self.cfg, self.progress
@@ -245,7 +182,8 @@ class _CacheTrainer:
                 values = self._read_window(meter, since, window_samples)
                 p.loss_sum += values["loss"] * n
                 p.loss_count += n
-                self._log_step(epoch, values)
+                self._log_step(values["loss"], values["r1_image_to_audio"], values["r1_audio_to_image"],
+                               values["samples_per_s"])
                 meter, since, window_samples = DeviceMeter(), time.perf_counter(), 0
                 if self._agree_to_stop():
                     raise Cancelled()
@@ -253,43 +191,10 @@ class _CacheTrainer:
                 self.job.report(p.step, self.total_steps, f"epoch {epoch}/{cfg.train.epochs}")
         for reason, n in pipeline.skipped.items():  # the pipeline counts since this session started
             p.skipped[reason] = self._skipped_before.get(reason, 0) + int(n)
-        val = self._validate()
+        val = self._validated(self._validate)
         if self.ctx.distributed:
             dist.barrier()
-        train_loss = p.loss_sum / max(1, p.loss_count)
-        p.epoch, p.epoch_step, p.loss_sum, p.loss_count = epoch, 0, 0.0, 0
-        best = False
-        self.metrics = {"train_loss": train_loss, "val": val}
-        if val is not None and (not p.best_score or _score(val) < p.best_score):
-            p.best_score, p.best_epoch, best = _score(val), epoch, True
-        self._save("last")
-        if best:
-            self._save("best")
-        if self.log is not None:
-            self.log.event("epoch", epoch=epoch, step=p.step, train_loss=train_loss, best=best, val=val)
-
-    def _log_step(self, epoch: int, values: dict[str, float]) -> None:
-        if self.log is None:
-            return
-        p = self.progress
-        started, first_step = self._session
-        eta = (time.perf_counter() - started) / max(1, p.step - first_step) * max(0, self.total_steps - p.step)
-        fields = {"epoch": epoch, "step": p.step, "loss": values["loss"],
-                  "r1_image_to_audio": values["r1_image_to_audio"], "r1_audio_to_image": values["r1_audio_to_image"],
-                  "lr": self.optimizer.param_groups[0]["lr"], "samples_per_s": values["samples_per_s"], "eta_s": eta}
-        self.log.event("step", **fields)
-        self.log.scalars(p.step, {f"train/{k}": v for k, v in fields.items() if k not in ("epoch", "step", "eta_s")})
-
-    def _finish(self, status: str, message: str) -> None:
-        if self.log is None:
-            return
-        last = self.ckpt_dir / "last.pt"
-        self.log.event("end", status=status, message=message, checkpoint=str(last) if last.exists() else None,
-                       epoch=self.progress.epoch, step=self.progress.step, best_epoch=self.progress.best_epoch,
-                       skipped_while_training=self.progress.skipped)
-        self.log.close()
-        self.log = None
-        (log.info if status == "finished" else log.warning)("%s: %s", status, message)
+        self._end_epoch(epoch, val)
 
 
 def train_from_cache(cfg: RunConfig, cache: str | Path, run_dir: str | Path, *, resume: bool = False,
@@ -315,7 +220,7 @@ def train_from_cache(cfg: RunConfig, cache: str | Path, run_dir: str | Path, *, 
     try:
         index = read_index(cache)
         check_cache(index, cfg)
-        with _torch_settings(cfg):  # the run's threads and determinism, as the CPU path sets them
+        with torch_settings(cfg):  # the run's threads and determinism, as the CPU path sets them
             trainer = _CacheTrainer(cfg, index, Path(run_dir), resume, job or Job(), compute or ComputeConfig(),
                                     ctx, announce if ctx.is_main and announce else (lambda text: None))
             return trainer.run()

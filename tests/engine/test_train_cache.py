@@ -3,6 +3,8 @@ and two processes under torchrun (gloo) where only rank 0 writes."""
 
 from __future__ import annotations
 
+import itertools
+import logging
 import os
 import subprocess
 import sys
@@ -65,6 +67,30 @@ def test_train_from_cache_logs_validates_and_checkpoints(cache: Path, tmp_path: 
     assert loaded.checkpoint["epoch"] in (1, 2)
 
 
+def test_train_from_cache_writes_epoch_scalars_and_log_lines_like_the_cpu_loop(
+        cache: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = tmp_path / "run"
+    with caplog.at_level(logging.INFO, logger="engine.gpu.train_loop"):
+        assert _train(cache, run, "--epochs", "2") == 0
+    epochs = [e for e in read_metrics(run / "metrics.jsonl") if e["event"] == "epoch"]
+    acc = EventAccumulator(str(run / "tensorboard"))
+    acc.Reload()
+    assert {e.step: e.value for e in acc.Scalars("epoch/train_loss")} == pytest.approx(
+        {e["step"]: e["train_loss"] for e in epochs}, rel=1e-6)
+    assert {e.step: e.value for e in acc.Scalars("val/audio_to_image/mean_rank")} == pytest.approx(
+        {e["step"]: e["val"]["audio_to_image"]["mean_rank"] for e in epochs}, rel=1e-6)
+    lines = [r.getMessage() for r in caplog.records if r.name == "engine.gpu.train_loop" and "train loss" in r.getMessage()]
+    expected = []
+    for e in epochs:
+        i2a, a2i = e["val"]["image_to_audio"], e["val"]["audio_to_image"]
+        expected.append(f"epoch {e['epoch']}: train loss {e['train_loss']:.4f}; val (2 pairs) median rank "
+                        f"{i2a['median_rank']:.1f} / {a2i['median_rank']:.1f}, R@10 {i2a['R@10']:.3f} / "
+                        f"{a2i['R@10']:.3f}{' (best)' if e['best'] else ''}")
+    assert lines == expected
+
+
 def test_interrupted_run_resumes_exactly(cache: Path, tmp_path: Path) -> None:
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     assert _train(cache, straight, "--epochs", "2") == 0
@@ -85,6 +111,26 @@ def test_interrupted_run_resumes_exactly(cache: Path, tmp_path: Path) -> None:
     events = read_metrics(resumed / "metrics.jsonl")
     assert [e["status"] for e in events if e["event"] == "end"] == ["interrupted", "finished"]
     assert [e["resumed_from_step"] for e in events if e["event"] == "start"] == [None, 5]
+
+
+@pytest.mark.parametrize("bad_step", [2, 4])
+def test_a_nan_loss_stops_the_cache_loop_and_names_the_kept_checkpoint(
+        bad_step: int, cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import engine.gpu.train_loop as train_loop
+
+    real, calls = train_loop.PairLoss.forward, itertools.count(1)  # the loss diverges at step bad_step
+    monkeypatch.setattr(train_loop.PairLoss, "forward", lambda self, image_emb, audio_emb: real(
+        self, image_emb, audio_emb) * (float("nan") if next(calls) == bad_step else 1.0))
+    run = tmp_path / "run"
+    assert _train(cache, run, "--epochs", "2") == 2
+    # 3 steps an epoch, read every step (tiny logs every step): a bad step is caught right after it ran.
+    last = run / "checkpoints" / "last.pt"
+    kept = f"the last good checkpoint {last} (epoch 1) is kept" if bad_step > 3 else "no checkpoint was written yet"
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith(f"error: {run}: the loss became nan near step {bad_step}; training stopped and {kept};")
+    assert (load_checkpoint(last)["epoch"] if last.exists() else 0) == (bad_step - 1) // 3
+    assert read_metrics(run / "metrics.jsonl")[-1]["status"] == "failed"
 
 
 def test_bad_cache_options(cache: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
