@@ -10,7 +10,8 @@ audio encoders, batch 256, 192 px crops, the batch-all triplet loss, Adam):
   end to end     from the raw layout: (a) the usual per-sample CPU path (full JPEG decode, augmentation per
                  sample in loader workers), (b) the engine's own loader (DCT-scaled decode in workers, batch
                  augmentation on the device); from the prepared cache: the GPU pipeline (shard readers,
-                 nvJPEG batch decode, device augmentation prefetched on a side stream)
+                 device augmentation prefetched on a side stream), with the stored JPEGs decoded either in
+                 batches on the device (nvJPEG on CUDA) or by the shard readers (libjpeg-turbo, one per process)
 
 Small on CPU:  python bench/train_throughput.py --device cpu --samples 48 --batch-size 8 --steps 2
 On one GPU:    python bench/train_throughput.py --bf16 --compile   (bench/gpu_check.sh runs it)
@@ -112,23 +113,54 @@ def bench_decode_per_core(data: Path, count: int) -> None:
 
 
 def bench_prepare(data: Path, out: Path, decoder: str, workers: int, shard_size: int) -> float:
+    """Whole ``prepare`` (listing, images, log-mels, shards, index) in images/s; CUDA is started beforehand,
+    as a real prepare of 50,000 images amortises it."""
     from engine.shards.prepare import PrepareConfig, prepare_cache
     from engine.train.config import load_preset
 
     cfg = load_preset("paper-r50")
+    if decoder == "cuda":
+        warm_nvjpeg(data)
     t = time.perf_counter()
     summary = prepare_cache(data, out, PrepareConfig(data=cfg.data, front_end=cfg.front_end, shard_size=shard_size,
                                                      workers=workers, decoder=decoder, seed=0))
     return sum(summary.counts.values()) / (time.perf_counter() - t)
 
 
+def warm_nvjpeg(data: Path) -> None:
+    from engine.gpu.decode import as_byte_tensor, decode_batch
+
+    first = next((data / "images").glob("*.jpg"))
+    decode_batch([as_byte_tensor(first.read_bytes())] * 2, "cuda")
+    torch.cuda.synchronize()
+
+
+def bench_nvjpeg_coding(data: Path, count: int, batch: int = 128) -> float:
+    """The image part of the nvJPEG prepare alone (files already read): decode, cut, reduce, encode."""
+    from engine.shards.format import CacheGeometry
+    from engine.shards.gpu_prepare import _code_images
+
+    datas: list[bytes | None] = [p.read_bytes() for p in sorted((data / "images").glob("*.jpg"))[:count]]
+    geometry = CacheGeometry(region=round(REGION * 1024), stored=STORED, quality=90)
+    warm_nvjpeg(data)
+    _code_images(datas[:batch], geometry, torch.device("cuda"), batch)
+    t = time.perf_counter()
+    coded = _code_images(datas, geometry, torch.device("cuda"), batch)
+    rate = len(datas) / (time.perf_counter() - t)
+    assert all(isinstance(c, bytes) for c in coded)
+    return rate
+
+
 # -- compute ---------------------------------------------------------------------------------------------
 
 def build_step(device: torch.device, cfg: ComputeConfig) -> TrainStep:
-    """The paper-r50 model pair with Adam 1e-3 (as engine.train.state.build_optimizer makes it)."""
+    """The paper-r50 model pair with Adam 1e-3 made by engine.train.state.build_optimizer (fused on CUDA)."""
+    from engine.train.config import TrainConfig
+    from engine.train.state import build_optimizer
+
     torch.manual_seed(0)
     run, plain = prepare_model(PairModel(ImageEncoder(MODEL), AudioEncoder(MODEL)), device, cfg)
-    opt = torch.optim.Adam(plain.parameters(), lr=1e-3)
+    opt = build_optimizer(list(plain.parameters()), TrainConfig(lr=1e-3, weight_decay=0.0, optimizer="adam"))
     return TrainStep(run, PairLoss(LossConfig()), opt, cfg, device)
 
 
@@ -229,10 +261,13 @@ def engine_loader_batches(data: Path, batch: int, workers: int, device: torch.de
 # -- end to end from the cache: the GPU pipeline --------------------------------------------------------
 
 def cache_pipeline(cache: Path, batch: int, frames: int, workers: int, device: torch.device,
-                   channels_last: bool) -> DevicePipeline:
+                   channels_last: bool, decode: str = "device", repeat: int = 1) -> DevicePipeline:
+    """The GPU pipeline over the cache; ``repeat`` lists every shard that many times, so that many reader
+    processes each fill batches from a small benchmark cache (all of it sits in the page cache, as a real
+    cache of 50,000 samples would on a 128 GB machine)."""
     index = read_index(cache)
-    cfg = LoaderConfig(batch_size=batch, audio_frames=frames, workers=workers, shuffle_buffer=1024)
-    raw = iter(make_loader(ShardBatches(cache, index.shards, cfg), pin_memory=device.type == "cuda"))
+    cfg = LoaderConfig(batch_size=batch, audio_frames=frames, workers=workers, shuffle_buffer=1024, decode=decode)
+    raw = iter(make_loader(ShardBatches(cache, index.shards * repeat, cfg), pin_memory=device.type == "cuda"))
     return DevicePipeline(raw, device, PipelineConfig(augment=AugmentConfig(), image_size=192,
                                                       channels_last=channels_last))
 
@@ -321,8 +356,13 @@ def run(args: argparse.Namespace, work: Path) -> int:
     if cuda:
         rate = attempt("prepare, nvJPEG", lambda: bench_prepare(data, work / "cache_gpu", "cuda", cores, shard_size))
         if rate is not None:
-            report("prepare, nvJPEG decode + encode on the GPU", rate, "img/s")
+            report(f"prepare, nvJPEG decode + encode on the GPU, log-mels on {cores} threads", rate, "img/s",
+                   "whole prepare: listing, images, log-mels, shards")
             cache = work / "cache_gpu"
+        rate = attempt("prepare, nvJPEG image coding", lambda: bench_nvjpeg_coding(data, min(1024, n_rows)))
+        if rate is not None:
+            report("prepare, nvJPEG image coding only (batches of 128)", rate, "img/s",
+                   f"decode 1024 px, cut the centre, reduce to {STORED} px, encode")
 
     print("compute only (data already on the device)", flush=True)
     configs = [("fp32", ComputeConfig())]
@@ -373,20 +413,27 @@ def run(args: argparse.Namespace, work: Path) -> int:
                 report(name, rate, "samples/s")
             attempt(name, raw_e2e)
 
-    def cache_e2e() -> None:
-        if cache is None:
-            raise RuntimeError("no cache was prepared")
-        pipe = cache_pipeline(cache, B, args.frames, cache_workers, device, channels_last)
-        try:
-            report(f"input only, cache -> GPU pipeline ({cache_workers} shard readers)",
-                   bench_input_only(pipeline_batches(pipe), S, W, device, B), "samples/s")
-            rate, loss = time_steps(step, pipeline_batches(pipe), S * 2, W, device, B)
-        finally:
-            pipe.close()
-        report("end to end, prepared cache, GPU pipeline", rate, "samples/s", f"loss {loss:.3f}")
-        if pipe.skipped:
-            print(f"  skipped: {dict(pipe.skipped)}")
-    attempt("end to end, prepared cache, GPU pipeline", cache_e2e)
+    # Shard readers: enough for the device decode (they only read); for the worker decode as many as the
+    # loader workers, with the shards listed again so that each reader fills batches.
+    repeat = max(1, -(-workers * 2 * B // max(1, n_rows)))
+    for decode, readers, times, what in (
+            ("device", cache_workers, 1, "JPEG batch decode on the device"),
+            ("workers", workers, repeat, "JPEG decode in the readers")):
+        def cache_e2e(decode: str = decode, readers: int = readers, times: int = times, what: str = what) -> None:
+            if cache is None:
+                raise RuntimeError("no cache was prepared")
+            pipe = cache_pipeline(cache, B, args.frames, readers, device, channels_last, decode, times)
+            try:
+                report(f"input only, cache -> GPU pipeline, {what} ({readers} readers)",
+                       bench_input_only(pipeline_batches(pipe), S, W, device, B), "samples/s")
+                rate, loss = time_steps(step, pipeline_batches(pipe), S * 2, W, device, B)
+            finally:
+                pipe.close()
+            report(f"end to end, prepared cache, {what}", rate, "samples/s",
+                   f"loss {loss:.3f}" + (f"; shards listed {times}x" if times > 1 else ""))
+            if pipe.skipped:
+                print(f"  skipped: {dict(pipe.skipped)}")
+        attempt(f"end to end, prepared cache, {what}", cache_e2e)
 
     print(f"\n| measurement ({card}) | value | unit | note |\n| --- | ---: | --- | --- |")
     for r in ROWS:

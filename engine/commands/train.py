@@ -51,6 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     gpu.add_argument("--bf16", action="store_true", help="bfloat16 autocast for the encoders (with --cache)")
     gpu.add_argument("--channels-last", action="store_true", help="channels_last memory format (with --cache, CUDA)")
     gpu.add_argument("--compile", action="store_true", help="torch.compile the encoder pair (with --cache, CUDA)")
+    gpu.add_argument("--jpeg-decode", choices=["device", "workers"], default="device",
+                     help="with --cache: decode the stored JPEGs on the device in batches (nvJPEG; default) or in "
+                          "the loader processes (libjpeg-turbo; the GPU then only augments and trains)")
 
 
 @contextmanager
@@ -131,8 +134,8 @@ def run(args: argparse.Namespace) -> int:
         args.cache = Path(cached) if cached else None
     if args.cache is not None:
         return _run_from_cache(args, cfg)
-    if args.bf16 or args.channels_last or args.compile:
-        raise ConfigError("--bf16/--channels-last/--compile", "apply to the GPU pipeline only",
+    if args.bf16 or args.channels_last or args.compile or args.jpeg_decode != "device":
+        raise ConfigError("--bf16/--channels-last/--compile/--jpeg-decode", "apply to the GPU pipeline only",
                           "add --cache CACHE (made by 'soundscape-engine prepare')")
     data = args.data
     if data is None:
@@ -169,7 +172,7 @@ def _run_from_cache(args: argparse.Namespace, cfg: Any) -> int:
     try:
         with cancel_on_sigint(job), logging_redirect_tqdm():
             result = train_from_cache(cfg, args.cache, args.out, resume=args.resume, job=job, compute=compute,
-                                      announce=lambda text: print(text, flush=True))
+                                      jpeg_decode=args.jpeg_decode, announce=lambda text: print(text, flush=True))
     finally:
         if isinstance(job, TqdmJob):
             job.close()

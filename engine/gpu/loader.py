@@ -29,7 +29,7 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from engine.augment import random_time_crop
-from engine.errors import DatasetError
+from engine.errors import ConfigError, DatasetError
 from engine.shards.format import CacheIndex, RawSample, ShardInfo, iter_shard
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,8 @@ class LoaderConfig:
         shuffle_buffer: samples held for shuffling by each worker.
         seed: shard dealing, shuffling and crop offsets.
         split: which split's shards to read.
+        decode: where the JPEGs are decoded: ``device`` (batched nvJPEG in the device pipeline) or
+            ``workers`` (libjpeg-turbo in the loader processes; uint8 images travel to the device).
     """
 
     batch_size: int = 256
@@ -52,6 +54,14 @@ class LoaderConfig:
     shuffle_buffer: int = 2048
     seed: int = 0
     split: str = "train"
+    decode: str = "device"
+
+    def __post_init__(self) -> None:
+        if self.decode not in DECODE_PLACES:
+            raise ConfigError("--jpeg-decode", f"unknown place {self.decode!r}", f"use one of {', '.join(DECODE_PLACES)}")
+
+
+DECODE_PLACES = ("device", "workers")
 
 
 @dataclass(frozen=True)
@@ -102,17 +112,20 @@ def plan_epoch(shards: list[ShardInfo], epoch: int, seed: int, world_size: int, 
     return EpochPlan(epoch, streams, per_rank, per_stream)
 
 
-def collate_raw(samples: list[RawSample]) -> dict[str, Any]:
-    """Samples (log-mels already cropped) -> one raw batch of tensors."""
+def collate_raw(samples: list[RawSample], images: list[torch.Tensor] | None = None) -> dict[str, Any]:
+    """Samples (log-mels already cropped) -> one raw batch of tensors; with ``images`` (their decoded
+    (3, H, W) uint8 pixels) the batch carries ``image`` instead of the JPEG bytes."""
+    common = {"mel": torch.from_numpy(np.stack([s.mel for s in samples])),
+              "lon": torch.tensor([s.lon for s in samples], dtype=torch.float64),
+              "lat": torch.tensor([s.lat for s in samples], dtype=torch.float64),
+              "keys": [s.key for s in samples]}
+    if images is not None:
+        return {"image": torch.stack(images), **common}
     sizes = [len(s.jpeg) for s in samples]
     offsets = np.zeros(len(samples) + 1, dtype=np.int64)
     np.cumsum(sizes, out=offsets[1:])
     jpeg = np.frombuffer(bytearray(b"".join(s.jpeg for s in samples)), dtype=np.uint8)
-    return {"jpeg": torch.from_numpy(jpeg), "offsets": torch.from_numpy(offsets),
-            "mel": torch.from_numpy(np.stack([s.mel for s in samples])),
-            "lon": torch.tensor([s.lon for s in samples], dtype=torch.float64),
-            "lat": torch.tensor([s.lat for s in samples], dtype=torch.float64),
-            "keys": [s.key for s in samples]}
+    return {"jpeg": torch.from_numpy(jpeg), "offsets": torch.from_numpy(offsets), **common}
 
 
 class ShardBatches(IterableDataset):
@@ -178,10 +191,14 @@ class ShardBatches(IterableDataset):
             samples = self._samples(plan.stream(self.rank, worker), rng, skipped)
             first = math.ceil(max(skip - worker, 0) / nw)
             for j in range(plan.batches_per_stream):
-                batch = [next(samples) for _ in range(self.cfg.batch_size)]
-                if j < first:
-                    continue
-                out = collate_raw(batch)
+                if self.cfg.decode == "workers" and j >= first:
+                    # (A resumed run skips batches undecoded: exact unless a skipped one held a damaged JPEG.)
+                    out = self._decoded_batch(samples, skipped)
+                else:
+                    batch = [next(samples) for _ in range(self.cfg.batch_size)]
+                    if j < first:
+                        continue
+                    out = collate_raw(batch)
                 out.update(epoch=epoch, index=j * nw + worker, skipped=dict(skipped))
                 skipped.clear()
                 yield out
@@ -189,11 +206,32 @@ class ShardBatches(IterableDataset):
             epoch += 1
 
 
+    def _decoded_batch(self, samples: Iterator[RawSample], skipped: Counter[str]) -> dict[str, Any]:
+        """The next batch with its JPEGs decoded here; a damaged one is counted and the stream's next sample
+        takes its place, so the batch size holds (the all-gather across ranks relies on it)."""
+        from engine.gpu.decode import as_byte_tensor, decode_batch
+
+        kept: list[RawSample] = []
+        images: list[torch.Tensor] = []
+        while len(kept) < self.cfg.batch_size:
+            batch = [next(samples) for _ in range(self.cfg.batch_size - len(kept))]
+            for sample, image in zip(batch, decode_batch([as_byte_tensor(s.jpeg) for s in batch], "cpu"), strict=True):
+                if image is None:
+                    skipped["unreadable image"] += 1
+                    log.warning("skipped sample %s: unreadable image", sample.key)
+                else:
+                    kept.append(sample)
+                    images.append(image)
+        return collate_raw(kept, images)
+
+
 def make_loader(dataset: ShardBatches, pin_memory: bool) -> DataLoader:
     """A DataLoader over whole raw batches (``batch_size=None``) with the dataset's worker count."""
     workers = dataset.plan(dataset.start_epoch).workers_per_rank if dataset.cfg.workers > 0 else 0
+    # Decoded batches are large (256 x 3 x 256 x 256 bytes = 50 MB) and sit in shared memory: two per worker.
+    ahead = 2 if dataset.cfg.decode == "workers" else 4
     return DataLoader(dataset, batch_size=None, num_workers=workers, pin_memory=pin_memory,
-                      prefetch_factor=4 if workers else None, persistent_workers=False)
+                      prefetch_factor=ahead if workers else None, persistent_workers=False)
 
 
 def iter_clip_batches(index: CacheIndex, split: str, batch_size: int,

@@ -7,6 +7,9 @@ host synchronisation) and marks the tensors as used by its stream, so the cachin
 alive. While the model computes step n, the producer prepares step n+1 (and n+2: ``queue_depth``).
 On CPU the same code runs without streams, which is how the tests exercise it.
 
+Batches whose images the loader workers already decoded (``LoaderConfig(decode="workers")``) skip the
+nvJPEG step: their uint8 pixels are copied to the device (non-blocking, from pinned memory) and augmented.
+
 A JPEG that fails to decode is skipped and counted. Its slot is filled with a sample of the previous
 batch (or, for the very first batch, of the next one), so every rank keeps the same batch size, which the
 all-gather of embeddings across ranks relies on.
@@ -124,6 +127,9 @@ class DevicePipeline:
                 [source["keys"][i] for i in picks])
 
     def _decode(self, raw: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, list[str]]:
+        if "image" in raw:  # decoded by the loader workers, damaged ones already replaced there
+            return (raw["image"].to(self.device, non_blocking=True), raw["mel"], raw["lon"], raw["lat"],
+                    list(raw["keys"]))
         jpegs = split_jpegs(raw)
         mel, lon, lat, keys = raw["mel"], raw["lon"], raw["lat"], list(raw["keys"])
         images = decode_batch(jpegs, self.device)

@@ -78,7 +78,8 @@ class _CacheTrainer(RunBook):
     """One training session from a prepared cache, on one GPU or as one rank of several."""
 
     def __init__(self, cfg: RunConfig, index: CacheIndex, run_dir: Path, resume: bool, job: Job,
-                 compute: ComputeConfig, ctx: DistContext, announce: Callable[[str], None]) -> None:
+                 compute: ComputeConfig, ctx: DistContext, announce: Callable[[str], None],
+                 jpeg_decode: str = "device") -> None:
         super().__init__(cfg, run_dir, job)
         self.index, self.compute, self.ctx = index, compute, ctx
         self.device = ctx.device
@@ -94,7 +95,8 @@ class _CacheTrainer(RunBook):
         self.net, self.model = prepare_model(PairModel(image, audio), self.device, compute, ddp=ctx.distributed)
         self.image_encoder, self.audio_encoder = self.model.image_encoder, self.model.audio_encoder
         self.dataset = ShardBatches(index.root, index.split_shards("train"), LoaderConfig(
-            batch_size=self.batch, audio_frames=cfg.crop_frames, workers=cfg.data.num_workers, seed=cfg.train.seed),
+            batch_size=self.batch, audio_frames=cfg.crop_frames, workers=cfg.data.num_workers, seed=cfg.train.seed,
+            decode=jpeg_decode),
             rank=ctx.rank, world_size=ctx.world_size)
         self.steps_per_epoch = self.dataset.plan(0).steps
         self.total_steps = cfg.train.epochs * self.steps_per_epoch
@@ -110,7 +112,7 @@ class _CacheTrainer(RunBook):
             "dataset": {**cache_dataset(index), "cache": str(index.root.resolve()), "pairs": dict(index.counts),
                         "skipped": dict(index.skipped)},
             "compute": {"bf16": compute.bf16, "channels_last": compute.channels_last, "compile": compute.compile,
-                        "world_size": ctx.world_size}})
+                        "world_size": ctx.world_size, "jpeg_decode": jpeg_decode}})
         announce(f"{index.root}: cache of {sum(index.counts.values()):,} pairs ({', '.join(f'{k} {v:,}' for k, v in index.counts.items())}); "
                  f"{ctx.world_size} process(es) x batch {self.batch} on {self.device}")
 
@@ -199,7 +201,7 @@ class _CacheTrainer(RunBook):
 
 def train_from_cache(cfg: RunConfig, cache: str | Path, run_dir: str | Path, *, resume: bool = False,
                      job: Job | None = None, compute: ComputeConfig | None = None,
-                     announce: Callable[[str], None] | None = None) -> TrainResult:
+                     announce: Callable[[str], None] | None = None, jpeg_decode: str = "device") -> TrainResult:
     """Train the encoders of ``cfg`` from a prepared cache with the GPU input pipeline.
 
     Args:
@@ -210,6 +212,7 @@ def train_from_cache(cfg: RunConfig, cache: str | Path, run_dir: str | Path, *, 
         job: progress and cancellation.
         compute: bf16, channels_last, torch.compile.
         announce: receives the one-line data summary (the CLI prints it).
+        jpeg_decode: ``device`` (nvJPEG in the device pipeline) or ``workers`` (the loader processes).
 
     Raises:
         Cancelled: the job was cancelled (``last`` saved by rank 0).
@@ -222,7 +225,7 @@ def train_from_cache(cfg: RunConfig, cache: str | Path, run_dir: str | Path, *, 
         check_cache(index, cfg)
         with torch_settings(cfg):  # the run's threads and determinism, as the CPU path sets them
             trainer = _CacheTrainer(cfg, index, Path(run_dir), resume, job or Job(), compute or ComputeConfig(),
-                                    ctx, announce if ctx.is_main and announce else (lambda text: None))
+                                    ctx, announce if ctx.is_main and announce else (lambda text: None), jpeg_decode)
             return trainer.run()
     finally:
         if ctx.distributed:

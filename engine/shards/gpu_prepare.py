@@ -5,7 +5,8 @@ functions run libjpeg-turbo, which is how the tests exercise this module without
 images are decoded (nvJPEG has no DCT scaling), the central region is cut and reduced by area averaging
 for integer factors (antialiased bilinear otherwise), then re-encoded. Log-mels come from the engine's
 data layer on CPU threads. Three stages overlap: a thread pool reads the next shard's images, the GPU
-codes the current shard while threads decode its log-mels, a writer thread writes the previous one.
+codes the current shard, and a finishing thread decodes the previous shard's log-mels (on the pool) and
+writes it. The encoded regions of a batch come back to the host in one copy.
 """
 
 from __future__ import annotations
@@ -82,9 +83,18 @@ def _code_images(datas: list[bytes | None], geometry: CacheGeometry, device: tor
                 out[i] = "unreadable image"
         if good:
             regions = regions_from_images([img for _, img in good], geometry)
-            for (i, _), data in zip(good, encode_jpeg(regions, quality=geometry.quality), strict=True):
-                out[i] = data.cpu().numpy().tobytes()
+            for (i, _), data in zip(good, _to_host(encode_jpeg(regions, quality=geometry.quality)), strict=True):
+                out[i] = data
     return out
+
+
+def _to_host(encoded: list[torch.Tensor]) -> list[bytes]:
+    """Encoded JPEGs (1-D uint8 tensors, maybe on the GPU) -> bytes, with one device-to-host copy."""
+    if not encoded:
+        return []
+    whole = torch.cat(encoded).cpu().numpy()
+    ends = torch.tensor([t.numel() for t in encoded]).cumsum(0).tolist()
+    return [whole[a:b].tobytes() for a, b in zip([0, *ends[:-1]], ends, strict=True)]
 
 
 def _assemble(plan: ShardPlan, coded: list[bytes | str], cfg: PrepareConfig,
@@ -137,9 +147,12 @@ def build_shards_cuda(plans: list[ShardPlan], out: Path, cfg: PrepareConfig, dev
             assert reading is not None
             datas = reading.result()
             reading = stage.submit(load, plans[k + 1]) if k + 1 < len(plans) else None
-            samples, skipped = _assemble(plan, _code_images(datas, geometry, device, batch), cfg, io_pool)
+            coded = _code_images(datas, geometry, device, batch)
             if writing is not None:
                 yield writing.result()
-            writing = writer.submit(lambda p=plan, s=samples, sk=skipped: (p, finish_shard(p, out, s, sk)))
+
+            def finish(p: ShardPlan = plan, c: list[bytes | str] = coded) -> tuple[ShardPlan, dict[str, Any]]:
+                return p, finish_shard(p, out, *_assemble(p, c, cfg, io_pool))
+            writing = writer.submit(finish)
         if writing is not None:
             yield writing.result()

@@ -91,12 +91,35 @@ def test_bf16_compiled_steps_give_a_finite_decreasing_loss() -> None:
     assert min(losses[-3:]) < 0.9 * losses[0], losses
 
 
-def test_cuda_pipeline_from_shards_with_a_damaged_jpeg(tmp_path: Path) -> None:
+def test_fused_adam_on_cuda_takes_the_same_step_as_foreach_adam() -> None:
+    from engine.train.config import TrainConfig
+    from engine.train.state import build_optimizer
+
+    torch.manual_seed(0)
+    a = torch.nn.Linear(64, 32).cuda()
+    b = torch.nn.Linear(64, 32).cuda()
+    b.load_state_dict(a.state_dict())
+    fused = build_optimizer(list(a.parameters()), TrainConfig())
+    plain = torch.optim.Adam(b.parameters(), lr=TrainConfig().lr, foreach=True)
+    assert fused.defaults["fused"] is True
+    x = torch.randn(16, 64, device="cuda")
+    for model, opt in ((a, fused), (b, plain)):
+        for _ in range(3):
+            opt.zero_grad()
+            model(x).square().mean().backward()
+            opt.step()
+    for p, q in zip(a.parameters(), b.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("decode", ["device", "workers"])
+def test_cuda_pipeline_from_shards_with_a_damaged_jpeg(tmp_path: Path, decode: str) -> None:
     from tests.engine.test_gpu_loader import write_cache
 
     shards = write_cache(tmp_path, [16, 16], damaged={"7"})
     raw = iter(make_loader(ShardBatches(tmp_path, shards, LoaderConfig(batch_size=8, audio_frames=10, workers=2,
-                                                                       shuffle_buffer=8)), pin_memory=True))
+                                                                       shuffle_buffer=8, decode=decode)),
+                           pin_memory=True))
     pipe = DevicePipeline(raw, "cuda", PipelineConfig(augment=AugmentConfig(), image_size=32, channels_last=True))
     batches = [b for _, b in zip(range(4), pipe, strict=False)]
     pipe.close()
@@ -135,3 +158,27 @@ def test_nvjpeg_prepare_matches_cpu_prepare(tmp_path: Path) -> None:
             b = np.asarray(Image.open(io.BytesIO(cpu[s.key].jpeg)), np.float64)
             assert a.shape == b.shape and np.abs(a - b).mean() < 5.0
             np.testing.assert_array_equal(s.mel, cpu[s.key].mel)
+
+
+@pytest.mark.parametrize("decode", ["device", "workers"])
+def test_train_from_cache_on_cuda_and_resume(tmp_path: Path, decode: str) -> None:
+    """`train --cache` on the GPU (bf16, channels_last, fused Adam), then a resumed third epoch."""
+    from engine.checkpoint import load_checkpoint
+    from engine.cli import main
+    from engine.train.metrics_log import read_metrics
+    from tests.engine.shards_fixture import make_soundingearth
+
+    data = make_soundingearth(tmp_path / "se", rows=24)
+    cache, run = tmp_path / "cache", tmp_path / "run"
+    assert main(["prepare", "--data", str(data), "--out", str(cache), "--preset", "tiny", "--shard-size", "4",
+                 "--workers", "1"]) == 0
+    gpu = ["--device", "cuda", "--bf16", "--channels-last", "--jpeg-decode", decode]
+    assert main(["train", "--cache", str(cache), "--out", str(run), "--preset", "tiny", "--workers", "2",
+                 "--batch-size", "4", "--epochs", "2", *gpu]) == 0
+    assert main(["train", "--out", str(run), "--resume", "--epochs", "3", *gpu]) == 0
+    events = read_metrics(run / "metrics.jsonl")
+    steps = [e for e in events if e["event"] == "step"]
+    assert [e["step"] for e in steps] == list(range(1, len(steps) + 1)) and len(steps) == 3 * events[0]["steps_per_epoch"]
+    assert all(np.isfinite(e["loss"]) and e["loss"] > 0 for e in steps)
+    assert [e["epoch"] for e in events if e["event"] == "epoch"] == [1, 2, 3]
+    assert load_checkpoint(run / "checkpoints" / "last.pt")["epoch"] == 3

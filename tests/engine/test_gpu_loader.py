@@ -102,8 +102,9 @@ def _take(ds: ShardBatches, n: int) -> list[dict]:
     return out
 
 
-def _pipeline(root: Path, shards: list[ShardInfo], overlap: bool, batch: int = 4) -> DevicePipeline:
-    cfg = LoaderConfig(batch_size=batch, audio_frames=10, workers=0, shuffle_buffer=8)
+def _pipeline(root: Path, shards: list[ShardInfo], overlap: bool, batch: int = 4,
+              decode: str = "device") -> DevicePipeline:
+    cfg = LoaderConfig(batch_size=batch, audio_frames=10, workers=0, shuffle_buffer=8, decode=decode)
     raw = iter(make_loader(ShardBatches(root, shards, cfg), pin_memory=False))
     pcfg = PipelineConfig(augment=AugmentConfig(time_masks=1, freq_masks=1), image_size=24, overlap=overlap, seed=1)
     return DevicePipeline(raw, "cpu", pcfg)
@@ -128,10 +129,10 @@ def test_pipeline_batches_on_cpu_with_and_without_overlap(tmp_path: Path) -> Non
         assert a.keys == b.keys and torch.equal(a.images, b.images) and torch.equal(a.mels, b.mels)
 
 
-@pytest.mark.parametrize("overlap", [False, True])
-def test_damaged_jpeg_in_a_shard_is_skipped_and_counted(tmp_path: Path, overlap: bool) -> None:
+@pytest.mark.parametrize(("overlap", "decode"), [(False, "device"), (True, "device"), (True, "workers")])
+def test_damaged_jpeg_in_a_shard_is_skipped_and_counted(tmp_path: Path, overlap: bool, decode: str) -> None:
     shards = write_cache(tmp_path, [8, 8], damaged={"5"})
-    pipe = _pipeline(tmp_path, shards, overlap)
+    pipe = _pipeline(tmp_path, shards, overlap, decode=decode)
     batches = [b for _, b in zip(range(4), pipe, strict=False)]
     pipe.close()
     keys = [k for b in batches for k in b.keys]
@@ -140,3 +141,37 @@ def test_damaged_jpeg_in_a_shard_is_skipped_and_counted(tmp_path: Path, overlap:
     assert pipe.skipped["unreadable image"] == 1
     for b in batches:  # stand-ins keep image, log-mel and coordinates together
         assert b.lon.tolist() == [float(k) for k in b.keys]
+
+
+def test_worker_decoding_hands_out_the_stored_pixels(tmp_path: Path) -> None:
+    """decode="workers": the same samples in the same order as the raw batches, with the JPEGs' pixels."""
+    shards = write_cache(tmp_path, [8, 8])
+    on_device = _take(ShardBatches(tmp_path, shards, LoaderConfig(batch_size=4, audio_frames=10, workers=2,
+                                                                  shuffle_buffer=8)), 4)
+    in_workers = _take(ShardBatches(tmp_path, shards, LoaderConfig(batch_size=4, audio_frames=10, workers=2,
+                                                                   shuffle_buffer=8, decode="workers")), 4)
+    for raw, done in zip(on_device, in_workers, strict=True):
+        assert "jpeg" not in done and done["image"].shape == (4, 3, SIZE, SIZE) and done["image"].dtype == torch.uint8
+        assert done["keys"] == raw["keys"] and torch.equal(done["mel"], raw["mel"])
+        for key, image in zip(done["keys"], done["image"], strict=True):
+            # Pillow decodes the stored bytes independently of torchvision: the same libjpeg-turbo decode
+            pillow = np.asarray(Image.open(io.BytesIO(_jpeg(int(key)))).convert("RGB")).transpose(2, 0, 1)
+            assert np.abs(image.numpy().astype(int) - pillow).max() <= 1
+
+
+def test_worker_decoding_feeds_the_pipeline_the_same_batches(tmp_path: Path) -> None:
+    shards = write_cache(tmp_path, [8, 8])
+    results = []
+    for decode in ("device", "workers"):
+        pipe = _pipeline(tmp_path, shards, overlap=True, decode=decode)
+        results.append([b for _, b in zip(range(3), pipe, strict=False)])
+        pipe.close()
+    for a, b in zip(*results, strict=True):  # on CPU both decode with libjpeg-turbo: identical batches
+        assert a.keys == b.keys and torch.equal(a.images, b.images) and torch.equal(a.mels, b.mels)
+
+
+def test_unknown_decode_place_is_refused() -> None:
+    from engine.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--jpeg-decode"):
+        LoaderConfig(decode="gpu")
