@@ -135,13 +135,16 @@ def colour_jitter(x: torch.Tensor, cfg: AugmentConfig, generator: torch.Generato
     return x.clamp(0.0, 1.0)
 
 
-def gaussian_blur(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+def gaussian_blur(x: torch.Tensor, sigma: torch.Tensor, max_sigma: float | None = None) -> torch.Tensor:
     """Blur each image of (N, C, H, W) with its own sigma (N,) (separable, reflect padding).
 
-    Samples with sigma <= 0 are returned unchanged.
+    Samples with sigma <= 0 are returned unchanged. The kernel reaches 3 sigma of ``max_sigma`` (an upper
+    bound of ``sigma`` known beforehand, e.g. the config's: no host read of device values) or, if None,
+    of the largest sigma in the batch (one host read).
     """
     n, c, h, w = x.shape
-    radius = int(math.ceil(3 * float(sigma.max().clamp_min(1e-3))))
+    top = float(sigma.max()) if max_sigma is None else max_sigma
+    radius = int(math.ceil(3 * max(top, 1e-3)))
     offsets = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype)
     s = sigma.clamp_min(1e-3).to(x.dtype)[:, None]
     kernel = torch.exp(-0.5 * (offsets[None, :] / s) ** 2)
@@ -161,7 +164,9 @@ def gaussian_blur(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
 
 
 def augment_images(images: torch.Tensor, size: int, cfg: AugmentConfig, generator: torch.Generator) -> torch.Tensor:
-    """Training views of a batch of uint8 regions (N, 3, S, S): float (N, 3, size, size) in [0, 1]."""
+    """Training views of a batch of uint8 regions (N, 3, S, S): float (N, 3, size, size) in [0, 1].
+
+    Only kernel launches: nothing reads a device value back to the host."""
     theta = random_affine(images.shape[0], cfg, generator, images.device)
     x = _affine_views(images, theta, size)
     x = colour_jitter(x, cfg, generator)
@@ -170,8 +175,9 @@ def augment_images(images: torch.Tensor, size: int, cfg: AugmentConfig, generato
         lo, hi = cfg.blur_sigma
         sigma = lo + (hi - lo) * torch.rand(n, generator=generator, device=x.device)
         apply = torch.rand(n, generator=generator, device=x.device) < cfg.blur_prob
-        if bool(apply.any()):
-            x = gaussian_blur(x, torch.where(apply, sigma, torch.zeros_like(sigma)))
+        # Every batch goes through the blur (unblurred samples with an identity kernel) and its kernel size
+        # comes from the config: no host read, so the device queue never drains while a batch is prepared.
+        x = gaussian_blur(x, torch.where(apply, sigma, torch.zeros_like(sigma)), max_sigma=hi)
     return x
 
 

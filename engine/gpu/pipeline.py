@@ -5,6 +5,9 @@ copies the log-mels (non-blocking), decodes the JPEGs with one batched nvJPEG ca
 it records an event and queues the result. The training thread makes its stream wait on that event (no
 host synchronisation) and marks the tensors as used by its stream, so the caching allocator keeps them
 alive. While the model computes step n, the producer prepares step n+1 (and n+2: ``queue_depth``).
+With ``producer="launch"`` there is no thread: the training thread launches batch n+1's copy, decode and
+augmentation on the side stream before it hands out batch n (this relies on the augmentation reading
+nothing back to the host, so launching costs about a millisecond of the host's time).
 On CPU the same code runs without streams, which is how the tests exercise it.
 
 Batches whose images the loader workers already decoded (``LoaderConfig(decode="workers")``) skip the
@@ -43,8 +46,12 @@ class PipelineConfig:
         augment: the engine's batch augmentation settings (the same as the CPU path's).
         image_size: the side of the encoder's input (the augmentation resamples crops to it).
         channels_last: hand out images in channels_last memory format.
-        overlap: prepare batches in a producer thread on a side stream (False: inline, for debugging).
-        queue_depth: batches prepared ahead.
+        overlap: prepare batches ahead of compute on a side stream (False: inline, for debugging).
+        producer: how batches are prepared ahead: ``thread`` (a producer thread, ``queue_depth`` ahead) or
+            ``launch`` (the training thread itself launches the next batch's copy and augmentation on the
+            side stream before handing out the current one: no second thread competing for the
+            interpreter; the device runs them beside the model).
+        queue_depth: batches prepared ahead by the producer thread.
         seed: the augmentation stream; each batch is seeded from (seed, rank, epoch, index) so a
             resumed run augments exactly as an uninterrupted one.
     """
@@ -53,8 +60,13 @@ class PipelineConfig:
     image_size: int = 192
     channels_last: bool = False
     overlap: bool = True
+    producer: str = "thread"
     queue_depth: int = 2
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.producer not in ("thread", "launch"):
+            raise ValueError(f"producer must be 'thread' or 'launch', not {self.producer!r}")
 
 
 @dataclass
@@ -193,6 +205,9 @@ class DevicePipeline:
         if not self.cfg.overlap:
             while True:
                 yield self._prepare(self._next_raw())
+        if self.cfg.producer == "launch":
+            yield from self._launched_ahead()
+            return
         if self._thread is None:
             self._thread = threading.Thread(target=self._produce, name="device-pipeline", daemon=True)
             self._thread.start()
@@ -202,12 +217,30 @@ class DevicePipeline:
                 return
             if isinstance(item, BaseException):
                 raise item
-            if item.event is not None:
-                current = torch.cuda.current_stream(self.device)
-                current.wait_event(item.event)
-                item.images.record_stream(current)
-                item.mels.record_stream(current)
+            self._hand_over(item)
             yield item
+
+    def _launched_ahead(self) -> Iterator[DeviceBatch]:
+        """Prepare batch n+1 on the side stream (kernel launches only), then hand out batch n."""
+        def prepare() -> DeviceBatch:
+            if self._stream is None:
+                return self._prepare(self._next_raw())
+            with torch.cuda.stream(self._stream):
+                return self._prepare(self._next_raw())
+
+        ahead = prepare()
+        while not self._stop.is_set():
+            item, ahead = ahead, prepare()
+            self._hand_over(item)
+            yield item
+
+    def _hand_over(self, item: DeviceBatch) -> None:
+        """Order the consumer's stream after the batch's preparation; keep its memory until used there."""
+        if item.event is not None:
+            current = torch.cuda.current_stream(self.device)
+            current.wait_event(item.event)
+            item.images.record_stream(current)
+            item.mels.record_stream(current)
 
     def close(self, timeout: float = 30.0) -> None:
         """Stop the producer thread (batches in flight are dropped); gives up after ``timeout`` seconds

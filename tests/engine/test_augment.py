@@ -75,16 +75,18 @@ def test_colour_jitter_factors_stay_in_range() -> None:
     assert grey.shape == x.shape and grey.min() >= 0 and grey.max() <= 1
 
 
-def test_gaussian_blur_matches_scipy() -> None:
+@pytest.mark.parametrize("max_sigma", [None, 2.0])
+def test_gaussian_blur_matches_scipy(max_sigma: float | None) -> None:
     rng = np.random.default_rng(0)
     x = torch.from_numpy(rng.random((3, 3, 24, 24))).float()
     sigma = torch.tensor([0.8, 1.5, 0.0])
-    y = gaussian_blur(x, sigma).numpy()
+    y = gaussian_blur(x, sigma, max_sigma).numpy()
     for i, s in enumerate(sigma.tolist()):
         if s == 0:
             np.testing.assert_allclose(y[i], x[i].numpy(), atol=1e-6)
             continue
-        radius = math.ceil(3 * 1.5)  # one kernel width for the batch, from the largest sigma
+        # one kernel width for the batch: from the largest sigma, or from the bound given beforehand
+        radius = math.ceil(3 * (1.5 if max_sigma is None else max_sigma))
         expected = np.stack([ndimage.gaussian_filter(x[i, c].numpy().astype(np.float64), s, mode="mirror",
                                                      truncate=radius / s) for c in range(3)])
         np.testing.assert_allclose(y[i], expected, atol=1e-5)

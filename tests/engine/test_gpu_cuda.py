@@ -112,15 +112,17 @@ def test_fused_adam_on_cuda_takes_the_same_step_as_foreach_adam() -> None:
         torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("decode", ["device", "workers"])
-def test_cuda_pipeline_from_shards_with_a_damaged_jpeg(tmp_path: Path, decode: str) -> None:
+@pytest.mark.parametrize(("decode", "producer"), [("device", "thread"), ("workers", "thread"), ("device", "launch"),
+                                                 ("workers", "launch")])
+def test_cuda_pipeline_from_shards_with_a_damaged_jpeg(tmp_path: Path, decode: str, producer: str) -> None:
     from tests.engine.test_gpu_loader import write_cache
 
     shards = write_cache(tmp_path, [16, 16], damaged={"7"})
     raw = iter(make_loader(ShardBatches(tmp_path, shards, LoaderConfig(batch_size=8, audio_frames=10, workers=2,
                                                                        shuffle_buffer=8, decode=decode)),
                            pin_memory=True))
-    pipe = DevicePipeline(raw, "cuda", PipelineConfig(augment=AugmentConfig(), image_size=32, channels_last=True))
+    pipe = DevicePipeline(raw, "cuda", PipelineConfig(augment=AugmentConfig(), image_size=32, channels_last=True,
+                                                      producer=producer))
     batches = [b for _, b in zip(range(4), pipe, strict=False)]
     pipe.close()
     assert all(b.images.is_cuda and b.images.shape == (8, 3, 32, 32) for b in batches)
