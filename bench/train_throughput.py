@@ -261,7 +261,8 @@ def engine_loader_batches(data: Path, batch: int, workers: int, device: torch.de
 # -- end to end from the cache: the GPU pipeline --------------------------------------------------------
 
 def cache_pipeline(cache: Path, batch: int, frames: int, workers: int, device: torch.device,
-                   channels_last: bool, decode: str = "device", repeat: int = 1) -> DevicePipeline:
+                   channels_last: bool, decode: str = "device", repeat: int = 1,
+                   producer: str = "thread") -> DevicePipeline:
     """The GPU pipeline over the cache; ``repeat`` lists every shard that many times, so that many reader
     processes each fill batches from a small benchmark cache (all of it sits in the page cache, as a real
     cache of 50,000 samples would on a 128 GB machine)."""
@@ -269,7 +270,7 @@ def cache_pipeline(cache: Path, batch: int, frames: int, workers: int, device: t
     cfg = LoaderConfig(batch_size=batch, audio_frames=frames, workers=workers, shuffle_buffer=1024, decode=decode)
     raw = iter(make_loader(ShardBatches(cache, index.shards * repeat, cfg), pin_memory=device.type == "cuda"))
     return DevicePipeline(raw, device, PipelineConfig(augment=AugmentConfig(), image_size=192,
-                                                      channels_last=channels_last))
+                                                      channels_last=channels_last, producer=producer))
 
 
 def pipeline_batches(pipe: DevicePipeline) -> Batches:
@@ -413,16 +414,19 @@ def run(args: argparse.Namespace, work: Path) -> int:
                 report(name, rate, "samples/s")
             attempt(name, raw_e2e)
 
-    # Shard readers: enough for the device decode (they only read); for the worker decode as many as the
-    # loader workers, with the shards listed again so that each reader fills batches.
-    repeat = max(1, -(-workers * 2 * B // max(1, n_rows)))
-    for decode, readers, times, what in (
-            ("device", cache_workers, 1, "JPEG batch decode on the device"),
-            ("workers", workers, repeat, "JPEG decode in the readers")):
-        def cache_e2e(decode: str = decode, readers: int = readers, times: int = times, what: str = what) -> None:
+    # As `train --cache` runs: the device decode with 6 shard readers and a producer thread; the decode in
+    # the readers with 2/3 of the loader workers (the rest of the cores stay with the training process)
+    # and the next batch launched by the training thread. A small benchmark cache lists its shards again
+    # so that every reader fills batches (bench/pipeline_probe.py compares the other combinations).
+    device_readers, worker_readers = min(6, workers), max(1, workers * 2 // 3)
+    for decode, readers, producer, what in (
+            ("device", device_readers, "thread", "JPEG batch decode on the device"),
+            ("workers", worker_readers, "launch", "JPEG decode in the readers")):
+        def cache_e2e(decode: str = decode, readers: int = readers, producer: str = producer, what: str = what) -> None:
             if cache is None:
                 raise RuntimeError("no cache was prepared")
-            pipe = cache_pipeline(cache, B, args.frames, readers, device, channels_last, decode, times)
+            times = max(1, -(-readers * 2 * B // max(1, n_rows)))
+            pipe = cache_pipeline(cache, B, args.frames, readers, device, channels_last, decode, times, producer)
             try:
                 report(f"input only, cache -> GPU pipeline, {what} ({readers} readers)",
                        bench_input_only(pipeline_batches(pipe), S, W, device, B), "samples/s")
@@ -430,7 +434,7 @@ def run(args: argparse.Namespace, work: Path) -> int:
             finally:
                 pipe.close()
             report(f"end to end, prepared cache, {what}", rate, "samples/s",
-                   f"loss {loss:.3f}" + (f"; shards listed {times}x" if times > 1 else ""))
+                   f"loss {loss:.3f}; producer {producer}" + (f"; shards listed {times}x" if times > 1 else ""))
             if pipe.skipped:
                 print(f"  skipped: {dict(pipe.skipped)}")
         attempt(f"end to end, prepared cache, {what}", cache_e2e)
