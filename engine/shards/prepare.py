@@ -172,6 +172,22 @@ def build_shard_cpu(plan: ShardPlan, out_dir: Path, cfg: PrepareConfig) -> dict[
     return finish_shard(plan, out_dir, samples, skipped)
 
 
+def build_shard_from_coded(plan: ShardPlan, out_dir: Path, coded: list[bytes | str],
+                           cfg: PrepareConfig) -> dict[str, Any]:
+    """Finish a shard whose regions are already re-encoded (the nvJPEG path): decode the log-mels and write
+    it. ``coded[i]`` is record i's JPEG or its skip reason. Runs in a worker process. Returns the sidecar."""
+    samples: list[RawSample] = []
+    skipped: dict[str, list[str]] = {}
+    for record, jpeg in zip(plan.records, coded, strict=True):
+        try:
+            if isinstance(jpeg, str):
+                raise SkipSample(jpeg)
+            samples.append(encode_record(record, plan.split, cfg, jpeg=jpeg))
+        except SkipSample as skip:
+            skipped.setdefault(skip.reason, []).append(record.key)
+    return finish_shard(plan, out_dir, samples, skipped)
+
+
 def finish_shard(plan: ShardPlan, out_dir: Path, samples: list[RawSample],
                  skipped: dict[str, list[str]]) -> dict[str, Any]:
     sidecar = {"name": plan.name, "split": plan.split, "count": len(samples), "plan": plan.plan,
@@ -238,7 +254,7 @@ def prepare_cache(data_dir: str | Path, out_dir: str | Path, cfg: PrepareConfig 
     if pending and cfg.decoder == "cuda":
         from engine.shards.gpu_prepare import build_shards_cuda
 
-        for plan, side in build_shards_cuda(pending, out, cfg):
+        for plan, side in build_shards_cuda(pending, out, cfg, processes=cfg.workers):
             sidecars[plan.name] = side
             done += len(plan.records)
             job.report(done, total, plan.name)
