@@ -205,7 +205,6 @@ class ShardBatches(IterableDataset):
             skip = 0
             epoch += 1
 
-
     def _decoded_batch(self, samples: Iterator[RawSample], skipped: Counter[str]) -> dict[str, Any]:
         """The next batch with its JPEGs decoded here; a damaged one is counted and the stream's next sample
         takes its place, so the batch size holds (the all-gather across ranks relies on it)."""
