@@ -149,14 +149,10 @@ def build_shards_cuda(plans: list[ShardPlan], out: Path, cfg: PrepareConfig, dev
                 reading = stage.submit(load, plans[k + 1]) if k + 1 < len(plans) else None
                 coded = _code_images(datas, geometry, device, batch)
                 running[finishers.submit(build_shard_from_coded, plan, out, coded, cfg)] = plan
-                # Hand back what is done; wait only when enough shards are in flight (bounded memory).
-                while running:
-                    full = len(running) >= 2 * processes
-                    done, _ = wait(running, timeout=None if full else 0, return_when=FIRST_COMPLETED)
-                    for fut in done:
-                        yield running.pop(fut), fut.result()
-                    if not done or not full:
-                        break
+                if len(running) >= 2 * processes:  # enough in flight: bounded memory
+                    wait(running, return_when=FIRST_COMPLETED)
+                for fut in [f for f in running if f.done()]:
+                    yield running.pop(fut), fut.result()
         for fut in as_completed(list(running)):
             yield running.pop(fut), fut.result()
     finally:
