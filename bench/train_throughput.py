@@ -346,9 +346,9 @@ def run(args: argparse.Namespace, work: Path) -> int:
 
     print("prepare", flush=True)
     attempt("decode per core", lambda: bench_decode_per_core(data, min(64, n_rows)))
-    # Reader workers of the GPU pipeline: each must fill at least two batches per epoch from its shards.
-    cache_workers = max(1, min(6, workers, n_rows // (2 * B)))
-    shard_size = max(8, n_rows // (4 * cache_workers))
+    # Shards small enough that the end-to-end rows' readers (the shards listed again where needed) each get
+    # several; the prepare rows then also run several shards in parallel.
+    shard_size = max(8, n_rows // (4 * max(1, min(6, workers, n_rows // (2 * B)))))
     cache: Path | None = None
     rate = attempt("prepare, CPU", lambda: bench_prepare(data, work / "cache_cpu", "cpu", cores, shard_size))
     if rate is not None:
