@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from engine.audio import FrontEndConfig
+from engine.audio import FrontEndConfig, load_audio
 from engine.data.config import DataConfig
-from engine.data.records import PairRecord
+from engine.data.records import SPECTROGRAM_JPG, PairRecord
 from engine.data.source import image_ground_m, open_source, record_image, record_log_mel
 from engine.errors import AudioFileError, DatasetError, ImageFileError
 from engine.progress import Job
@@ -185,6 +185,38 @@ def build_shard_from_coded(plan: ShardPlan, out_dir: Path, coded: list[bytes | s
             samples.append(encode_record(record, plan.split, cfg, jpeg=jpeg))
         except SkipSample as skip:
             skipped.setdefault(skip.reason, []).append(record.key)
+    return finish_shard(plan, out_dir, samples, skipped)
+
+
+def decode_audio(records: list[PairRecord], cfg: PrepareConfig) -> list[tuple[str, np.ndarray] | str]:
+    """The audio of some records for a device log-mel (runs in a worker process): per record
+    ``("samples", mono float32 at the front-end's rate)`` for an audio file, ``("mel", normalised
+    log-mel)`` for a spectrogram JPEG (nothing to compute), or the skip reason."""
+    out: list[tuple[str, np.ndarray] | str] = []
+    for record in records:
+        try:
+            if record.audio_kind == SPECTROGRAM_JPG:
+                out.append(("mel", record_log_mel(record, cfg.front_end)))
+            else:
+                out.append(("samples", load_audio(record.audio, cfg.front_end.sample_rate,
+                                                  cfg.front_end.resample_quality)[0]))
+        except AudioFileError:
+            out.append("unreadable audio")
+    return out
+
+
+def build_shard_from_parts(plan: ShardPlan, out_dir: Path, coded: list[bytes | str],
+                           mels: list[np.ndarray | str]) -> dict[str, Any]:
+    """Write a shard whose regions and log-mels are both ready (the nvJPEG path with device log-mels).
+    ``coded[i]``/``mels[i]``: record i's JPEG / normalised log-mel, or a skip reason. Returns the sidecar."""
+    samples: list[RawSample] = []
+    skipped: dict[str, list[str]] = {}
+    for record, jpeg, mel in zip(plan.records, coded, mels, strict=True):
+        reason = jpeg if isinstance(jpeg, str) else mel if isinstance(mel, str) else None
+        if reason is not None:
+            skipped.setdefault(reason, []).append(record.key)
+            continue
+        samples.append(RawSample(record.key, jpeg, mel.astype(np.float16), record.lon, record.lat, plan.split))
     return finish_shard(plan, out_dir, samples, skipped)
 
 
