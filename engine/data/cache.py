@@ -23,15 +23,16 @@ import logging
 import multiprocessing
 import os
 import shutil
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from engine.audio import FrontEndConfig
+from engine.audio import FrontEndConfig, load_audio
 from engine.data.config import DataConfig
-from engine.data.records import PairRecord
+from engine.data.records import SPECTROGRAM_JPG, PairRecord
 from engine.data.source import PairSource, record_image, record_log_mel
 from engine.errors import AudioFileError, Cancelled, ImageFileError
 from engine.progress import Job
@@ -97,25 +98,34 @@ class PairCache:
                    np.asarray(index["full_frames"], np.int64), index["errors"], int(index["n_mels"]))
 
 
-_Task = tuple[PairRecord, DataConfig, FrontEndConfig, int]
+_Task = tuple[PairRecord, DataConfig, FrontEndConfig, int, bool]
+# Mono samples at the front-end's rate -> the normalised (n_mels, T) log-mel; e.g. the device log-mel of
+# engine.gpu.log_mel, so that a CUDA run's workers only decode and resample.
+LogMelFn = Callable[[np.ndarray], np.ndarray]
 
 
 def _decode(task: _Task) -> tuple[np.ndarray | None, np.ndarray | None, int, str | None]:
-    """Decode one record (runs in a worker process): (image, mel float16, full frames, error)."""
-    record, data_cfg, front_end, max_frames = task
+    """Decode one record (runs in a worker process): (image, mel float16, full frames, error); with
+    ``samples_only`` an audio file's mono samples come back in place of its log-mel (full frames -1)."""
+    record, data_cfg, front_end, max_frames, samples_only = task
     try:
         image = record_image(record, data_cfg)
     except ImageFileError as err:
         return None, None, 0, f"unreadable image: {err}"
     try:
+        if samples_only and record.audio_kind != SPECTROGRAM_JPG:
+            samples, _ = load_audio(record.audio, front_end.sample_rate, front_end.resample_quality)
+            return image, samples, -1, None
         mel = record_log_mel(record, front_end)
     except AudioFileError as err:
         return None, None, 0, f"unreadable audio: {err}"
     return image, np.ascontiguousarray(mel[:, :max_frames], dtype=np.float16), int(mel.shape[1]), None
 
 
-def build_cache(source: PairSource, folder: Path, workers: int = 2, job: Job | None = None) -> PairCache:
-    """Decode every record of ``source`` into ``folder`` (see module docstring)."""
+def build_cache(source: PairSource, folder: Path, workers: int = 2, job: Job | None = None,
+                log_mel_fn: LogMelFn | None = None) -> PairCache:
+    """Decode every record of ``source`` into ``folder`` (see module docstring). With ``log_mel_fn`` the
+    workers decode audio files to samples and ``log_mel_fn`` (in this process) makes their log-mels."""
     n, size = len(source), source.data_cfg.stored_size
     max_frames = max(1, int(source.data_cfg.cache_max_seconds * source.front_end.frames_per_second))
     tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
@@ -125,7 +135,7 @@ def build_cache(source: PairSource, folder: Path, workers: int = 2, job: Job | N
     offsets = np.zeros(n + 1, np.int64)
     full_frames = np.zeros(n, np.int64)
     errors: list[str | None] = [None] * n
-    tasks = ((r, source.data_cfg, source.front_end, max_frames) for r in source.records)
+    tasks = ((r, source.data_cfg, source.front_end, max_frames, log_mel_fn is not None) for r in source.records)
     executor = None
     try:
         if workers > 1 and n > 16:
@@ -143,6 +153,10 @@ def build_cache(source: PairSource, folder: Path, workers: int = 2, job: Job | N
                     errors[i] = error
                     log.warning("skipped: %s", error)
                 else:
+                    if frames < 0:  # samples: the log-mel is made here
+                        whole = log_mel_fn(mel)  # type: ignore[misc]
+                        frames = int(whole.shape[1])
+                        mel = np.ascontiguousarray(whole[:, :max_frames], dtype=np.float16)
                     images[i] = image
                     mel_file.write(mel.tobytes())
                     full_frames[i] = frames
@@ -173,11 +187,11 @@ def build_cache(source: PairSource, folder: Path, workers: int = 2, job: Job | N
 
 
 def open_cache(source: PairSource, cache_root: Path | None = None, workers: int = 2,
-               job: Job | None = None) -> PairCache:
-    """The cache of ``source`` under ``cache_root``, built on first use."""
+               job: Job | None = None, log_mel_fn: LogMelFn | None = None) -> PairCache:
+    """The cache of ``source`` under ``cache_root``, built on first use (``log_mel_fn``: see build_cache)."""
     folder = (cache_root or default_cache_root()) / fingerprint(source)
     if (folder / "index.json").is_file():
         log.info("using the decoded cache %s", folder)
         return PairCache.open(folder)
     log.info("decoding %d pairs once into %s", len(source), folder)
-    return build_cache(source, folder, workers, job)
+    return build_cache(source, folder, workers, job, log_mel_fn)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
@@ -36,8 +38,11 @@ class RunData:
 
 
 def open_run_data(data_dir: str | Path, cfg: RunConfig, cache_root: Path | None = None, job: Job | None = None,
-                  use_cache: bool | None = None) -> RunData:
+                  use_cache: bool | None = None, device: torch.device | None = None) -> RunData:
     """Scan ``data_dir`` as ``cfg.data`` says, and decode it into the cache when the config asks.
+
+    On a CUDA ``device`` the cache's log-mels of audio files are computed there (torchaudio, held to the
+    front-end by tests/engine/test_device_log_mel.py); the loader processes only decode and resample.
 
     Unreadable files found while caching are added to the skip report and left out of the splits.
     """
@@ -47,7 +52,8 @@ def open_run_data(data_dir: str | Path, cfg: RunConfig, cache_root: Path | None 
     usable = [True] * len(source)
     store: PairStore = source
     if cfg.data.cache if use_cache is None else use_cache:
-        cache = open_cache(source, cache_root, workers=max(1, cfg.data.cache_workers), job=job)
+        cache = open_cache(source, cache_root, workers=max(1, cfg.data.cache_workers), job=job,
+                           log_mel_fn=device_log_mel_fn(cfg, device) if device is not None else None)
         for i, error in enumerate(cache.errors):
             if error is not None:
                 usable[i] = False
@@ -57,6 +63,22 @@ def open_run_data(data_dir: str | Path, cfg: RunConfig, cache_root: Path | None 
     data = RunData(source, store, report, splits)
     log.info("%s", data.describe())
     return data
+
+
+def device_log_mel_fn(cfg: RunConfig, device: torch.device) -> Callable[[np.ndarray], np.ndarray] | None:
+    """The front-end's log-mel on a CUDA device for the decode cache, or None on other devices (the workers'
+    numpy front-end is as fast there, and stays the reference)."""
+    if device.type != "cuda":
+        return None
+    from engine.gpu.log_mel import DeviceLogMel
+
+    module = DeviceLogMel(cfg.front_end).to(device)
+
+    def log_mel(samples: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return module(torch.from_numpy(samples).to(device)).cpu().numpy()
+
+    return log_mel
 
 
 def train_loader(data: RunData, cfg: RunConfig) -> tuple[DataLoader, EpochBatchSampler, PairDataset]:

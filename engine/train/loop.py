@@ -77,7 +77,7 @@ class _Trainer(RunBook):
         cfg, data_dir = self.cfg, self.data_dir
         if payload is None:
             torch.manual_seed(cfg.train.seed)
-        self.data = open_run_data(data_dir, cfg, cache_root, job=self.job)
+        self.data = open_run_data(data_dir, cfg, cache_root, job=self.job, device=self.device)
         self.announce(self.data.describe())
         self.image_encoder = build_image_encoder(cfg.model)
         self.audio_encoder = build_audio_encoder(cfg.model)

@@ -105,3 +105,29 @@ def test_prepare_with_device_log_mels_stores_the_front_ends_log_mels(tmp_path: P
                                        atol=4e-3)  # float16 steps are 2e-3 near 2-4
             compared += 1
     assert compared >= 4
+
+
+def test_decode_cache_with_a_log_mel_function_matches_the_workers_front_end(tmp_path: Path) -> None:
+    """A CUDA run's decode cache: workers return samples, the device log-mel (CPU tensors here) makes the
+    log-mels; the cache holds what the workers' front-end would have stored (float16 steps)."""
+    from engine.data.cache import build_cache
+    from tests.engine.fixtures import make_pair_table
+
+    table = make_pair_table(tmp_path / "pairs", n=20)
+    data = DataConfig(stored_size=32, split_rule="blocked")
+    source = open_source(table, data, FrontEndConfig())
+    module = DeviceLogMel(source.front_end)
+    calls: list[int] = []
+
+    def log_mel(samples: np.ndarray) -> np.ndarray:
+        calls.append(samples.size)
+        return module(torch.from_numpy(samples)).numpy()
+
+    device_cache = build_cache(source, tmp_path / "device", workers=2, log_mel_fn=log_mel)
+    host_cache = build_cache(source, tmp_path / "host", workers=2)
+    assert len(calls) == len(source)  # every clip went through the device function, in this process
+    for i in range(len(source)):
+        assert device_cache.log_mel(i).shape == host_cache.log_mel(i).shape
+        np.testing.assert_allclose(device_cache.log_mel(i).astype(np.float32),
+                                   host_cache.log_mel(i).astype(np.float32), atol=4e-3)
+        np.testing.assert_array_equal(device_cache.image(i), host_cache.image(i))
