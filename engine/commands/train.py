@@ -51,6 +51,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     gpu.add_argument("--bf16", action="store_true", help="bfloat16 autocast for the encoders (with --cache)")
     gpu.add_argument("--channels-last", action="store_true", help="channels_last memory format (with --cache, CUDA)")
     gpu.add_argument("--compile", action="store_true", help="torch.compile the encoder pair (with --cache, CUDA)")
+    gpu.add_argument("--compile-mode", choices=["default", "reduce-overhead", "max-autotune"], default="default",
+                     help="with --compile: torch.compile's mode; reduce-overhead replays the step as CUDA graphs "
+                          "(fewer host launches)")
+    gpu.add_argument("--compile-scope", choices=["model", "step"], default="model",
+                     help="with --compile: compile the encoder pair, or the forward pass and the loss as one graph")
     gpu.add_argument("--jpeg-decode", choices=["device", "workers"], default="device",
                      help="with --cache: decode the stored JPEGs on the device in batches (nvJPEG; default) or in "
                           "the loader processes (libjpeg-turbo; the GPU then only augments and trains)")
@@ -164,7 +169,9 @@ def _run_from_cache(args: argparse.Namespace, cfg: Any) -> int:
     from engine.gpu.train_loop import train_from_cache
     from engine.progress import Job, TqdmJob
 
-    compute = ComputeConfig(bf16=args.bf16, channels_last=args.channels_last, compile=args.compile)
+    compute = ComputeConfig(bf16=args.bf16, channels_last=args.channels_last, compile=args.compile,
+                            compile_mode=None if args.compile_mode == "default" else args.compile_mode,
+                            compile_scope=args.compile_scope)
     main_rank = int(os.environ.get("RANK", "0")) == 0
     job = TqdmJob("training", unit="step") if main_rank else Job()
     from tqdm.contrib.logging import logging_redirect_tqdm

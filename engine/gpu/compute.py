@@ -26,7 +26,11 @@ class ComputeConfig:
         bf16: autocast the encoders to bfloat16 (CUDA; on CPU also allowed, for tests).
         channels_last: NHWC memory format for the encoders and their inputs (CUDA only; ignored on CPU).
         compile: ``torch.compile`` the encoder pair (CUDA only unless ``compile_on_cpu``).
-        compile_mode: passed to torch.compile (None: default; "max-autotune" compiles for minutes).
+        compile_mode: passed to torch.compile (None: default; ``reduce-overhead``: CUDA graphs, so a step is
+            a few graph launches instead of hundreds of kernel launches from the host; "max-autotune"
+            compiles for minutes).
+        compile_scope: ``model`` compiles the encoder pair; ``step`` compiles the forward pass and the loss
+            as one graph (fewer launches; the loss's all-gather under DDP stays a graph break).
         sync_bn: BatchNorm statistics over all ranks (CUDA DDP only); default per rank, as DDP does.
     """
 
@@ -34,8 +38,23 @@ class ComputeConfig:
     channels_last: bool = False
     compile: bool = False
     compile_mode: str | None = None
+    compile_scope: str = "model"
     compile_on_cpu: bool = False
     sync_bn: bool = False
+
+    def __post_init__(self) -> None:
+        if self.compile_mode not in COMPILE_MODES:
+            raise ValueError(f"compile_mode must be one of {COMPILE_MODES}, not {self.compile_mode!r}")
+        if self.compile_scope not in ("model", "step"):
+            raise ValueError(f"compile_scope must be 'model' or 'step', not {self.compile_scope!r}")
+
+    @property
+    def cuda_graphs(self) -> bool:
+        """Whether compiled graphs are replayed as CUDA graphs (their outputs are reused by the next step)."""
+        return self.compile and self.compile_mode in ("reduce-overhead", "max-autotune")
+
+
+COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 class PairModel(nn.Module):
@@ -69,9 +88,9 @@ def prepare_model(model: PairModel, device: torch.device, cfg: ComputeConfig,
 
         run = DistributedDataParallel(model, device_ids=[device.index] if cuda else None,
                                       broadcast_buffers=False, gradient_as_bucket_view=True)
-    if cfg.compile and (cuda or cfg.compile_on_cpu):
+    if cfg.compile and cfg.compile_scope == "model" and (cuda or cfg.compile_on_cpu):
         run = torch.compile(run, mode=cfg.compile_mode, dynamic=False)  # type: ignore[assignment]
-    elif cfg.compile:
+    elif cfg.compile and not (cuda or cfg.compile_on_cpu):
         log.info("torch.compile is for CUDA devices; running eagerly on %s", device)
     return run, model
 
@@ -106,15 +125,28 @@ class TrainStep:
         self.device = device
         self.scheduler = scheduler
         self.grad_clip = grad_clip
+        compiles = cfg.compile and (device.type == "cuda" or cfg.compile_on_cpu)
+        self._forward_loss: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, ...]] = (
+            torch.compile(self._eager_forward_loss, mode=cfg.compile_mode, dynamic=False)
+            if compiles and cfg.compile_scope == "step" else self._eager_forward_loss)
+        # CUDA graph replays reuse their output buffers: each step is marked so that the previous step's
+        # outputs (already summed into the meter) may be overwritten.
+        self._mark_step = compiles and cfg.cuda_graphs
 
-    def forward_loss(self, images: torch.Tensor, mels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _eager_forward_loss(self, images: torch.Tensor, mels: torch.Tensor) -> tuple[torch.Tensor, ...]:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.bf16):
             image_emb, audio_emb = self.model(images, mels)
         image_emb, audio_emb = image_emb.float(), audio_emb.float()  # the loss in float32, as on CPU
         return self.loss(image_emb, audio_emb), image_emb, audio_emb
 
+    def forward_loss(self, images: torch.Tensor, mels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        loss, image_emb, audio_emb = self._forward_loss(images, mels)
+        return loss, image_emb, audio_emb
+
     def __call__(self, images: torch.Tensor, mels: torch.Tensor) -> dict[str, torch.Tensor]:
         """Returns device scalars: ``loss``, ``r1_image_to_audio``, ``r1_audio_to_image`` (local batch)."""
+        if self._mark_step:
+            torch.compiler.cudagraph_mark_step_begin()
         loss, image_emb, audio_emb = self.forward_loss(images, mels)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -126,7 +158,10 @@ class TrainStep:
             self.scheduler.step()
         with torch.no_grad():
             r1_ia, r1_ai = in_batch_recall_at_1(image_emb.detach(), audio_emb.detach())
-        return {"loss": loss.detach(), "r1_image_to_audio": r1_ia, "r1_audio_to_image": r1_ai}
+        out = {"loss": loss.detach(), "r1_image_to_audio": r1_ia, "r1_audio_to_image": r1_ai}
+        if self._mark_step:  # the next replay overwrites the graph's outputs: hand back copies (3 scalars)
+            out = {name: value.clone() for name, value in out.items()}
+        return out
 
 
 class DeviceMeter:

@@ -112,6 +112,7 @@ class _CacheTrainer(RunBook):
             "dataset": {**cache_dataset(index), "cache": str(index.root.resolve()), "pairs": dict(index.counts),
                         "skipped": dict(index.skipped)},
             "compute": {"bf16": compute.bf16, "channels_last": compute.channels_last, "compile": compute.compile,
+                        "compile_mode": compute.compile_mode, "compile_scope": compute.compile_scope,
                         "world_size": ctx.world_size, "jpeg_decode": jpeg_decode}})
         announce(f"{index.root}: cache of {sum(index.counts.values()):,} pairs ({', '.join(f'{k} {v:,}' for k, v in index.counts.items())}); "
                  f"{ctx.world_size} process(es) x batch {self.batch} on {self.device}")
