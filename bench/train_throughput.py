@@ -151,6 +151,36 @@ def bench_nvjpeg_coding(data: Path, count: int, batch: int = 128) -> float:
     return rate
 
 
+def bench_log_mels(device: torch.device, cores: int, clips: int = 64) -> None:
+    """Log-mels of 10 s clips: the torch-free front-end on one host core vs the device log-mel (torchaudio)
+    on ``device``, clips already decoded (prepare --decoder cuda and train --audio-source raw on CUDA)."""
+    from engine.audio.front_end import FrontEndConfig, log_mel_db
+    from engine.gpu.log_mel import DeviceLogMel, device_log_mels
+
+    cfg = FrontEndConfig()
+    rng = np.random.default_rng(0)
+    host = [rng.normal(0, 0.1, 10 * cfg.sample_rate).astype(np.float32) for _ in range(clips)]
+    t = time.perf_counter()
+    for clip in host[:16]:
+        log_mel_db(clip, cfg)
+    per_core = 16 / (time.perf_counter() - t)
+    report("log-mels, front-end on one host core", per_core, "clips/s", f"10 s clips; x{cores} cores "
+           f"= {per_core * cores:,.0f}/s at best")
+    module = DeviceLogMel(cfg).to(device)
+    on_device = [torch.from_numpy(c).to(device) for c in host]
+    for _ in range(2):  # warm-up (cuFFT plans)
+        device_log_mels(on_device, module)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    t = time.perf_counter()
+    for _ in range(5):
+        mels = device_log_mels(on_device, module)
+    _ = torch.cat(mels, 1).cpu()
+    rate = 5 * clips / (time.perf_counter() - t)
+    report(f"log-mels, device log-mel on {device.type}", rate, "clips/s",
+           f"{rate / per_core:.1f}x one host core (same run)")
+
+
 # -- compute ---------------------------------------------------------------------------------------------
 
 def build_step(device: torch.device, cfg: ComputeConfig) -> TrainStep:
@@ -302,6 +332,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=None, help="loader workers (default: cores - 2)")
     p.add_argument("--bf16", action="store_true", help="also measure bf16 + channels_last")
     p.add_argument("--compile", action="store_true", help="also measure torch.compile (bf16 + channels_last; CUDA)")
+    p.add_argument("--compile-modes", default="default,reduce-overhead",
+                   help="torch.compile modes to measure (comma-separated; the fastest drives the end-to-end rows)")
     p.add_argument("--skip-raw", action="store_true", help="skip the raw-layout end-to-end baselines")
     p.add_argument("--data", type=Path, default=None, help="use this SoundingEarth folder instead of generating")
     p.add_argument("--keep", type=Path, default=None, help="work folder to keep (default: a temporary one)")
@@ -357,13 +389,15 @@ def run(args: argparse.Namespace, work: Path) -> int:
     if cuda:
         rate = attempt("prepare, nvJPEG", lambda: bench_prepare(data, work / "cache_gpu", "cuda", cores, shard_size))
         if rate is not None:
-            report(f"prepare, nvJPEG decode + encode on the GPU, log-mels on {cores} threads", rate, "img/s",
-                   "whole prepare: listing, images, log-mels, shards")
+            report(f"prepare, nvJPEG decode + encode on the GPU, spectrograms in {cores - 1} processes", rate,
+                   "img/s", "whole prepare: listing, images, log-mels, shards")
             cache = work / "cache_gpu"
         rate = attempt("prepare, nvJPEG image coding", lambda: bench_nvjpeg_coding(data, min(1024, n_rows)))
         if rate is not None:
             report("prepare, nvJPEG image coding only (batches of 128)", rate, "img/s",
                    f"decode 1024 px, cut the centre, reduce to {STORED} px, encode")
+
+    attempt("log-mels of 10 s clips", lambda: bench_log_mels(device, cores))
 
     print("compute only (data already on the device)", flush=True)
     configs = [("fp32", ComputeConfig())]
@@ -381,22 +415,30 @@ def run(args: argparse.Namespace, work: Path) -> int:
     step: TrainStep | None = None
     if args.compile and not cuda:
         print("  (torch.compile is measured on CUDA only)")
+    compiled_rate: float | None = None
     if args.compile and cuda:
-        def compiled() -> TrainStep:
-            cfg = ComputeConfig(bf16=True, channels_last=True, compile=True)
-            step = build_step(device, cfg)
-            t = time.perf_counter()
-            rate, loss = time_steps(step, fixed_batches(device, B, args.frames, True), S, W, device, B)
-            report("compute only, bf16 + channels_last + compile", rate, "samples/s",
-                   f"loss {loss:.3f}; warm-up incl. compile {time.perf_counter() - t:.0f} s")
-            return step
-        step = attempt("compute only, bf16 + channels_last + compile", compiled)
-        if step is not None:
-            best_cfg = ComputeConfig(bf16=True, channels_last=True, compile=True)
+        best_rate = 0.0
+        for mode in [m.strip() for m in args.compile_modes.split(",") if m.strip()]:
+            cfg = ComputeConfig(bf16=True, channels_last=True, compile=True,
+                                compile_mode=None if mode == "default" else mode)
+
+            def compiled(cfg: ComputeConfig = cfg, mode: str = mode) -> tuple[TrainStep, float]:
+                step = build_step(device, cfg)
+                t = time.perf_counter()
+                rate, loss = time_steps(step, fixed_batches(device, B, args.frames, True), S, W, device, B)
+                report(f"compute only, bf16 + channels_last + compile ({mode})", rate, "samples/s",
+                       f"loss {loss:.3f}; warm-up incl. compile {time.perf_counter() - t:.0f} s")
+                return step, rate
+            result = attempt(f"compute only, bf16 + channels_last + compile ({mode})", compiled)
+            if result is not None and result[1] > best_rate:
+                step, best_rate, best_cfg = result[0], result[1], cfg
+            torch.cuda.empty_cache()
+        compiled_rate = best_rate or None
     if step is None:
         step = build_step(device, best_cfg)
     channels_last = best_cfg.channels_last and cuda
-    label = "bf16 + channels_last + compile" if best_cfg.compile else "bf16 + channels_last" if best_cfg.bf16 else "fp32"
+    label = (f"bf16 + channels_last + compile ({best_cfg.compile_mode or 'default'})" if best_cfg.compile
+             else "bf16 + channels_last" if best_cfg.bf16 else "fp32")
 
     print(f"end to end (model: {label})", flush=True)
     if not args.skip_raw:
@@ -433,8 +475,9 @@ def run(args: argparse.Namespace, work: Path) -> int:
                 rate, loss = time_steps(step, pipeline_batches(pipe), S * 2, W, device, B)
             finally:
                 pipe.close()
+            share = f"; {rate / compiled_rate:.0%} of compute only" if compiled_rate else ""
             report(f"end to end, prepared cache, {what}", rate, "samples/s",
-                   f"loss {loss:.3f}; producer {producer}" + (f"; shards listed {times}x" if times > 1 else ""))
+                   f"loss {loss:.3f}; producer {producer}" + (f"; shards listed {times}x" if times > 1 else "") + share)
             if pipe.skipped:
                 print(f"  skipped: {dict(pipe.skipped)}")
         attempt(f"end to end, prepared cache, {what}", cache_e2e)
