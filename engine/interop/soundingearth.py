@@ -21,7 +21,6 @@ import shutil
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -188,6 +187,17 @@ def convert(state: dict[str, torch.Tensor], layout: Layout, source: str | Path
     image.eval()
     audio.eval()
     return image, audio
+
+
+def authors_state_dict(image: torch.nn.Module, audio: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """Our encoders' weights under the authors' keys and shapes (the inverse of :func:`convert`), e.g. to
+    make checkpoints of their layout for benchmarks."""
+    state: dict[str, torch.Tensor] = {}
+    for encoder, prefix in ((image, IMAGE_PREFIX), (audio, AUDIO_PREFIX)):
+        ours_state = encoder.state_dict()
+        for theirs, (ours, shape) in _expected(encoder, prefix).items():
+            state[theirs] = ours_state[ours].detach().clone().reshape(shape)
+    return state
 
 
 def sha256_of(path: Path, block: int = 1 << 20) -> str:
