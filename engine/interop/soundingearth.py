@@ -93,16 +93,16 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - torch.load raises many types; the message says which case
         text = str(err)
-        if "weights_only" in text or "Unsupported global" in text or "Unsupported operand" in text:
-            raise WeightsImportError(path, "is a pickle that is not a plain state dict (loading it would run code)",
-                               fix) from None
+        if any(m in text for m in ("Weights only", "weights_only", "Unsupported global", "Unsupported operand")):
+            raise WeightsImportError(path, "is a pickle that is not a plain state dict (loading it would run "
+                                     "code)", fix) from None
         raise WeightsImportError(path, f"is not a PyTorch checkpoint ({type(err).__name__})", fix) from None
     if not isinstance(state, dict):
         raise WeightsImportError(path, f"holds a {type(state).__name__}, not a state dict", fix)
     for key, value in state.items():
         if not isinstance(key, str) or not isinstance(value, torch.Tensor):
             raise WeightsImportError(path, f"is not a plain state dict (entry {str(key)[:60]!r} holds a "
-                               f"{type(value).__name__}, not a tensor)", fix)
+                                     f"{type(value).__name__}, not a tensor)", fix)
     return state
 
 
@@ -121,9 +121,9 @@ def detect_layout(state: dict[str, torch.Tensor], source: str | Path, image_arch
         raise WeightsImportError(source, "holds an empty state dict", "give the authors' released .pt file")
     for key in state:
         if not key.startswith((IMAGE_PREFIX, AUDIO_PREFIX)):
-            raise WeightsImportError(source, f"unexpected key {key!r} (not a SoundingEarth FullModelWrapper state dict: "
-                               f"keys start with {IMAGE_PREFIX!r} or {AUDIO_PREFIX!r})",
-                               "give the authors' released .pt file")
+            raise WeightsImportError(source, f"unexpected key {key!r} (not a SoundingEarth FullModelWrapper state "
+                                     f"dict: keys start with {IMAGE_PREFIX!r} or {AUDIO_PREFIX!r})",
+                                     "give the authors' released .pt file")
     if image_arch is not None and image_arch not in ARCH_NAMES:
         raise ConfigError("--image-arch", f"unknown value {image_arch!r}", f"use one of {', '.join(ARCH_NAMES)}")
 
