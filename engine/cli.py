@@ -22,6 +22,8 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("train", "engine.commands.train", "train the image and audio encoders on paired data"),
     ("evaluate", "engine.commands.evaluate", "cross-modal retrieval metrics of a trained run (paper protocol)"),
     ("export", "engine.commands.export", "export a trained run as a model bundle (ONNX encoders + manifest)"),
+    ("import-weights", "engine.commands.import_weights",
+     "import the SoundingEarth authors' released weights as a run folder"),
     ("embed", "engine.commands.embed", "print embeddings of audio files or images (bundle or PyTorch run)"),
     ("atlas", "engine.commands.atlas", "build, query or re-embed an atlas of imagery tiles and recordings"),
     ("downstream", "engine.commands.downstream", "transfer protocols: scene classification, ADVANCE, DeepGlobe"),

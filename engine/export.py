@@ -392,6 +392,10 @@ def _manifest_body(run: LoadedRun, which: str, precision: str, parity: dict[str,
     }
     if variant is not None:
         body["variant"] = variant
+    imported = run.config.get("imported")
+    if isinstance(imported, dict):  # weights made elsewhere (engine.interop): whose they are, what inputs they need
+        body["weights"] = {k: v for k, v in imported.items() if k != "conventions"}
+        body["conventions"] = imported.get("conventions")
     return body
 
 

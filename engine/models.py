@@ -4,6 +4,10 @@
 with ``--image-weights``); a ``width`` other than 64 builds the same architecture with fewer channels
 per stage (the demo model uses width 16: 1/16 of the parameters, small enough to ship in the app).
 The image encoder normalises its RGB input itself, so exported models take plain RGB.
+
+``soundingearth-resnet18`` / ``soundingearth-resnet50`` are the SoundingEarth authors' variants (their
+released checkpoints import through :mod:`engine.interop.soundingearth`): torchvision's blocks with a
+32-channel stem and stages of 64, 182, 256 and 512 planes; their width is fixed.
 """
 
 from __future__ import annotations
@@ -27,6 +31,13 @@ ARCHS: dict[str, tuple[type[BasicBlock] | type[Bottleneck], list[int]]] = {
     "resnet18": (BasicBlock, [2, 2, 2, 2]),
     "resnet34": (BasicBlock, [3, 4, 6, 3]),
     "resnet50": (Bottleneck, [3, 4, 6, 3]),
+    "soundingearth-resnet18": (BasicBlock, [2, 2, 2, 2]),
+    "soundingearth-resnet50": (Bottleneck, [3, 4, 6, 3]),
+}
+# Stem channels and the planes of the four stages, where they are not torchvision's width * (1, 2, 4, 8).
+FIXED_WIDTHS: dict[str, tuple[int, tuple[int, int, int, int]]] = {
+    "soundingearth-resnet18": (32, (64, 182, 256, 512)),
+    "soundingearth-resnet50": (32, (64, 182, 256, 512)),
 }
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -48,6 +59,9 @@ class ModelConfig:
         for name in (self.image_arch, self.audio_arch):
             if name not in ARCHS:
                 raise ConfigError("model.arch", f"unknown architecture {name!r}", f"use one of {sorted(ARCHS)}")
+        for name, width in ((self.image_arch, self.image_width), (self.audio_arch, self.audio_width)):
+            if name in FIXED_WIDTHS and width != 64:
+                raise ConfigError("model.width", f"{name} has fixed stage widths, got width {width}", "use width 64")
         if self.embed_dim < 2 or self.image_size < 32:
             raise ConfigError("model", "embed_dim must be >= 2 and image_size >= 32", None)
 
@@ -77,22 +91,23 @@ class ResNetBackbone(resnet.ResNet):
     def __init__(self, arch: str, width: int = 64, in_channels: int = 3) -> None:
         block, layers = ARCHS[arch]
         super().__init__(block, layers)
-        if width != 64 or in_channels != 3:
-            # Rebuild the stem and stages at the requested width; torchvision fixes 64-512.
-            self.inplanes = width
-            self.conv1 = nn.Conv2d(in_channels, width, kernel_size=7, stride=2, padding=3, bias=False)
-            self.bn1 = nn.BatchNorm2d(width)
-            self.layer1 = self._make_layer(block, width, layers[0])
-            self.layer2 = self._make_layer(block, width * 2, layers[1], stride=2)
-            self.layer3 = self._make_layer(block, width * 4, layers[2], stride=2)
-            self.layer4 = self._make_layer(block, width * 8, layers[3], stride=2)
+        stem, planes = FIXED_WIDTHS.get(arch, (width, (width, width * 2, width * 4, width * 8)))
+        if stem != 64 or planes != (64, 128, 256, 512) or in_channels != 3:
+            # Rebuild the stem and stages at the requested widths; torchvision fixes 64-512.
+            self.inplanes = stem
+            self.conv1 = nn.Conv2d(in_channels, stem, kernel_size=7, stride=2, padding=3, bias=False)
+            self.bn1 = nn.BatchNorm2d(stem)
+            self.layer1 = self._make_layer(block, planes[0], layers[0])
+            self.layer2 = self._make_layer(block, planes[1], layers[1], stride=2)
+            self.layer3 = self._make_layer(block, planes[2], layers[2], stride=2)
+            self.layer4 = self._make_layer(block, planes[3], layers[3], stride=2)
             for m in self.modules():
                 if isinstance(m, nn.Conv2d):
                     nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
                 elif isinstance(m, nn.BatchNorm2d):
                     nn.init.constant_(m.weight, 1)
                     nn.init.constant_(m.bias, 0)
-        self.num_features = width * 8 * block.expansion
+        self.num_features = planes[3] * block.expansion
         self.fc = nn.Identity()
 
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:

@@ -34,6 +34,13 @@ _EXACT_LENGTH_FORMATS = {"WAV", "WAVEX", "FLAC", "AIFF", "RF64", "W64"}
 _BLOCK_SECONDS = 30.0
 
 
+# ``clip_standardise``: each clip minus its mean, over its standard deviation (dB); ``none``: dB as is;
+# ``soundingearth_exp``: the SoundingEarth spectrogram encoding, dB clipped to [-15, +5] and stored as
+# exp(x / 10) in [e^-1.5, e^0.5] (what the authors' released encoders take; see engine.interop).
+NORMALISATIONS = ("clip_standardise", "none", "soundingearth_exp")
+SOUNDINGEARTH_CLIP_DB = (-15.0, 5.0)
+
+
 @dataclass(frozen=True)
 class FrontEndConfig:
     """Everything that determines the log-mel an encoder sees.
@@ -52,7 +59,7 @@ class FrontEndConfig:
     f_min: float = 50.0
     f_max: float = 11025.0
     db_floor: float = -100.0
-    normalisation: str = "clip_standardise"  # or "none"
+    normalisation: str = "clip_standardise"  # or "none", or "soundingearth_exp" (see NORMALISATIONS)
     std_floor_db: float = 1.0
     chunk_seconds: float = 5.0
     chunk_hop_seconds: float = 5.0
@@ -61,12 +68,12 @@ class FrontEndConfig:
     resample_quality: str = "HQ"
 
     def __post_init__(self) -> None:
-        if self.normalisation not in ("clip_standardise", "none"):
+        if self.normalisation not in NORMALISATIONS:
             raise ConfigError("front_end.normalisation", f"unknown value {self.normalisation!r}",
-                              "use 'clip_standardise' or 'none'")
-        if not 0 < self.f_min < self.f_max <= self.sample_rate / 2:
+                              f"use one of {', '.join(NORMALISATIONS)}")
+        if not 0 <= self.f_min < self.f_max <= self.sample_rate / 2:
             raise ConfigError("front_end.f_min/f_max", f"{self.f_min}..{self.f_max} Hz is not inside "
-                              f"0..{self.sample_rate / 2} Hz", "choose 0 < f_min < f_max <= sample_rate/2")
+                              f"0..{self.sample_rate / 2} Hz", "choose 0 <= f_min < f_max <= sample_rate/2")
         if self.hop_length <= 0 or self.n_fft < self.hop_length:
             raise ConfigError("front_end.hop_length", "must be positive and at most n_fft", None)
 
@@ -349,6 +356,10 @@ def _column_stats(log_mel: np.ndarray, columns: int = 8192) -> tuple[float, floa
 def _normalise_in_place(log_mel: np.ndarray, cfg: FrontEndConfig) -> np.ndarray:
     if cfg.normalisation == "none":
         return log_mel
+    if cfg.normalisation == "soundingearth_exp":
+        np.clip(log_mel, *SOUNDINGEARTH_CLIP_DB, out=log_mel)
+        log_mel *= np.float32(0.1)
+        return np.exp(log_mel, out=log_mel)
     mean, std = _column_stats(log_mel)
     log_mel -= np.float32(mean)
     log_mel /= np.float32(max(std, cfg.std_floor_db))
@@ -356,7 +367,8 @@ def _normalise_in_place(log_mel: np.ndarray, cfg: FrontEndConfig) -> np.ndarray:
 
 
 def normalise(log_mel: np.ndarray, cfg: FrontEndConfig) -> np.ndarray:
-    """The normalisation the encoder sees: each clip standardised by its own mean and std (dB).
+    """The normalisation the encoder sees (``cfg.normalisation``): by default each clip standardised by its
+    own mean and std (dB); ``soundingearth_exp`` maps each value alone (no per-clip statistics).
 
     A clip of digital silence has zero spread and becomes all zeros (a defined result, no NaN).
     Returns a new float32 array; the input is not modified.

@@ -226,3 +226,32 @@ def test_normalise_agrees_with_numpy_and_leaves_its_input_alone() -> None:
     expected = (mel.astype(np.float64) - mel.mean(dtype=np.float64)) / mel.std(dtype=np.float64)
     np.testing.assert_allclose(ours, expected, atol=1e-5)
     np.testing.assert_array_equal(mel, before)
+
+
+def test_soundingearth_exp_normalisation_is_their_encoding(spinetail: Path, tmp_path: Path) -> None:
+    """``soundingearth_exp``: dB clipped to [-15, 5], then exp(x / 10), value by value; it inverts the
+    SoundingEarth JPEG decoding; librosa's defaults (f_min 0) are accepted and match librosa."""
+    from engine.data.soundingearth import decode_spectrogram_jpg, encode_spectrogram_jpg
+    from engine.interop.conventions import soundingearth_front_end
+
+    cfg = soundingearth_front_end()
+    assert (cfg.chunk_frames, cfg.chunk_hop_frames, cfg.f_min) == (128, 128, 0.0)
+    mel = np.random.default_rng(2).uniform(-40, 20, (128, 300)).astype(np.float32)
+    expected = np.exp(np.clip(mel.astype(np.float64), -15, 5) / 10)
+    np.testing.assert_allclose(normalise(mel, cfg), expected, rtol=1e-6)
+    np.testing.assert_allclose(normalise(mel[:, :7], cfg), expected[:, :7], rtol=1e-6)  # no per-clip statistics
+    from engine.audio.front_end import mel_filterbank
+
+    theirs = librosa.filters.mel(sr=cfg.sample_rate, n_fft=cfg.n_fft, n_mels=cfg.n_mels, fmin=0.0, fmax=cfg.f_max)
+    np.testing.assert_allclose(mel_filterbank(cfg), theirs, rtol=1e-5, atol=1e-9)
+    y, _ = load_audio(spinetail, cfg.sample_rate)
+    ours = samples_log_mel(y, cfg.sample_rate, cfg)
+    assert np.exp(-1.5) - 1e-6 <= ours.min() and ours.max() <= np.exp(0.5) + 1e-6
+    pixels = np.arange(256, dtype=np.uint8).reshape(128, 2)
+    path = tmp_path / "s.png"
+    from PIL import Image
+
+    Image.fromarray(pixels, mode="L").save(path)
+    v = normalise(decode_spectrogram_jpg(path), cfg)
+    np.testing.assert_allclose(v, pixels * ((np.exp(0.5) - np.exp(-1.5)) / 255) + np.exp(-1.5), rtol=1e-6)
+    np.testing.assert_array_equal(encode_spectrogram_jpg(10 * np.log(v)), pixels)
