@@ -127,8 +127,7 @@ def write_cog(path: str | Path, raster: LayerRaster, name: str = "value", descri
     profile = {"driver": "GTiff", "width": w, "height": h, "count": 1, "dtype": "float32", "crs": raster.crs,
                "transform": raster.transform, "nodata": float("nan")}
     cog = cog_profiles.get("deflate")
-    cog.update(blockxsize=256, blockysize=256) if min(h, w) >= 256 else cog.update(tiled=False, blockxsize=None,
-                                                                                    blockysize=None)
+    cog.update(blockxsize=256, blockysize=256, predictor=3)  # 3: floating-point predictor
     with atomic_output(path) as tmp:
         try:
             with MemoryFile() as memory:
@@ -137,7 +136,7 @@ def write_cog(path: str | Path, raster: LayerRaster, name: str = "value", descri
                     ds.set_band_description(1, name)
                     ds.update_tags(layer=name, description=description)
                 with memory.open() as src:
-                    cog_translate(src, str(tmp), {k: v for k, v in cog.items() if v is not None}, nodata=float("nan"),
+                    cog_translate(src, str(tmp), cog, nodata=float("nan"),
                                   in_memory=True, quiet=True, additional_cog_metadata={"layer": name})
         except rasterio.errors.RasterioError as err:
             raise ExportError(path, f"cannot be written ({err})", "choose a writable folder with free space") from None
