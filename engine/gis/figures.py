@@ -47,8 +47,8 @@ def map_png(path: str | Path, atlas, values: np.ndarray, title: str, label: str 
     crs = CRS.from_user_input(raster.crs)
     h, w = raster.array.shape
     t = raster.transform
-    x0, y0 = t * (0, 0)
-    x1, y1 = t * (w, h)
+    x0, y0 = t @ (0, 0)
+    x1, y1 = t @ (w, h)
     scale = 1.0  # ground metres per map unit
     if crs.is_geographic:
         scale = 111_320.0 * math.cos(math.radians(float(np.nanmean(atlas.tiles.lat))))

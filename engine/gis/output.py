@@ -25,7 +25,8 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix + ".tmp", dir=path.parent)
+        # the real extension last: GDAL's drivers (GeoPackage) check it
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".partial" + path.suffix, dir=path.parent)
         os.close(fd)
     except OSError as err:
         raise ExportError(path, f"cannot be written ({err.strerror or type(err).__name__})",

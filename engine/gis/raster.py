@@ -4,7 +4,8 @@ CRS, or reprojected to EPSG:4326; written as a Cloud-Optimized GeoTIFF with rio-
 A source's tiles lie on a regular grid of its GeoTIFF, so (col, row) -> the tile's top-left corner in
 the source CRS is an affine map. It is fitted (least squares, exact up to rounding) to the tiles'
 footprint corners projected back into that CRS; the raster's pixel (row, col) is then exactly tile
-(col, row)'s footprint. Tiles without a value and grid cells without a tile are nodata (NaN).
+(col, row)'s footprint. Tiles without a value and grid cells without a tile are nodata (NaN). In EPSG:4326 every
+source is reprojected (nearest neighbour) onto one grid of a quarter tile per pixel.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 from engine.gis.output import ExportError, atomic_output
 
 WGS84 = "EPSG:4326"
+OVERSAMPLE = 4
 
 
 @dataclass(frozen=True)
@@ -89,14 +91,16 @@ def _reproject(grids: list[tuple[np.ndarray, object, str]], crs: str) -> LayerRa
     bounds, resolution = [], []
     for array, affine, src_crs in grids:
         h, w = array.shape
-        x0, y0 = affine * (0, 0)
-        x1, y1 = affine * (w, h)
+        x0, y0 = affine @ (0, 0)
+        x1, y1 = affine @ (w, h)
         bounds.append(transform_bounds(src_crs, crs, min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)))
         t, _, _ = calculate_default_transform(src_crs, crs, w, h, min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
         resolution.append(abs(t.a))
     west, south = min(b[0] for b in bounds), min(b[1] for b in bounds)
     east, north = max(b[2] for b in bounds), max(b[3] for b in bounds)
-    res = min(resolution)
+    # 4 pixels per tile side: a reprojected tile's footprint is a rotated square, and at one pixel per tile
+    # a pixel's centre could fall into the neighbouring tile; at a quarter it always lands in its own
+    res = min(resolution) / OVERSAMPLE
     from affine import Affine
 
     width, height = max(1, int(np.ceil((east - west) / res))), max(1, int(np.ceil((north - south) / res)))
