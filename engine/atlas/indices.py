@@ -100,3 +100,41 @@ class IndicesAppender:
     def close(self) -> None:
         self._values.close()
         self._hour.close()
+
+
+NEIGHBOURS_FILE = "tiles/neighbours.{g}.i4"
+WEIGHTS_FILE = "tiles/neighbour_weights.{g}.f4"
+
+
+def write_neighbours(writer: Any, neighbours: np.ndarray, weights: np.ndarray, k: int) -> None:
+    """Store every tile's ``k`` nearest recordings in embedding space and their weights (what a predicted
+    map layer needs), so an opened atlas draws a layer without searching again. Valid while the
+    generation and the tile and recording counts stay as recorded in atlas.json ``indices.neighbours``."""
+    from engine.files import atomic_write_bytes
+
+    m = writer.manifest
+    g = int(m["generation"])
+    idx = np.ascontiguousarray(neighbours, "<i4")
+    w = np.ascontiguousarray(weights, "<f4")
+    atomic_write_bytes(writer.root / NEIGHBOURS_FILE.format(g=g), lambda f: f.write(idx.tobytes()))
+    atomic_write_bytes(writer.root / WEIGHTS_FILE.format(g=g), lambda f: f.write(w.tobytes()))
+    m["indices"]["neighbours"] = {"k": int(idx.shape[1]) if idx.ndim == 2 else int(k), "requested_k": int(k),
+                                  "generation": g, "tiles": int(m["tiles"]["count"]),
+                                  "recordings": int(m["recordings"]["count"])}
+    writer.commit()
+
+
+def read_neighbours(atlas: Any, k: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The stored (N, k) neighbours and weights of an opened atlas when they are still valid for it and
+    were stored for this ``k``; else None."""
+    entry = (atlas.manifest.get("indices") or {}).get("neighbours")
+    if not entry or entry.get("requested_k") != k or entry.get("generation") != atlas.generation \
+            or entry.get("tiles") != len(atlas.tiles) or entry.get("recordings") != len(atlas.recordings):
+        return None
+    shape = (len(atlas.tiles), int(entry["k"]))
+    try:
+        idx = _map(atlas.path / NEIGHBOURS_FILE.format(g=atlas.generation), "<i4", shape)
+        w = _map(atlas.path / WEIGHTS_FILE.format(g=atlas.generation), "<f4", shape)
+    except Exception:  # noqa: BLE001 - a missing or short cache is recomputed, never an error
+        return None
+    return np.asarray(idx, np.int64), np.asarray(w, np.float64)

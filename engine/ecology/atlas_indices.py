@@ -78,9 +78,23 @@ def add_atlas_indices(atlas_path: str | Path, params: IndexParameters | None = N
                 appender.append(np.array(values, np.float64), np.array(hours, np.float64))
                 report.added += len(values)
             appender.append(np.zeros((0, len(INDEX_NAMES))), np.zeros(0))  # commits the version for empty atlases
+            _store_neighbours(writer, atlas, job)
         finally:
             appender.close()
     return report
+
+
+def _store_neighbours(writer: AtlasWriter, atlas, job: Job) -> None:
+    """Every tile's nearest recordings for the maps' default k, stored so the app draws layers at once."""
+    from engine.atlas.indices import read_neighbours, write_neighbours
+    from engine.ecology.maps import DEFAULT_K, SoundscapePredictor
+
+    fresh = open_atlas(atlas.path)
+    if len(fresh.tiles) == 0 or len(fresh.recordings) == 0 or read_neighbours(fresh, DEFAULT_K) is not None:
+        return
+    job.report(0, None, "nearest recordings of every tile")
+    idx, w = SoundscapePredictor(fresh, DEFAULT_K).neighbours()
+    write_neighbours(writer, idx, w, DEFAULT_K)
 
 
 def _analyse(path: str, params: IndexParameters, window_s: float | None, summary: str) -> tuple[list[float], str]:

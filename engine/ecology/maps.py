@@ -10,8 +10,11 @@ same way, so a tile's three shares still sum to 1 where all are defined. The cho
 nearest in embedding space rather than a ridge head on the embeddings) and of ``k`` was made by
 measurement: ``bench/soundscape_maps.py``.
 
-The nearest recordings of every tile are found once per predictor (a matrix product over chunks of
-tiles) and reused by every layer, so a layer after the first costs a gather over (N, k).
+The nearest recordings of every tile are found once (a matrix product over chunks of tiles) and reused
+by every layer, so a layer costs a gather over (N, k). ``soundscape-engine atlas indices`` stores them in
+the atlas for the default ``k`` (:func:`engine.atlas.indices.write_neighbours`), so an opened atlas draws
+its first layer without the search; they are searched again when tiles, recordings or the embeddings
+changed since.
 
 Use::
 
@@ -143,6 +146,10 @@ class SoundscapePredictor:
 
     def neighbours(self) -> tuple[np.ndarray, np.ndarray]:
         """(N, k) nearest recordings of every tile in embedding space and their weights (computed once)."""
+        if self._neighbours is None:
+            from engine.atlas.indices import read_neighbours
+
+            self._neighbours = read_neighbours(self.atlas, self.k) if hasattr(self.atlas, "manifest") else None
         if self._neighbours is None:
             tiles, recs = self.atlas.tiles, self.atlas.recordings
             idx, dist = nearest_rows(tiles.embeddings, recs.embeddings, self.k, self.atlas.distance, tiles.sqnorms)

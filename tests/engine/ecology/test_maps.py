@@ -105,3 +105,16 @@ def test_an_atlas_of_version_1_still_opens_without_indices(real_atlas: Path, tmp
     (old / "atlas.json").write_text(json.dumps(manifest))
     with pytest.raises(AtlasError, match="version 3 is not supported"):
         open_atlas(old)
+
+
+def test_the_stored_neighbours_are_the_nearest_recordings_of_every_tile(real_atlas: Path) -> None:
+    from engine.atlas.indices import read_neighbours
+    from engine.ecology.maps import DEFAULT_K
+
+    atlas = open_atlas(real_atlas)
+    stored = read_neighbours(atlas, DEFAULT_K)
+    assert stored is not None and stored[0].shape == (len(atlas.tiles), min(DEFAULT_K, len(atlas.recordings)))
+    idx, dist = nearest_rows(np.asarray(atlas.tiles.embeddings), np.asarray(atlas.recordings.embeddings), DEFAULT_K)
+    np.testing.assert_array_equal(stored[0], idx)
+    np.testing.assert_allclose(stored[1], inverse_square_weights(dist), rtol=1e-5)
+    assert read_neighbours(atlas, DEFAULT_K + 1) is None  # stored for another k: searched again
