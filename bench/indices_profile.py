@@ -22,7 +22,7 @@ from engine.ecology.indices import IndexParameters  # noqa: E402
 from engine.ecology.maps import hourly_profile_of_recordings  # noqa: E402
 from engine.ecology.table import analyse_recordings, recordings_to_analyse, recording_row  # noqa: E402
 
-PLOTTED = ("ACI", "ADI", "BI", "NDSI", "Ht", "Hf", "biophony_share", "anthropophony_share")
+PLOTTED = ("ACI", "ADI", "AEI", "BI", "NDSI", "Ht", "Hf", "biophony_share")
 
 
 def main() -> None:

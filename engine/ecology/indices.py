@@ -22,11 +22,12 @@ flim_low=anthropophony_hz, flim_mid=biophony_hz, R_compatible=..., bin_step=...,
 ADI_dB_threshold=..., AEI_dB_threshold=...)`` and ``all_temporal_alpha_indices(s, fs, ...)`` report
 under those names (the acceptance test checks it), without the many indices we do not use.
 
-Composition (our definition, documented in :data:`COMPOSITION`): ``geophony_share`` is the stationary
-share of the power below the top of the biophony band (the per-bin median over time, i.e. the noise
-floor scikit-maad's ``median_equalizer`` removes, over the per-bin mean: wind, rain, waves and a steady
-drone are stationary), and the rest is split between ``anthropophony_share`` and ``biophony_share`` in
-the ratio of scikit-maad's anthropophony and biophony energies. The three shares sum to 1.
+Composition (our definition, chosen by measurement on the demo world, see NOTES): with scikit-maad's
+anthropophony and biophony energies A and B, ``anthropophony_share = A / (A + B)``; the biophony band's
+power is split into its stationary part, share ``s`` (per-bin median over time summed over the band,
+over the per-bin mean summed: the noise floor scikit-maad's ``median_equalizer`` removes; steady hiss of
+surf, streams, rain and wind in leaves) and the rest (songs and calls come and go):
+``geophony_share = s B / (A + B)``, ``biophony_share = (1 - s) B / (A + B)``. The three sum to 1.
 
 Undefined stays undefined: a digitally silent window gives NaN for every index (never 0); NaN or
 infinite results of scikit-maad are NaN. A recording too short for the spectrogram, or sampled too
@@ -62,10 +63,10 @@ DESCRIPTIONS = {
     "rBA": "ratio of biophony to anthropophony energy",
     "anthropophony_energy": "power in the anthropophony band (scikit-maad soundscape_index)",
     "biophony_energy": "power in the biophony band (scikit-maad soundscape_index)",
-    "biophony_share": "our composition: (1 - geophony_share) x B / (A + B)",
-    "anthropophony_share": "our composition: (1 - geophony_share) x A / (A + B)",
-    "geophony_share": "our composition: stationary power share (per-bin median over mean, below the biophony "
-                      "band's top)",
+    "biophony_share": "our composition: the non-stationary part of the biophony band, (1 - s) B / (A + B)",
+    "anthropophony_share": "our composition: A / (A + B), the anthropophony band's share",
+    "geophony_share": "our composition: the stationary part of the biophony band, s B / (A + B) (s: per-bin "
+                      "median over mean power)",
 }
 SILENT = "silent"
 CLIPPED = "clipped"
@@ -192,17 +193,16 @@ def window_indices(samples: np.ndarray, rate: int, params: IndexParameters) -> d
         hf, _ = features.frequency_entropy(sxx_power, compatibility=params.entropy_compatibility)
         ht = features.temporal_entropy(s, compatibility=params.entropy_compatibility, mode=params.envelope_mode,
                                        Nt=params.envelope_nt)
-        band = fn <= bio[1]
+        band = (fn >= bio[0]) & (fn <= bio[1])
         mean_power = float(np.sum(np.mean(sxx_power[band], axis=1)))
-        floor_power = float(np.sum(np.median(sxx_power[band], axis=1)))
-        geo = floor_power / mean_power if mean_power > 0 else math.nan
+        steady = float(np.sum(np.median(sxx_power[band], axis=1))) / mean_power if mean_power > 0 else math.nan
         energy = float(anthro) + float(biophony)
-        rest = 1.0 - geo
+        bio_part = float(biophony) / energy if energy > 0 else math.nan
         values = {"ACI": aci, "ADI": adi, "AEI": aei, "BI": bi, "NDSI": ndsi, "Ht": ht, "Hf": hf, "rBA": rba,
                   "anthropophony_energy": anthro, "biophony_energy": biophony,
-                  "biophony_share": rest * float(biophony) / energy if energy > 0 else math.nan,
-                  "anthropophony_share": rest * float(anthro) / energy if energy > 0 else math.nan,
-                  "geophony_share": geo}
+                  "biophony_share": (1.0 - steady) * bio_part,
+                  "anthropophony_share": float(anthro) / energy if energy > 0 else math.nan,
+                  "geophony_share": steady * bio_part}
     return {name: _finite(values[name]) for name in INDEX_NAMES}
 
 
