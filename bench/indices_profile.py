@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 
 from engine.ecology.indices import IndexParameters  # noqa: E402
 from engine.ecology.maps import hourly_profile_of_recordings  # noqa: E402
-from engine.ecology.table import analyse_recordings, recordings_to_analyse, recording_row  # noqa: E402
+from engine.ecology.table import analyse_recordings, recording_row, recordings_to_analyse  # noqa: E402
 
 PLOTTED = ("ACI", "ADI", "AEI", "BI", "NDSI", "Ht", "Hf", "biophony_share")
 

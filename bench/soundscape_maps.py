@@ -88,7 +88,7 @@ def main() -> None:
     if args.timing_only:
         timing(args, atlas, ind, recs)
         return
-    tiles = np.array([locate_tile(atlas, recs.lon[i], recs.lat[i]) if True else None for i in test], dtype=object)
+    tiles = np.array([locate_tile(atlas, recs.lon[i], recs.lat[i]) for i in test], dtype=object)
     keep = np.array([t is not None for t in tiles])
     test, tiles = test[keep], tiles[keep].astype(np.int64)
     print(f"atlas {atlas.describe()}; {len(train)} train+val recordings, {len(test)} held-out test recordings "

@@ -102,7 +102,8 @@ def _campaign_items(path: Path) -> list[RecordingItem] | None:
 
 
 def recordings_to_analyse(path: str | Path) -> tuple[list[RecordingItem], str, list[str]]:
-    """The recordings of a table (pair table, SoundingEarth), a campaign folder or a folder of audio files.
+    """The recordings of a table (pair table, SoundingEarth), a campaign folder, a folder of audio files or
+    one audio file.
 
     Returns:
         (items, what the source is, one line per row skipped while reading it).
@@ -112,6 +113,8 @@ def recordings_to_analyse(path: str | Path) -> tuple[list[RecordingItem], str, l
     path = Path(path)
     if not path.exists():
         raise DatasetError(path, "not found", "name a pair table, a campaign folder or a folder of audio files")
+    if path.is_file() and path.suffix.lower() in SUPPORTED_EXTENSIONS:
+        return [RecordingItem(id=path.name, path=path, title=path.stem, start_local=start_from_name(path))], "file", []
     if path.is_dir():
         campaign = _campaign_items(path)
         if campaign is not None:

@@ -118,3 +118,24 @@ def test_the_stored_neighbours_are_the_nearest_recordings_of_every_tile(real_atl
     np.testing.assert_array_equal(stored[0], idx)
     np.testing.assert_allclose(stored[1], inverse_square_weights(dist), rtol=1e-5)
     assert read_neighbours(atlas, DEFAULT_K + 1) is None  # stored for another k: searched again
+
+
+def test_atlas_build_with_recordings_stores_their_indices(tmp_path: Path, real_audio: list[Path], eco_bundle,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    from engine.cli import main
+    from tests.engine.ecology.conftest import write_pair_table
+
+    table = write_pair_table(tmp_path / "t", real_audio[:3], [(10.0, 50.0), (10.1, 50.0), (10.2, 50.0)])
+    assert main(["atlas", "build", "--bundle", str(eco_bundle.path), "--out", str(tmp_path / "a"),
+                 "--recordings", str(table)]) == 0
+    ind = open_atlas(tmp_path / "a").indices
+    assert ind is not None and ind.computed.all() and list(ind.hour) == [0.0, 2.0, 4.0]
+    assert ind.column("ACI")[1] == pytest.approx(maad_aci_ndsi(real_audio[1])[0], rel=1e-9)
+    assert main(["atlas", "build", "--bundle", str(eco_bundle.path), "--out", str(tmp_path / "b"),
+                 "--recordings", str(table), "--no-indices"]) == 0
+    assert open_atlas(tmp_path / "b").indices is None
+    capsys.readouterr()
+    assert main(["atlas", "export", "--atlas", str(tmp_path / "b"), "--layer", "ACI", "--format", "csv",
+                 "--out", str(tmp_path / "x.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "holds no acoustic indices" in err and "atlas indices" in err and not (tmp_path / "x.csv").exists()
