@@ -1,4 +1,5 @@
-"""The atlas on disk, and opening it (torch-free). Format ``soundscape-atlas`` version 1.
+"""The atlas on disk, and opening it (torch-free). Format ``soundscape-atlas`` version 2 (version 1, without
+acoustic indices, still opens).
 
 An atlas is a folder::
 
@@ -15,6 +16,9 @@ An atlas is a folder::
     recordings/meta.jsonl       one JSON object per recording: id, lon, lat, path, title, duration, table
     recordings/embedding.<g>.f4 (M, D) float32
     overviews/source-<k>.png    RGBA overview of source k in EPSG:3857 (bounds in atlas.json)
+    recordings/indices.f8       (R, K) float64 acoustic indices of the first R recordings (version 2;
+                                atlas.json "indices": names, parameters, rows; see engine.atlas.indices)
+    recordings/hour.f8          (R,) float64 local hour of day of each recording's start (NaN: unknown)
 
 Arrays are raw little-endian C-order rows with no header; their row counts are ``tiles.count`` and
 ``recordings.count`` in atlas.json. Files only ever grow by whole parts, and atlas.json is replaced
@@ -40,7 +44,8 @@ from engine.errors import AtlasError
 log = logging.getLogger(__name__)
 
 ATLAS_FORMAT = "soundscape-atlas"
-ATLAS_VERSION = 1
+ATLAS_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # version 1 has no acoustic indices
 MANIFEST = "atlas.json"
 THUMBNAILS = "thumbnails.bin"
 # name -> (dtype, per-row shape given D)
@@ -74,9 +79,9 @@ def read_manifest(path: Path) -> dict[str, Any]:
                          "restore the atlas from a copy or build it again") from None
     if not isinstance(manifest, dict) or manifest.get("format") != ATLAS_FORMAT:
         raise AtlasError(path / MANIFEST, "is not a Soundscape Mapper atlas", "name a folder made by 'atlas build'")
-    if manifest.get("format_version") != ATLAS_VERSION:
+    if manifest.get("format_version") not in READABLE_VERSIONS:
         raise AtlasError(path, f"atlas format version {manifest.get('format_version')!r} is not supported (this "
-                         f"version reads {ATLAS_VERSION})", "build the atlas again with this version")
+                         f"version reads {', '.join(map(str, READABLE_VERSIONS))})", "build the atlas again with this version")
     return manifest
 
 
@@ -226,6 +231,14 @@ class Atlas:
         with Image.open(self.path / entry["overview"]["file"]) as img:
             rgba = np.asarray(img.convert("RGBA"))
         return rgba, tuple(entry["overview"]["bounds_3857"])
+
+    @cached_property
+    def indices(self) -> Any:
+        """The recordings' acoustic indices (:class:`engine.atlas.indices.AtlasIndices`), or None for an
+        atlas built before indices existed or without them."""
+        from engine.atlas.indices import read_indices
+
+        return read_indices(self)
 
     @property
     def reembed_pending(self) -> str | None:

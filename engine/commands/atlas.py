@@ -5,8 +5,11 @@
   atlas query   --atlas A (--audio FILE | --lonlat=LON,LAT | --tile ID) [--top-k K] [--json]
   atlas reembed --atlas A --bundle B                                  (after training a new bundle)
   atlas info    --atlas A
+  atlas indices --atlas A [--window-s 60]                             (acoustic indices, scikit-maad)
+  atlas export  --atlas A --layer LAYER --format cog|gpkg|csv|raven|png --out FILE   (see engine.commands.atlas_export)
 
-Torch-free: everything runs on onnxruntime through the bundle.
+Torch-free: everything runs on onnxruntime through the bundle. ``build`` with recordings also stores their
+acoustic indices when scikit-maad (the engine extra) is installed (``--no-indices`` to skip).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     build.add_argument("--assume-crs", help="CRS for imagery that has none, e.g. EPSG:32618")
     build.add_argument("--threads", type=int, help="onnxruntime threads (default: the cores, at most 8)")
     build.add_argument("--thumbnail-px", type=int, default=128, help="thumbnail size of a new atlas (default 128)")
+    build.add_argument("--no-indices", action="store_true", help="do not compute the recordings' acoustic indices")
 
     query = sub.add_parser("query", help="a place's soundscape, or where a sound could come from")
     query.add_argument("--atlas", type=Path, required=True)
@@ -53,9 +57,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     info.add_argument("--atlas", type=Path, required=True)
     info.add_argument("--json", action="store_true")
 
+    indices = sub.add_parser("indices", help="compute and store the recordings' acoustic indices (scikit-maad)")
+    indices.add_argument("--atlas", type=Path, required=True)
+    indices.add_argument("--window-s", type=float, default=60.0, help="window length in seconds (default 60)")
+    indices.add_argument("--summary", choices=("mean", "median"), default="mean")
+
+    from engine.commands.atlas_export import add_export_arguments
+
+    add_export_arguments(sub.add_parser("export", help="export a map layer, matches or indices (COG, GeoPackage, "
+                                        "CSV, Raven selection table, PNG)"))
+
 
 def run(args: argparse.Namespace) -> int:
-    return {"build": _build, "query": _query, "reembed": _reembed, "info": _info}[args.atlas_command](args)
+    if args.atlas_command == "export":
+        from engine.commands.atlas_export import run_export
+
+        return run_export(args)
+    return {"build": _build, "query": _query, "reembed": _reembed, "info": _info,
+            "indices": _indices}[args.atlas_command](args)
 
 
 def _finish(report, err) -> int:
@@ -85,7 +104,31 @@ def _build(args: argparse.Namespace) -> int:
             err = None
         except AtlasBuildError as failure:
             report, err = failure.report, failure
-    return _finish(report, err)
+    status = _finish(report, err)
+    if args.recordings and not args.no_indices and err is None:
+        from engine.errors import ConfigError
+
+        try:
+            _store_indices(args.out, 60.0, "mean")
+        except ConfigError as missing:  # scikit-maad absent: the atlas is complete without indices
+            print(f"note: acoustic indices not stored: {missing}", file=sys.stderr)
+    return status
+
+
+def _store_indices(atlas: Path, window_s: float, summary: str) -> None:
+    from engine.ecology.atlas_indices import add_atlas_indices
+    from engine.progress import TqdmJob
+
+    with TqdmJob("indices", unit="file") as job:
+        report = add_atlas_indices(atlas, window_s=window_s or None, summary=summary, job=job)
+    for line in report.skipped[:10]:
+        print(f"no indices: {line}", file=sys.stderr)
+    print(report.describe())
+
+
+def _indices(args: argparse.Namespace) -> int:
+    _store_indices(args.atlas, args.window_s, args.summary)
+    return 0
 
 
 def _reembed(args: argparse.Namespace) -> int:
@@ -183,7 +226,8 @@ def _info(args: argparse.Namespace) -> int:
         m = atlas.manifest
         print(json.dumps({"atlas": str(atlas.path), "bundle_id": atlas.bundle_id, "tiles": len(atlas.tiles),
                           "recordings": len(atlas.recordings), "bounds": atlas.bounds, "sources": m["sources"],
-                          "recording_tables": m["recording_tables"], "reembed": m.get("reembed")}))
+                          "recording_tables": m["recording_tables"], "reembed": m.get("reembed"),
+                          "indices": m.get("indices")}))
     else:
         print(atlas.describe())
         for s in atlas.sources:

@@ -12,7 +12,7 @@ import rasterio
 from rasterio.transform import Affine
 
 from engine.atlas import AtlasBuildError, add_imagery, build_atlas, open_atlas, reembed_atlas
-from engine.atlas.format import MANIFEST
+from engine.atlas.format import ATLAS_VERSION, MANIFEST
 from engine.audio import chunk_spans, file_log_mel
 from engine.errors import AtlasError, Cancelled
 from engine.progress import Job
@@ -196,7 +196,7 @@ def test_add_imagery_and_bad_atlas_folders(tmp_path: Path, bundle: HandmadeBundl
         build_atlas(tmp_path / "other", bundle.path)
     future = tmp_path / "future"
     shutil.copytree(tmp_path / "a", future)
-    manifest = (future / MANIFEST).read_text().replace('"format_version": 1', '"format_version": 7')
+    manifest = (future / MANIFEST).read_text().replace(f'"format_version": {ATLAS_VERSION}', '"format_version": 7')
     (future / MANIFEST).write_text(manifest)
     with pytest.raises(AtlasError, match="format version 7 is not supported"):
         open_atlas(future)
