@@ -121,10 +121,10 @@ def scan_campaign(options: ScanOptions, job: Job | None = None, now: datetime | 
     site_rows, file_rows, footprints = check_options(options)
     root = Path(options.recordings).resolve()
     latest = (now or datetime.now(UTC)) + timedelta(days=1)
-    state = _State()
+    state = _State(sites=SiteIndex(site_rows, options.timezone))
     for n, path in enumerate(walk_files(root, exclude), start=1):
         rel = path.relative_to(root).as_posix()
-        reason = _scan_one(path, rel, options, site_rows, file_rows, latest, state)
+        reason = _scan_one(path, rel, options, file_rows, latest, state)
         if reason:
             state.skipped.append((rel, reason))
         if n % REPORT_EVERY == 0:
@@ -153,15 +153,17 @@ def scan_to_folder(options: ScanOptions, out: Path, job: Job | None = None, now:
 
 @dataclass
 class _State:
+    sites: SiteIndex
     recordings: list[CampaignRecording] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     seen: int = 0
     keys: set = field(default_factory=set)
+    same_name_size: dict = field(default_factory=dict)  # (name, size) -> [[path, digest or None], ...]
     naive_as_utc: Counter = field(default_factory=Counter)
 
 
-def _scan_one(path: Path, rel: str, options: ScanOptions, site_rows: list[SiteRow], file_rows: dict[str, FileRow],
-              latest: datetime, state: _State) -> str | None:
+def _scan_one(path: Path, rel: str, options: ScanOptions, file_rows: dict[str, FileRow], latest: datetime,
+              state: _State) -> str | None:
     """Add one file's row to ``state``, or return why it is skipped."""
     state.seen += 1
     if path.suffix.lower() not in AUDIO_SUFFIXES:
@@ -178,7 +180,7 @@ def _scan_one(path: Path, rel: str, options: ScanOptions, site_rows: list[SiteRo
     if facts.start is None:
         return "no time"
     folders = rel.split("/")[:-1]
-    site_row = _match_site(site_rows, folders, facts.recorder, facts.prefix, facts.start, options.timezone)
+    site_row = state.sites.match(folders, facts.recorder, facts.prefix, facts.start)
     file_row = file_rows.get(rel) or file_rows.get(path.name)
     tz_text = (site_row.timezone if site_row else None) or (file_row.timezone if file_row else None) \
         or options.timezone
@@ -211,10 +213,9 @@ def _scan_one(path: Path, rel: str, options: ScanOptions, site_rows: list[SiteRo
         return "no position"
 
     recorder = facts.recorder or (folders[-1] if folders else "unknown")
-    keys = ((recorder, start_utc), (path.name.lower(), path.stat().st_size))
-    if any(k in state.keys for k in keys):
+    if (recorder, start_utc) in state.keys or _is_copy(path, state):
         return "duplicate"
-    state.keys.update(keys)
+    state.keys.add((recorder, start_utc))
     state.recordings.append(CampaignRecording(
         path=path, site=site, recorder=recorder, recorder_model=facts.recorder_model, lon=lon, lat=lat,
         position_source=source, start_utc=start_utc, start_local=start_local, timezone=tz_name,
@@ -222,35 +223,73 @@ def _scan_one(path: Path, rel: str, options: ScanOptions, site_rows: list[SiteRo
     return None
 
 
-def _match_site(rows: list[SiteRow], folders: list[str], recorder: str | None, prefix: str | None,
-                start: datetime, default_tz: str | None) -> SiteRow | None:
-    """The sites-table row for a file: by folder name (the nearest folder first), recorder serial or file
-    prefix; rows with start/end only while the file's time falls inside them."""
-    if not rows:
+def _is_copy(path: Path, state: _State) -> bool:
+    """Whether ``path`` is a byte copy of a file already kept (a backup folder scanned with the cards).
+
+    Files of one name and size are common (recorders on one schedule write 20190522_063000.WAV at every
+    site), so those are told apart by 4 KB from the middle of the audio; nothing else is read.
+    """
+    key = (path.name.lower(), path.stat().st_size)
+    earlier = state.same_name_size.setdefault(key, [])
+    if earlier:
+        mine = _middle_digest(path, key[1])
+        for entry in earlier:
+            if entry[1] is None:
+                entry[1] = _middle_digest(entry[0], key[1])
+            if entry[1] == mine:
+                return True
+        earlier.append([path, mine])
+    else:
+        earlier.append([path, None])
+    return False
+
+
+def _middle_digest(path: Path, size: int) -> bytes:
+    import hashlib
+
+    with open(path, "rb") as f:
+        f.seek(max(0, size // 2 - 2048))
+        return hashlib.blake2b(f.read(4096), digest_size=16).digest()
+
+
+class SiteIndex:
+    """The sites table indexed by site name and recorder (lower case), so matching a file is a few dict
+    look-ups, not a pass over every row (100,000 files x hundreds of sites)."""
+
+    def __init__(self, rows: list[SiteRow], default_tz: str | None) -> None:
+        self.by_name: dict[str, list[SiteRow]] = defaultdict(list)
+        self.by_recorder: dict[str, list[SiteRow]] = defaultdict(list)
+        for row in rows:
+            self.by_name[row.site.lower()].append(row)
+            if row.recorder:
+                self.by_recorder[row.recorder.lower()].append(row)
+        self.default_tz = default_tz
+
+    def match(self, folders: list[str], recorder: str | None, prefix: str | None, start: datetime) -> SiteRow | None:
+        """The row for a file: by folder name (the nearest folder first), then recorder serial or file prefix
+        (or a folder named like the recorder), then a site named like the serial or prefix; rows with
+        start/end only while the file's time falls inside them."""
+        if not self.by_name:
+            return None
+        ids = [k.lower() for k in (recorder, prefix) if k]
+        lowered = [f.lower() for f in reversed(folders)]
+        tiers = [self.by_name.get(f, []) for f in lowered]
+        tiers.append([r for k in ids + lowered for r in self.by_recorder.get(k, [])])
+        tiers.append([r for k in ids for r in self.by_name.get(k, [])])
+        for tier in tiers:
+            for row in tier:
+                if self._in_window(row, start):
+                    return row
         return None
-    ids = {k.lower() for k in (recorder, prefix) if k}
-    lowered = [f.lower() for f in folders]
-    best: tuple[int, SiteRow] | None = None
-    for row in rows:
-        name, rec = row.site.lower(), (row.recorder or "").lower()
-        if name in lowered:
-            rank = 100 + lowered[::-1].index(name) * -1  # the nearest folder wins
-        elif rec and (rec in ids or rec in lowered):
-            rank = 50
-        elif name in ids:
-            rank = 10
-        else:
-            continue
-        if row.start or row.end:
-            moment = start
-            if moment.tzinfo is None:
-                tz_text = row.timezone or default_tz
-                moment = moment.replace(tzinfo=parse_timezone(tz_text, "--timezone") if tz_text else UTC)
-            if (row.start and moment < row.start) or (row.end and moment >= row.end):
-                continue
-        if best is None or rank > best[0]:
-            best = (rank, row)
-    return best[1] if best else None
+
+    def _in_window(self, row: SiteRow, start: datetime) -> bool:
+        if not (row.start or row.end):
+            return True
+        moment = start
+        if moment.tzinfo is None:
+            tz_text = row.timezone or self.default_tz
+            moment = moment.replace(tzinfo=parse_timezone(tz_text, "--timezone") if tz_text else UTC)
+        return not ((row.start and moment < row.start) or (row.end and moment >= row.end))
 
 
 def _assemble(options: ScanOptions, root: Path, site_rows: list[SiteRow], footprints: list,
