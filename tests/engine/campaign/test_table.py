@@ -9,7 +9,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from engine.campaign import Campaign, CampaignRecording, Site, is_campaign, load_campaign, load_skipped, write_campaign
+from engine.campaign import (
+    Campaign,
+    CampaignRecording,
+    Site,
+    is_campaign,
+    load_campaign,
+    load_skipped,
+    write_campaign,
+)
 from engine.errors import DatasetError
 
 
