@@ -70,6 +70,7 @@ class ScanResult:
 def walk_files(root: Path, exclude: tuple[Path, ...] = ()) -> Iterator[Path]:
     """Every file below ``root`` (any nesting, hidden entries skipped), folder by folder in name order."""
     excluded = {os.path.realpath(p) for p in exclude}
+    seen = {os.path.realpath(root)}  # a folder linked into itself is walked once
     stack = [str(root)]
     while stack:
         folder = stack.pop()
@@ -84,7 +85,9 @@ def walk_files(root: Path, exclude: tuple[Path, ...] = ()) -> Iterator[Path]:
             if entry.name.startswith("."):
                 continue
             if entry.is_dir(follow_symlinks=True):
-                if os.path.realpath(entry.path) not in excluded:
+                real = os.path.realpath(entry.path)
+                if real not in excluded and real not in seen:
+                    seen.add(real)
                     subfolders.append(entry.path)
             elif entry.is_file():
                 yield Path(entry.path)
@@ -160,6 +163,7 @@ class _State:
     keys: set = field(default_factory=set)
     same_name_size: dict = field(default_factory=dict)  # (name, size) -> [[path, digest or None], ...]
     naive_as_utc: Counter = field(default_factory=Counter)
+    details: dict = field(default_factory=dict)  # recorder -> what its files say about it (gain, battery ...)
 
 
 def _scan_one(path: Path, rel: str, options: ScanOptions, file_rows: dict[str, FileRow], latest: datetime,
@@ -216,6 +220,8 @@ def _scan_one(path: Path, rel: str, options: ScanOptions, file_rows: dict[str, F
     if (recorder, start_utc) in state.keys or _is_copy(path, state):
         return "duplicate"
     state.keys.add((recorder, start_utc))
+    if facts.details:
+        _note_details(state.details.setdefault(recorder, {"model": facts.recorder_model, "files": 0}), facts.details)
     state.recordings.append(CampaignRecording(
         path=path, site=site, recorder=recorder, recorder_model=facts.recorder_model, lon=lon, lat=lat,
         position_source=source, start_utc=start_utc, start_local=start_local, timezone=tz_name,
@@ -227,7 +233,8 @@ def _is_copy(path: Path, state: _State) -> bool:
     """Whether ``path`` is a byte copy of a file already kept (a backup folder scanned with the cards).
 
     Files of one name and size are common (recorders on one schedule write 20190522_063000.WAV at every
-    site), so those are told apart by 4 KB from the middle of the audio; nothing else is read.
+    site), so those are told apart by their first 4 KB (the header, with any comment or GUANO before the
+    data) and 4 KB from the middle of the audio; nothing else is read.
     """
     key = (path.name.lower(), path.stat().st_size)
     earlier = state.same_name_size.setdefault(key, [])
@@ -247,9 +254,25 @@ def _is_copy(path: Path, state: _State) -> bool:
 def _middle_digest(path: Path, size: int) -> bytes:
     import hashlib
 
+    digest = hashlib.blake2b(digest_size=16)
     with open(path, "rb") as f:
+        digest.update(f.read(4096))
         f.seek(max(0, size // 2 - 2048))
-        return hashlib.blake2b(f.read(4096), digest_size=16).digest()
+        digest.update(f.read(4096))
+    return digest.digest()
+
+
+def _note_details(entry: dict[str, Any], details: tuple[tuple[str, Any], ...]) -> None:
+    """Per recorder: the number of files with metadata, text values as seen, numbers as [min, max]."""
+    entry["files"] += 1
+    for key, value in details:
+        if value is None or value == "":
+            continue
+        if isinstance(value, int | float):
+            low, high = entry.get(key, [value, value])
+            entry[key] = [min(low, value), max(high, value)]
+        else:
+            entry[key] = value
 
 
 class SiteIndex:
@@ -344,6 +367,7 @@ def _assemble(options: ScanOptions, root: Path, site_rows: list[SiteRow], footpr
             r: n for r, n in reasons.items() if r not in REASONS},
         "recorders": len({r.recorder for r in state.recordings}),
         "sites_without_files": empty, "overlapping_recorders": overlaps, "warnings": warnings,
+        "recorder_details": dict(sorted(state.details.items())),
         "first_utc": min((r.start_utc for r in state.recordings), default=None),
         "last_utc": max((r.start_utc for r in state.recordings), default=None),
     }

@@ -161,3 +161,30 @@ def test_cli_prints_a_summary_and_fails_in_one_line(tmp_path: Path, capsys: pyte
     (tmp_path / "busy" / "thesis.docx").write_text("x")
     assert main(["campaign", "scan", "--recordings", str(rec), "--sites", str(good), "--out", str(tmp_path / "busy")]) == 2
     assert "is not a campaign folder" in capsys.readouterr().err
+
+
+def test_linked_folders_are_walked_once_and_kept_relative(tmp_path: Path) -> None:
+    rec = tmp_path / "rec"
+    _moth(rec / "A", (2019, 5, 22, 6, 30))
+    (rec / "A" / "loop").symlink_to(rec)  # a link back up: must not walk forever
+    _moth(tmp_path / "elsewhere" / "B", (2019, 5, 22, 6, 30), device="24F31905BBBBBBBB")
+    (rec / "B").symlink_to(tmp_path / "elsewhere" / "B")  # a card mounted elsewhere, linked in
+    sites = _sites(tmp_path, "site,longitude,latitude\nA,10,50\nB,11,51\n")
+    scan_to_folder(ScanOptions(rec, sites_table=sites), tmp_path / "c", now=NOW)
+    lines = (tmp_path / "c" / "recordings.csv").read_text().splitlines()[1:]
+    assert sorted(line.split(",")[0] for line in lines) == ["A/20190522_063000.WAV", "B/20190522_063000.WAV"]
+
+
+def test_same_name_and_size_is_a_duplicate_only_when_the_bytes_match(tmp_path: Path) -> None:
+    rec = tmp_path / "rec"
+    first = plain_wav(rec / "A" / "20190522_063000.WAV")  # AudioMoth names without the comment
+    (rec / "A-copy").mkdir()
+    shutil.copy(first, rec / "A-copy" / first.name)  # the same bytes in a backup folder
+    other = plain_wav(rec / "B" / "20190522_063000.WAV")  # another site, same schedule: same name and size
+    data = bytearray(other.read_bytes())
+    data[len(data) // 2] ^= 0x01  # other audio (one sample differs in the middle)
+    other.write_bytes(bytes(data))
+    sites = _sites(tmp_path, "site,longitude,latitude\nA,10,50\nA-copy,10,50\nB,11,51\n")
+    result = scan_campaign(ScanOptions(rec, sites_table=sites), now=NOW)
+    assert sorted(r.site for r in result.campaign.recordings) == ["A", "B"]
+    assert result.skipped == [("A-copy/20190522_063000.WAV", "duplicate")]

@@ -92,6 +92,8 @@ def test_positions_times_and_imagery(layout: dict, tmp_path: Path) -> None:
     assert summary["per_hour_of_day"] == [local_hours.count(h) for h in range(24)]
     assert summary["per_date"] == {"2019-05-22": 9, "2019-05-23": 1}
     assert summary["warnings"] == []
+    assert summary["recorder_details"]["24F319055FDF2F5B"] == {
+        "model": "audiomoth", "files": 1, "gain": "medium", "battery_v": [4.2, 4.2], "temperature_c": [18.3, 18.3]}
 
 
 def test_without_a_timezone_local_names_are_taken_as_utc_with_a_warning(layout: dict, tmp_path: Path) -> None:
