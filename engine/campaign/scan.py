@@ -360,7 +360,7 @@ def _assemble(options: ScanOptions, root: Path, site_rows: list[SiteRow], footpr
         per_date[rec.start_local.date().isoformat()] += 1
     summary = {
         "files": state.seen, "usable": len(state.recordings), "skipped": len(state.skipped), "sites": len(sites),
-        "hours": round(sum(s.hours for s in sites), 6), "hours_per_site": {s.name: round(s.hours, 6) for s in sites},
+        "hours": sum(s.hours for s in sites), "hours_per_site": {s.name: s.hours for s in sites},
         "per_hour_of_day": per_hour, "per_date": dict(sorted(per_date.items())),
         "outside_imagery": [s.name for s in sites if s.in_imagery is False],
         "skipped_by_reason": {r: reasons[r] for r in REASONS if reasons[r]} | {
