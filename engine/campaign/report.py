@@ -26,6 +26,14 @@ def describe_summary(summary: dict[str, Any], out: str | None = None, max_sites:
         lines.append(f"files per local hour 00-23: |{hour_sparkline(summary['per_hour_of_day'])}|")
         dates = summary["per_date"]
         lines.append(f"dates: {len(dates)} ({min(dates)} to {max(dates)})")
+    details = summary.get("recorder_details") or {}
+    batteries = {r: d["battery_v"][0] for r, d in details.items() if "battery_v" in d}
+    temperatures = [t for d in details.values() if "temperature_c" in d for t in d["temperature_c"]]
+    if batteries:
+        lowest = min(batteries, key=batteries.get)
+        lines.append(f"AudioMoth comments: {len(batteries)} device(s), lowest battery {batteries[lowest]:g} V "
+                     f"({lowest})" + (f", temperature {min(temperatures):g} to {max(temperatures):g} C"
+                                      if temperatures else ""))
     if summary["skipped"]:
         reasons = ", ".join(f"{reason} {n}" for reason, n in summary["skipped_by_reason"].items())
         lines.append(f"skipped {summary['skipped']}: {reasons}" + (f" (each listed in {out}/skipped.csv)" if out else ""))

@@ -151,6 +151,7 @@ def test_cli_prints_a_summary_and_fails_in_one_line(tmp_path: Path, capsys: pyte
     assert main(["campaign", "scan", "--recordings", str(rec), "--sites", str(good), "--out", str(tmp_path / "c")]) == 0
     out = capsys.readouterr().out
     assert "1 usable file(s) of 1 at 1 site(s)" in out and f"campaign written to {tmp_path / 'c'}" in out
+    assert "lowest battery 4.2 V (24F319055FDF2F5B), temperature 18.3 to 18.3 C" in out
     bad = tmp_path / "bad.csv"
     bad.write_text("site,lon\nA,10\n")
     assert main(["campaign", "scan", "--recordings", str(rec), "--sites", str(bad), "--out", str(tmp_path / "d")]) == 2
