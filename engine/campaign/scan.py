@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)  # no autonomous recorder in use wrote files before this
 REPORT_EVERY = 100
+# Folders a recorder or a copying habit makes inside a site's folder; they never name the site.
+CARD_FOLDERS = {"data", "sd", "sdcard", "audio", "wav", "wavs", "recordings", "files", "card", "raw"}
 REASONS = ("not audio", "unreadable", "sample rate below 8 kHz", "too short", "no time", "clock implausible",
            "no position", "duplicate")
 
@@ -204,7 +206,7 @@ def _scan_one(path: Path, rel: str, options: ScanOptions, file_rows: dict[str, F
         start_local = start
         tz_name = "UTC" if start.utcoffset() == timedelta(0) else timezone_name(start.tzinfo, start)
 
-    fallback_site = folders[-1] if folders else (facts.recorder or path.stem)
+    fallback_site = _site_from_folders(folders) or facts.recorder or path.stem
     if facts.lon is not None and facts.lat is not None:
         lon, lat, source = facts.lon, facts.lat, "guano"
         site = site_row.site if site_row else (file_row.site if file_row and file_row.site else fallback_site)
@@ -216,7 +218,7 @@ def _scan_one(path: Path, rel: str, options: ScanOptions, file_rows: dict[str, F
     else:
         return "no position"
 
-    recorder = facts.recorder or (folders[-1] if folders else "unknown")
+    recorder = facts.recorder or ("/".join(folders) if folders else "unknown")  # a folder is one card
     if (recorder, start_utc) in state.keys or _is_copy(path, state):
         return "duplicate"
     state.keys.add((recorder, start_utc))
@@ -226,6 +228,14 @@ def _scan_one(path: Path, rel: str, options: ScanOptions, file_rows: dict[str, F
         path=path, site=site, recorder=recorder, recorder_model=facts.recorder_model, lon=lon, lat=lat,
         position_source=source, start_utc=start_utc, start_local=start_local, timezone=tz_name,
         duration_s=facts.duration_s, sample_rate=facts.sample_rate, channels=facts.channels))
+    return None
+
+
+def _site_from_folders(folders: list[str]) -> str | None:
+    """The nearest folder that names a place, not a card's own folder (Data, SD, Audio ...)."""
+    for name in reversed(folders):
+        if name.lower() not in CARD_FOLDERS:
+            return name
     return None
 
 

@@ -189,3 +189,22 @@ def test_same_name_and_size_is_a_duplicate_only_when_the_bytes_match(tmp_path: P
     result = scan_campaign(ScanOptions(rec, sites_table=sites), now=NOW)
     assert sorted(r.site for r in result.campaign.recordings) == ["A", "B"]
     assert result.skipped == [("A-copy/20190522_063000.WAV", "duplicate")]
+
+
+def test_without_a_sites_row_the_site_is_the_nearest_place_folder(tmp_path: Path) -> None:
+    from engine.campaign.writers import write_guano_wav
+    from tests.engine.campaign.helpers import tone
+
+    rec = tmp_path / "rec"
+    for site, serial, lon in (("Marsh", "S4A00001", 10.0), ("Ridge", "S4A00002", 11.0)):
+        (rec / site / "Data").mkdir(parents=True)
+        write_guano_wav(rec / site / "Data" / f"{serial}_20190522_063000.wav", tone(2.0, 16000), 16000,
+                        {"Loc Position": (50.0, lon), "Serial": serial})
+    loose = rec / "Data"
+    loose.mkdir()
+    write_guano_wav(loose / "S4A00003_20190522_063000.wav", tone(2.0, 16000), 16000,
+                    {"Loc Position": (50.0, 12.0), "Serial": "S4A00003"})
+    result = scan_campaign(ScanOptions(rec, timezone="+01:00"), now=NOW)
+    assert sorted((r.site, r.recorder, r.lon) for r in result.campaign.recordings) == [
+        ("Marsh", "S4A00001", 10.0), ("Ridge", "S4A00002", 11.0), ("S4A00003", "S4A00003", 12.0)]
+    assert result.summary["overlapping_recorders"] == {}
