@@ -196,6 +196,7 @@ def _scan_one(path: Path, rel: str, options: ScanOptions, file_rows: dict[str, F
     if start.tzinfo is None:  # the recorder's local time (Song Meter names, GUANO without an offset)
         if tz is None:
             state.naive_as_utc[folders[0] if folders else "."] += 1
+        # A local time in the hour repeated when clocks go back is read as the first of the two (fold=0).
         start = start.replace(tzinfo=tz or UTC)
     start_utc = start.astimezone(UTC)
     if not EARLIEST <= start_utc <= latest:

@@ -74,3 +74,17 @@ def test_garbage_with_an_audio_suffix_is_unreadable(tmp_path: Path) -> None:
     bad.write_bytes(b"this is not a wave file at all" * 10)
     with pytest.raises(UnreadableAudio):
         read_facts(bad)
+
+
+def test_flac_and_other_guano_makers(tmp_path: Path) -> None:
+    import soundfile as sf
+
+    flac = tmp_path / "S4A03895_20190522_063000.flac"
+    sf.write(flac, tone(1.0, 24000), 24000, format="FLAC", subtype="PCM_16")
+    facts = read_facts(flac)
+    assert (facts.sample_rate, facts.recorder, facts.start) == (24000, "S4A03895", datetime(2019, 5, 22, 6, 30))
+    other = tmp_path / "bat.wav"
+    write_guano_wav(other, tone(1.0, 22050), 22050, {"Make": "Titley Scientific", "Model": "Chorus",
+                                                     "Timestamp": datetime(2020, 7, 1, 22, 0, tzinfo=UTC)})
+    facts = read_facts(other)
+    assert (facts.recorder_model, facts.recorder, facts.start) == ("guano", None, datetime(2020, 7, 1, 22, 0, tzinfo=UTC))
