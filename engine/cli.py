@@ -18,6 +18,7 @@ from engine.errors import Cancelled, UserInputError
 # (command, module, one-line help); the order is the order --help lists them.
 COMMANDS: list[tuple[str, str, str]] = [
     ("demo-world", "engine.commands.demo_world", "generate the synthetic demo world (a pair table)"),
+    ("campaign", "engine.commands.campaign", "scan recorder folders (AudioMoth, Song Meter, GUANO) into a campaign"),
     ("audio-info", "engine.commands.audio_info", "decode an audio file through the front-end and describe it"),
     ("train", "engine.commands.train", "train the image and audio encoders on paired data"),
     ("evaluate", "engine.commands.evaluate", "cross-modal retrieval metrics of a trained run (paper protocol)"),
