@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.controllers.audio_actions import AudioActions
+from app.controllers.engine_actions import EngineActions
 from app.controllers.project_actions import ProjectActions
 from app.controllers.training_actions import TrainingActions
 from app.services.audio_io import AudioBackend
@@ -41,7 +42,7 @@ class AppContext:
 
 
 class AppController:
-    """Everything a widget may ask for, grouped: ``project``, ``audio``, ``training``."""
+    """Everything a widget may ask for, grouped: ``project``, ``audio``, ``training``, ``engine``."""
 
     def __init__(self, state: AppState, runner: TaskRunner, backend: AudioBackend, settings: Settings,
                  context: AppContext) -> None:
@@ -49,6 +50,8 @@ class AppController:
         self.project = ProjectActions(self)
         self.audio = AudioActions(self, backend)
         self.training = TrainingActions(self)
+        self.engine = EngineActions(self)
+        self.engine.refresh()
 
     def save_settings(self) -> None:
         """Persist the settings; a failure is logged and shown, never fatal."""
@@ -69,5 +72,6 @@ class AppController:
         """Stop recording and playback, cancel background work (it keeps what it built), save settings."""
         self.audio.shutdown()
         self.training.shutdown()
+        self.engine.shutdown()
         self.runner.shutdown()
         self.save_settings()

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.services.training import TrainingSpec, engine_unavailable_reason, run_training
+from app.services.training import TrainingSpec, run_training
 from app.workers import Task
 
 if TYPE_CHECKING:
@@ -30,9 +30,8 @@ class TrainingActions:
         if state.running:
             self.app.error("A training job is already running; cancel it first")
             return None
-        unavailable = engine_unavailable_reason()
-        if unavailable:
-            self.app.error(unavailable)
+        if not self.app.engine.refresh():
+            self.app.error(self.app.state.engine.reason)
             return None
         data = Path(data)
         if not data.exists():

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from app.state.engine_state import EngineState
 from app.state.observable import Event
 from app.state.training_state import TrainingState
 
@@ -212,6 +213,7 @@ class AppState:
         self.audio = AudioState()
         self.tasks = TasksState()
         self.training = TrainingState()
+        self.engine = EngineState()
         self.message = Event("app.message")
         self.last_message: Message | None = None
 

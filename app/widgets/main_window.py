@@ -91,6 +91,7 @@ class MainWindow(QMainWindow):
         self._render_project()
         self._render_audio()
         self.train.render(state.training)
+        self.train.render_engine(state.engine)
 
     # ------------------------------------------------------------------------------------ menus
 
@@ -171,6 +172,7 @@ class MainWindow(QMainWindow):
         s.audio.playing_changed.connect(self._render_playing)
         s.tasks.changed.connect(self._render_tasks)
         s.training.changed.connect(lambda: self.train.render(s.training))
+        s.engine.changed.connect(lambda: self.train.render_engine(s.engine))
         s.message.connect(self._show_message)
 
         self.map.clicked.connect(self._map_clicked)
@@ -184,6 +186,9 @@ class MainWindow(QMainWindow):
         self.search.max_seconds.valueChanged.connect(self._max_seconds_changed)
         self.train.start_clicked.connect(lambda d, p, e: c.training.start(d, p, e))
         self.train.cancel_clicked.connect(c.training.cancel)
+        self.train.engine_box.size_clicked.connect(c.engine.check_size)
+        self.train.engine_box.install_clicked.connect(c.engine.install)
+        self.train.engine_box.cancel_clicked.connect(c.engine.cancel)
         self.status.cancel_clicked.connect(c.runner.cancel)
 
     def _map_clicked(self, lon: float, lat: float) -> None:
