@@ -38,6 +38,7 @@ def largest_packages(site: Path, n: int = 6) -> list[tuple[str, int]]:
 
 def measure(extras: str, workdir: Path) -> dict[str, object]:
     source = workdir / "source"
+    source.mkdir()
     for name in SOURCES:
         src = ROOT / name
         if src.is_dir():

@@ -262,10 +262,18 @@ class ProjectActions:
 
     def _query_done(self, result: Any) -> None:
         self.state.query.set_result(result)
+        name = "The recording" if result.source == "microphone" else Path(result.source).name
+        warnings = result.warnings
+        if warnings:  # silent: no search was made; clipped, quiet, DC: the search was made, with a caveat
+            self.state.tell("warning", f"{name}: " + "; ".join(warnings))
         if result.top:
             best = result.top[0]
-            self.state.tell("info", f"Best match: tile {best.id} at {best.lon:.4f}, {best.lat:.4f} "
-                                    f"(similarity {best.score:.3f})")
+            text = (f"Best match: tile {best.id} at {best.lon:.4f}, {best.lat:.4f} "
+                    f"(similarity {best.score:.3f})")
+            if warnings:
+                log.info("%s", text)
+            else:
+                self.state.tell("info", text)
 
     def centre_on_tile(self, index: int) -> None:
         """Centre the map on tile ``index`` and select it (a gallery thumbnail was clicked)."""

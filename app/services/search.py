@@ -5,11 +5,14 @@ and progress/cancel for the app."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import soxr
 
+from app.services.audio_check import AudioLevels, LevelAccumulator, measure
 from app.services.audio_io import trim_silent_edges
 from app.state import SoundQueryResult, TileSelection
 from engine.audio import StreamingLogMel, iter_audio_blocks, normalise, resample
@@ -78,9 +81,13 @@ def _stream_log_mel(blocks: Any, cfg: Any, job: Job | None, total_samples: int |
 
 
 def _query(project: Any, log_mel_db: np.ndarray, seconds: float, source: str, k: int,
-           job: Job | None) -> SoundQueryResult:
+           job: Job | None, levels: AudioLevels | None = None) -> SoundQueryResult:
     from engine.atlas.query import sound_query
 
+    if levels is not None and levels.silent:  # nothing to search with: no scores, no heat map, no match
+        empty = np.zeros(0, np.float32)
+        return SoundQueryResult(source=source, log_mel_db=log_mel_db, seconds=seconds, scores=empty,
+                                distances=empty, top=[], levels=levels)
     cfg = project.bundle.front_end
     if job is not None:
         job.check()
@@ -90,7 +97,29 @@ def _query(project: Any, log_mel_db: np.ndarray, seconds: float, source: str, k:
         job.check()
     q = sound_query(project.atlas, embedding, k)
     return SoundQueryResult(source=source, log_mel_db=log_mel_db, seconds=seconds,
-                            scores=np.asarray(q.scores), distances=np.asarray(q.distances), top=list(q.top))
+                            scores=np.asarray(q.scores), distances=np.asarray(q.distances), top=list(q.top),
+                            levels=levels)
+
+
+def _measured_and_resampled(blocks: Iterator[np.ndarray], in_rate: int, out_rate: int, quality: str,
+                            levels: LevelAccumulator) -> Iterator[np.ndarray]:
+    """Measure each block at the file's own rate (resampling would smooth a clipped waveform's flat
+    tops), then resample it as ``iter_audio_blocks`` would (one stream, the last block marked last)."""
+    stream = None if in_rate == out_rate else soxr.ResampleStream(in_rate, out_rate, 1, dtype="float32",
+                                                                  quality=quality)
+    held: np.ndarray | None = None
+    for block in blocks:
+        levels.add(block)
+        if held is not None:
+            out = held if stream is None else stream.resample_chunk(held, last=False)
+            if out.size:
+                yield out
+        held = block
+    if held is not None or stream is not None:
+        block = held if held is not None else np.zeros(0, np.float32)
+        out = block if stream is None else stream.resample_chunk(block, last=True)
+        if out.size:
+            yield out
 
 
 def query_audio_file(project: Any, path: str | Path, k: int = TOP_TILES, job: Job | None = None) -> SoundQueryResult:
@@ -105,9 +134,11 @@ def query_audio_file(project: Any, path: str | Path, k: int = TOP_TILES, job: Jo
     cfg = project.bundle.front_end
     info = probe_audio(path)
     total = int(info.frames * cfg.sample_rate / max(1, info.sample_rate))
-    blocks = iter_audio_blocks(path, cfg.sample_rate, quality=cfg.resample_quality)
+    levels = LevelAccumulator()
+    blocks = _measured_and_resampled(iter_audio_blocks(path, None), int(info.sample_rate), cfg.sample_rate,
+                                     cfg.resample_quality, levels)
     mel, seconds = _stream_log_mel(blocks, cfg, job, total, str(path))
-    return _query(project, mel, seconds, str(path), k, job)
+    return _query(project, mel, seconds, str(path), k, job, levels.levels())
 
 
 def query_samples(project: Any, samples: np.ndarray, rate: int, k: int = TOP_TILES, job: Job | None = None,
@@ -124,7 +155,8 @@ def query_samples(project: Any, samples: np.ndarray, rate: int, k: int = TOP_TIL
     samples = np.asarray(samples, dtype=np.float32)
     if not np.isfinite(samples).all():
         raise AudioFileError(source, "contains NaN or infinite samples", "record the clip again")
+    levels = measure(samples)
     samples = trim_silent_edges(samples, rate)
     y = resample(samples, rate, cfg.sample_rate, cfg.resample_quality)
     mel, seconds = _stream_log_mel([y], cfg, job, y.size, source)
-    return _query(project, mel, seconds, source, k, job)
+    return _query(project, mel, seconds, source, k, job, levels)

@@ -11,6 +11,7 @@ import numpy as np
 
 from app.state.engine_state import EngineState
 from app.state.observable import Event
+from app.state.recording_state import RecordingSession
 from app.state.training_state import TrainingState
 
 
@@ -98,6 +99,7 @@ class SoundQueryResult:
         scores: (N,) one similarity per atlas tile (higher is more alike).
         distances: (N,) embedding distances.
         top: the best tiles, engine ``TileMatch`` objects, best first.
+        levels: the clip's :class:`~app.services.audio_check.AudioLevels` (peak, RMS, clipping ...).
     """
 
     source: str
@@ -106,6 +108,16 @@ class SoundQueryResult:
     scores: np.ndarray
     distances: np.ndarray
     top: list[Any]
+    levels: Any = None
+
+    @property
+    def searched(self) -> bool:
+        """False for a clip no search was made with (a silent one): no scores, no matches."""
+        return self.scores.size > 0
+
+    @property
+    def warnings(self) -> list[str]:
+        return self.levels.warnings() if self.levels is not None else []
 
 
 class QueryState:
@@ -137,8 +149,12 @@ class AudioState:
         self.input_devices: list[Any] = []
         self.input_device: Any = None  # one of input_devices
         self.output_name = ""
-        self.recording = False
+        self.session: RecordingSession | None = None  # the recording while it runs
         self.playing: str | None = None  # path of the clip being played
+
+    @property
+    def recording(self) -> bool:
+        return self.session is not None
 
     def set_devices(self, input_available: bool, output_available: bool, reason: str,
                     input_devices: list[Any], input_device: Any, output_name: str = "") -> None:
@@ -150,8 +166,9 @@ class AudioState:
         self.input_device = device
         self.changed.emit()
 
-    def set_recording(self, recording: bool) -> None:
-        self.recording = recording
+    def set_session(self, session: RecordingSession | None) -> None:
+        """A recording started (``session``) or ended (None)."""
+        self.session = session
         self.changed.emit()
 
     def set_playing(self, path: str | None) -> None:
