@@ -47,11 +47,12 @@ class AppController:
     def __init__(self, state: AppState, runner: TaskRunner, backend: AudioBackend, settings: Settings,
                  context: AppContext) -> None:
         self.state, self.runner, self.settings, self.context = state, runner, settings, context
+        # Each child gets what it needs from its siblings here, rather than reaching through the parent.
         self.project = ProjectActions(self)
-        self.audio = AudioActions(self, backend)
-        self.training = TrainingActions(self)
+        self.audio = AudioActions(self, backend, on_recorded=self.project.query_samples)
         self.engine = EngineActions(self)
         self.engine.refresh()
+        self.training = TrainingActions(self, self.engine, self.project.open_bundle)
 
     def save_settings(self) -> None:
         """Persist the settings; a failure is logged and shown, never fatal."""

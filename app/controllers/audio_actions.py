@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -24,11 +25,14 @@ class AudioActions:
     """Record (device choice, start, stop, query) and play/stop recordings.
 
     ``open_stream`` is how a recording stream is opened; it is the backend's sounddevice stream, and
-    tests may replace it with a fake stream that feeds the same callback.
+    tests may replace it with a fake stream that feeds the same callback. ``on_recorded(samples, rate)``
+    gets each recording stopped with ``query=True``.
     """
 
-    def __init__(self, app: AppController, backend: AudioBackend) -> None:
+    def __init__(self, app: AppController, backend: AudioBackend,
+                 on_recorded: Callable[[np.ndarray, int], Any] | None = None) -> None:
         self.app = app
+        self.on_recorded = on_recorded  # what a finished recording is handed to (the sound search)
         self.backend = backend
         self.open_stream: StreamFactory = backend.open_input_stream
         self.player = Player(backend)
@@ -120,8 +124,8 @@ class AudioActions:
             self.app.state.audio.set_session(None)
         if recorder.status_flags:
             log.info("recording had %d over/underflow callbacks", recorder.status_flags)
-        if query:
-            self.app.project.query_samples(samples, recorder.rate)
+        if query and self.on_recorded is not None:
+            self.on_recorded(samples, recorder.rate)
         return samples, recorder.rate
 
     # -------------------------------------------------------------------------------- playback

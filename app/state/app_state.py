@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -13,6 +13,9 @@ from app.state.engine_state import EngineState
 from app.state.observable import Event
 from app.state.recording_state import RecordingSession
 from app.state.training_state import TrainingState
+
+if TYPE_CHECKING:
+    from app.services.project import Project
 
 
 @dataclass(frozen=True)
@@ -24,10 +27,15 @@ class Message:
 
 
 class ProjectState:
-    """What is loaded: the model bundle (with its onnxruntime encoders) and the atlas."""
+    """What is loaded: the model bundle (with its onnxruntime encoders) and the atlas.
+
+    ``current`` is the open :class:`~app.services.project.Project` (bundle and atlas built with it), the
+    one copy controllers and widgets read; the fields beside it also hold a bundle opened without an atlas.
+    """
 
     def __init__(self) -> None:
         self.changed = Event("project.changed")
+        self.current: Project | None = None
         self.bundle: Any = None
         self.bundle_path: Path | None = None
         self.encoders: Any = None
@@ -42,11 +50,11 @@ class ProjectState:
         self.atlas, self.atlas_path = atlas, path
         self.changed.emit()
 
-    def set_project(self, bundle: Any, bundle_path: Path | None, encoders: Any, atlas: Any,
-                    atlas_path: Path | None) -> None:
+    def set_project(self, project: Project) -> None:
         """Replace bundle and atlas together (one notification, never a mismatched pair)."""
-        self.bundle, self.bundle_path, self.encoders = bundle, bundle_path, encoders
-        self.atlas, self.atlas_path = atlas, atlas_path
+        self.current = project
+        self.bundle, self.bundle_path, self.encoders = project.bundle, project.bundle_path, project.encoders
+        self.atlas, self.atlas_path = project.atlas, project.atlas_path
         self.changed.emit()
 
     @property
