@@ -8,10 +8,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from app.services.audio_io import AudioBackend, AudioDevice, Player, Recorder, StreamFactory
+from app.services.audio_io import (
+    AudioBackend,
+    AudioDevice,
+    Player,
+    Recorder,
+    StreamFactory,
+    decode_for_playback,
+)
 from app.services.live_monitor import LiveMonitor
 from app.state import RecordingSession
-from engine.audio import FrontEndConfig, load_audio
+from engine.audio import FrontEndConfig
 
 if TYPE_CHECKING:
     from app.controllers.app_controller import AppController
@@ -144,7 +151,7 @@ class AudioActions:
                 return  # stopped or replaced while decoding
             samples, rate = result
             try:
-                self.player.play(samples[: int(PLAY_MAX_SECONDS * rate)], rate, path)
+                self.player.play(samples, rate, path)
             except Exception as err:
                 audio.set_playing(None)
                 self.app.error(f"Cannot play {path}: {err}")
@@ -153,7 +160,8 @@ class AudioActions:
             audio.set_playing(None)
             self.app.error(message)
 
-        self._play_task = self.app.runner.submit("Decoding", lambda job: load_audio(path), on_success=decoded,
+        self._play_task = self.app.runner.submit("Decoding", lambda job: decode_for_playback(path, PLAY_MAX_SECONDS),
+                                                 on_success=decoded,
                                                  on_error=failed, cancellable=False)
 
     def stop_playback(self) -> None:

@@ -84,10 +84,11 @@ class DownloadSize:
 
     def describe(self) -> str:
         """'2.9 GB in 34 packages' (with 'at least' when some sizes are unknown)."""
-        if not self.packages:
+        if not self.total_bytes and not self.unknown:
             return "nothing to download"
         prefix = "at least " if self.unknown else ""
-        return f"{prefix}{format_bytes(self.total_bytes)} in {len(self.packages)} packages"
+        count = len(self.packages)
+        return f"{prefix}{format_bytes(self.total_bytes)} in {count} package{'s' if count != 1 else ''}"
 
 
 def format_bytes(n: float) -> str:
