@@ -51,7 +51,8 @@ class InstallPlan:
 
     Attributes:
         pip: the command that runs pip with the app's own interpreter (``[python, "-m", "pip"]``).
-        target: pip's requirement: ``-e <checkout>[engine]`` for a checkout, else ``soundscape-mapper[engine]==<version>``.
+        target: what pip installs: ``-e <checkout>[engine]`` for a checkout, else the engine extra's
+            requirements from the installed app's metadata.
     """
 
     pip: tuple[str, ...]
@@ -100,14 +101,14 @@ def format_bytes(n: float) -> str:
 
 
 def _quote(part: str) -> str:
-    return f'"{part}"' if any(c in part for c in " []") else part
+    return f'"{part}"' if any(c in part for c in " []<>=!;~") else part
 
 
 def install_plan(python: str | None = None, frozen: bool | None = None) -> InstallPlan | None:
     """How to add the engine to this installation, or None where pip cannot (the desktop bundle).
 
     A checkout (an editable install, or the source tree on the path) gets ``-e "<checkout>[engine]"``, as
-    `make engine` does; an installed app gets ``soundscape-mapper[engine]`` at its own version.
+    `make engine` does; an installed app gets the engine extra's requirements (:func:`engine_requirements`).
     """
     if getattr(sys, "frozen", False) if frozen is None else frozen:
         return None
@@ -115,11 +116,24 @@ def install_plan(python: str | None = None, frozen: bool | None = None) -> Insta
     checkout = _checkout_dir()
     if checkout is not None:
         return InstallPlan(pip, ("-e", f"{checkout}[engine]"))
+    requirements = engine_requirements()
+    return InstallPlan(pip, tuple(requirements)) if requirements else None
+
+
+def engine_requirements(distribution: str = DISTRIBUTION) -> list[str]:
+    """The ``engine`` extra's requirements as the installed app's metadata lists them (``torch==2.11.0``,
+    ...). An app installed from a wheel installs these rather than ``soundscape-mapper[engine]``, which
+    would need the app itself on the package index."""
     try:
-        version = metadata.version(DISTRIBUTION)
+        requires = metadata.requires(distribution) or []
     except metadata.PackageNotFoundError:
-        return None
-    return InstallPlan(pip, (f"{DISTRIBUTION}[engine]=={version}",))
+        return []
+    found = []
+    for line in requires:
+        requirement, _, marker = line.partition(";")
+        if re.search(r"extra\s*==\s*['\"]engine['\"]", marker):
+            found.append(requirement.strip().replace(" ", ""))
+    return found
 
 
 def _checkout_dir() -> Path | None:

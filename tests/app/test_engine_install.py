@@ -51,11 +51,14 @@ def test_a_checkout_installs_the_engine_extra_editable_with_its_own_python() -> 
     assert install_plan(frozen=True) is None  # the desktop bundle has no pip to run
 
 
-def test_an_installed_app_installs_the_extra_at_its_own_version(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_installed_app_installs_the_engine_extras_requirements(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(engine_install, "_checkout_dir", lambda: None)
-    monkeypatch.setattr(engine_install.metadata, "version", lambda name: "9.8.7")
+    monkeypatch.setattr(engine_install.metadata, "requires", lambda name: [
+        "numpy>=1.26", 'torch==2.11.0; extra == "engine"', "onnx >=1.16 ; extra == 'engine'",
+        'pytest>=8.0; extra == "dev"', 'PySide6-Essentials<6.12,>=6.7; extra == "app"'])
     plan = install_plan(python="/opt/app/bin/python", frozen=False)
-    assert plan is not None and plan.target == ("soundscape-mapper[engine]==9.8.7",)
+    assert plan is not None and plan.target == ("torch==2.11.0", "onnx>=1.16")
+    assert plan.display() == '/opt/app/bin/python -m pip install --progress-bar off "torch==2.11.0" "onnx>=1.16"'
 
 
 def test_pip_progress_lines_are_read() -> None:
