@@ -93,6 +93,8 @@ def test_a_silent_file_makes_no_search(make_app, built_atlas: Path, bundle_path:
     assert not h.state.last_message.text.startswith("Best match")
     # Silence is drawn at the bottom of the absolute scale (the front-end's floor is -100 dB).
     assert float(panel.query_view.data.max()) <= LEVELS_DB[0]
+    assert tuple(panel.query_view.image.getLevels()) == LEVELS_DB  # not stretched to the clip's own range
+    assert tuple(panel.query_view.colour_bar.levels()) == LEVELS_DB
     assert panel.meter.peak_db == -60.0  # the meter's floor: nothing
 
 
@@ -113,6 +115,8 @@ def test_a_clipped_file_is_searched_with_a_warning(make_app, built_atlas: Path, 
     assert panel.warning_label.text() == warning and not panel.warning_label.isHidden()
     assert h.window.banner.label.text() == f"clipped.wav: {warning}"
     assert panel.meter.clipping
+    assert tuple(panel.query_view.image.getLevels()) == LEVELS_DB  # the same absolute scale as silence
+    assert float(panel.query_view.data.max()) > 0.0  # a loud clip reaches the upper half of the scale
 
 
 def test_a_silent_recording_makes_no_search(make_app, built_atlas: Path, bundle_path: Path) -> None:
