@@ -1,27 +1,46 @@
-# Two commands do all the set-up: `make run` and `make test`.
+# Three commands do all the set-up: `make run` (the app), `make engine` (training) and `make test`.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed
 DEMO   ?= $(shell $(PYTHON) -c "import os;print(os.path.join(os.environ.get('XDG_DATA_HOME') or os.path.expanduser('~/.local/share'),'soundscape-mapper','demo-world'))")
 
-.PHONY: run test setup system-deps lint bench demo-model package clean
+.PHONY: run engine test setup system-deps lint bench demo-model package clean
 
-setup: system-deps $(STAMP)
+# One stamp per extra set, so `make run` installs the app only (no PyTorch: about 0.7 GB rather than
+# about 6 GB) and a second `make run` is instant; `make engine` adds the training engine to the same
+# venv; `make test` (and CI) installs everything. A set is re-installed only when pyproject.toml changes.
+APP_STAMP    := $(VENV)/.installed-app
+ENGINE_STAMP := $(VENV)/.installed-engine
+ALL_STAMP    := $(VENV)/.installed-all
+PIP_INSTALL  := $(PY) -m pip install -q --disable-pip-version-check -e
+
+setup: system-deps $(ALL_STAMP)
 
 system-deps:
 	@scripts/system_deps.sh
 
-# Re-installs only when pyproject.toml changes, so a second `make` is quick.
-$(STAMP): pyproject.toml
+$(VENV)/.created:
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is needed"'
-	$(PY) -m pip install -q --disable-pip-version-check -e ".[engine,app,dev]"
-	@touch $(STAMP)
+	@touch $@
 
-run: setup
+$(APP_STAMP): pyproject.toml $(VENV)/.created
+	$(PIP_INSTALL) ".[app]"
+	@touch $@
+
+$(ENGINE_STAMP): pyproject.toml $(VENV)/.created
+	$(PIP_INSTALL) ".[engine]"
+	@touch $@
+
+$(ALL_STAMP): pyproject.toml $(VENV)/.created
+	$(PIP_INSTALL) ".[engine,app,dev]"
+	@touch $(APP_STAMP) $(ENGINE_STAMP) $@
+
+run: system-deps $(APP_STAMP)
 	@test -f "$(DEMO)/pairs.csv" || $(PY) -m engine.cli demo-world --out "$(DEMO)" --size default
 	$(VENV)/bin/soundscape
+
+engine: system-deps $(ENGINE_STAMP)
 
 test: setup
 	$(PY) -m pytest -q

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from app.services.audio_io import AudioBackend, AudioDevice, Player, Recorder, StreamFactory
-from engine.audio import load_audio
+from app.services.audio_io import (
+    AudioBackend,
+    AudioDevice,
+    Player,
+    Recorder,
+    StreamFactory,
+    decode_for_playback,
+)
+from app.services.live_monitor import LiveMonitor
+from app.state import RecordingSession
+from engine.audio import FrontEndConfig
 
 if TYPE_CHECKING:
     from app.controllers.app_controller import AppController
@@ -22,15 +32,19 @@ class AudioActions:
     """Record (device choice, start, stop, query) and play/stop recordings.
 
     ``open_stream`` is how a recording stream is opened; it is the backend's sounddevice stream, and
-    tests may replace it with a fake stream that feeds the same callback.
+    tests may replace it with a fake stream that feeds the same callback. ``on_recorded(samples, rate)``
+    gets each recording stopped with ``query=True``.
     """
 
-    def __init__(self, app: AppController, backend: AudioBackend) -> None:
+    def __init__(self, app: AppController, backend: AudioBackend,
+                 on_recorded: Callable[[np.ndarray, int], Any] | None = None) -> None:
         self.app = app
+        self.on_recorded = on_recorded  # what a finished recording is handed to (the sound search)
         self.backend = backend
         self.open_stream: StreamFactory = backend.open_input_stream
         self.player = Player(backend)
         self.recorder: Recorder | None = None
+        self.monitor: LiveMonitor | None = None
         self._play_task: Any = None
         self.refresh_devices()
 
@@ -52,23 +66,23 @@ class AudioActions:
 
     # ------------------------------------------------------------------------------- recording
 
-    def start_recording(self, max_seconds: float | None = None) -> Recorder | None:
-        """Open the chosen input and start recording into a ring buffer.
+    def start_recording(self, max_seconds: float | None = None) -> RecordingSession | None:
+        """Open the chosen input and start recording into a ring buffer; the live monitor follows it.
 
         Returns:
-            The :class:`Recorder` (the record panel reads its ring buffer), or None if it failed
+            The :class:`RecordingSession` (also in ``state.audio.session``), or None if it failed
             (the window shows why).
         """
         audio = self.app.state.audio
         if audio.recording:
-            return self.recorder
+            return audio.session
         if not audio.input_available or audio.input_device is None:
             self.app.error(f"Cannot record: {audio.reason or 'no input device'}")
             return None
-        project = self.app.project.current
-        preferred = project.bundle.front_end.sample_rate if project is not None else 22050
+        bundle = self.app.state.project.bundle
+        cfg = bundle.front_end if bundle is not None else FrontEndConfig()
         device: AudioDevice = audio.input_device
-        rate = self.backend.input_rate(device, preferred)
+        rate = self.backend.input_rate(device, cfg.sample_rate)
         seconds = float(max_seconds or self.app.settings.record_max_seconds)
         recorder = Recorder(self.open_stream, device, rate, seconds)
         try:
@@ -82,9 +96,20 @@ class AudioActions:
             self.app.error(f"{device.name}: cannot record ({err}); choose another input device")
             return None
         self.recorder = recorder
-        audio.set_recording(True)
+        self.monitor = LiveMonitor(recorder.ring, rate, cfg, recorder.max_samples)
+        audio.set_session(RecordingSession(device.name, rate, seconds, cfg))
         log.info("recording from %s at %d Hz for at most %.1f s", device.name, rate, seconds)
-        return recorder
+        return audio.session
+
+    def poll_recording(self) -> None:
+        """Called by the GUI's timer: new frames and levels into the session; stop at the maximum length."""
+        session, monitor = self.app.state.audio.session, self.monitor
+        if session is None or monitor is None:
+            return
+        update = monitor.poll()
+        session.update(update.frames, update.level, update.take, update.seconds)
+        if update.full:
+            self.stop_recording(query=True)
 
     def stop_recording(self, query: bool = True) -> tuple[np.ndarray, int] | None:
         """Stop recording; with ``query`` the clip is searched for (in the background).
@@ -93,16 +118,21 @@ class AudioActions:
             (samples, rate) or None when nothing was recording.
         """
         recorder, self.recorder = self.recorder, None
+        monitor, self.monitor = self.monitor, None
         if recorder is None:
             return None
         try:
             samples = recorder.stop()
+            session = self.app.state.audio.session
+            if monitor is not None and session is not None:  # the last frames since the final tick
+                update = monitor.poll()
+                session.update(update.frames, update.level, update.take, update.seconds)
         finally:
-            self.app.state.audio.set_recording(False)
+            self.app.state.audio.set_session(None)
         if recorder.status_flags:
             log.info("recording had %d over/underflow callbacks", recorder.status_flags)
-        if query:
-            self.app.project.query_samples(samples, recorder.rate)
+        if query and self.on_recorded is not None:
+            self.on_recorded(samples, recorder.rate)
         return samples, recorder.rate
 
     # -------------------------------------------------------------------------------- playback
@@ -121,7 +151,7 @@ class AudioActions:
                 return  # stopped or replaced while decoding
             samples, rate = result
             try:
-                self.player.play(samples[: int(PLAY_MAX_SECONDS * rate)], rate, path)
+                self.player.play(samples, rate, path)
             except Exception as err:
                 audio.set_playing(None)
                 self.app.error(f"Cannot play {path}: {err}")
@@ -130,7 +160,8 @@ class AudioActions:
             audio.set_playing(None)
             self.app.error(message)
 
-        self._play_task = self.app.runner.submit("Decoding", lambda job: load_audio(path), on_success=decoded,
+        self._play_task = self.app.runner.submit("Decoding", lambda job: decode_for_playback(path, PLAY_MAX_SECONDS),
+                                                 on_success=decoded,
                                                  on_error=failed, cancellable=False)
 
     def stop_playback(self) -> None:

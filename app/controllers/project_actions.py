@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.services import demo, search
+from app.services import atlas_edits, demo, search
 from app.services.project import (
     Project,
     known_bundles,
@@ -31,7 +31,6 @@ class ProjectActions:
 
     def __init__(self, app: AppController) -> None:
         self.app = app
-        self.current: Project | None = None
         self._query_task: Task | None = None
         self._clip_task: Task | None = None
         self._atlas_task: Task | None = None
@@ -39,6 +38,11 @@ class ProjectActions:
     @property
     def state(self) -> AppState:
         return self.app.state
+
+    @property
+    def current(self) -> Project | None:
+        """The open project (the state's one copy)."""
+        return self.state.project.current
 
     # ------------------------------------------------------------------------------------ launch
 
@@ -84,11 +88,9 @@ class ProjectActions:
         return self._atlas_task
 
     def _set_project(self, project: Project) -> None:
-        self.current = project
         self.state.selection.set_tile(None)
         self.state.query.set_result(None)
-        self.state.project.set_project(project.bundle, project.bundle_path, project.encoders, project.atlas,
-                                       project.atlas_path)
+        self.state.project.set_project(project)
         self.app.settings.remember_atlas(project.atlas_path, project.bundle_path)
         self.app.save_settings()
         n_tiles, n_rec = len(project.atlas.tiles.ids), len(project.atlas.recordings.ids)
@@ -137,15 +139,8 @@ class ProjectActions:
             if then is not None:
                 then(False, message)
 
-        def work(job: Any) -> Path:
-            from engine.atlas import reembed_atlas
-            from engine.formats.bundle import load_bundle
-
-            reembed_atlas(atlas_path, load_bundle(bundle_path), job=job)
-            return atlas_path
-
         return self.app.runner.submit(
-            "Re-embedding the atlas", work, on_success=lambda p: self.open_atlas(p, bundle_path, then),
+            "Re-embedding the atlas", lambda job: atlas_edits.reembed(atlas_path, bundle_path, job), on_success=lambda p: self.open_atlas(p, bundle_path, then),
             on_error=failed, on_cancelled=cancelled)
 
     # -------------------------------------------------------------------------------------- demo
@@ -170,12 +165,8 @@ class ProjectActions:
         """Build (or finish, or just check: a complete atlas is left as it is) the demo atlas, then open it."""
         bundle_path = self.app.context.demo_bundle or shipped_bundle_path()
 
-        def work(job: Any) -> Path:
-            from engine.formats.bundle import load_bundle
-
-            return demo.build_demo_atlas(paths, load_bundle(bundle_path), job)
-
-        self.app.runner.submit("Building the demo atlas", work,
+        self.app.runner.submit("Building the demo atlas",
+                               lambda job: atlas_edits.build_demo_atlas(paths, bundle_path, job),
                                on_success=lambda p: self.open_atlas(p, bundle_path), on_error=self.app.error,
                                on_cancelled=lambda: self.state.tell(
                                    "info", "Demo atlas paused; it resumes at the next launch"))
@@ -262,10 +253,18 @@ class ProjectActions:
 
     def _query_done(self, result: Any) -> None:
         self.state.query.set_result(result)
+        name = "The recording" if result.source == "microphone" else Path(result.source).name
+        warnings = result.warnings
+        if warnings:  # silent: no search was made; clipped, quiet, DC: the search was made, with a caveat
+            self.state.tell("warning", f"{name}: " + "; ".join(warnings))
         if result.top:
             best = result.top[0]
-            self.state.tell("info", f"Best match: tile {best.id} at {best.lon:.4f}, {best.lat:.4f} "
-                                    f"(similarity {best.score:.3f})")
+            text = (f"Best match: tile {best.id} at {best.lon:.4f}, {best.lat:.4f} "
+                    f"(similarity {best.score:.3f})")
+            if warnings:
+                log.info("%s", text)
+            else:
+                self.state.tell("info", text)
 
     def centre_on_tile(self, index: int) -> None:
         """Centre the map on tile ``index`` and select it (a gallery thumbnail was clicked)."""
@@ -284,15 +283,9 @@ class ProjectActions:
             return None
         project, path = self.current, Path(path)
 
-        def work(job: Any) -> Path:
-            from engine.atlas import add_imagery
-
-            add_imagery(project.atlas_path, project.bundle, path, job=job)
-            return project.atlas_path
-
         def failed(message: str) -> None:
             self.app.error(message)
-            if _tile_count(project.atlas_path) != len(project.atlas.tiles.ids):
+            if atlas_edits.tile_count(project.atlas_path) != len(project.atlas.tiles.ids):
                 self.open_atlas(project.atlas_path, project.bundle_path)  # what was embedded joins the map
 
         def cancelled() -> None:
@@ -300,16 +293,6 @@ class ProjectActions:
             self.open_atlas(project.atlas_path, project.bundle_path)
 
         return self.app.runner.submit(
-            f"Adding {path.name}", work, on_success=lambda p: self.open_atlas(p, project.bundle_path),
+            f"Adding {path.name}", lambda job: atlas_edits.add_imagery(project, path, job), on_success=lambda p: self.open_atlas(p, project.bundle_path),
             on_error=failed, on_cancelled=cancelled)
 
-
-def _tile_count(atlas_path: Path) -> int:
-    """Tiles on disk now (-1 if the atlas cannot be read)."""
-    from engine.atlas import open_atlas
-    from engine.errors import UserInputError
-
-    try:
-        return len(open_atlas(atlas_path).tiles.ids)
-    except UserInputError:
-        return -1

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.services.training import TrainingSpec, engine_unavailable_reason, run_training
+from app.services.training import TrainingSpec, run_training
 from app.workers import Task
 
 if TYPE_CHECKING:
     from app.controllers.app_controller import AppController
+    from app.controllers.engine_actions import EngineActions
 
 log = logging.getLogger(__name__)
 
@@ -19,8 +21,11 @@ log = logging.getLogger(__name__)
 class TrainingActions:
     """Start and cancel the training job; at its end export, load the bundle and re-embed the atlas."""
 
-    def __init__(self, app: AppController) -> None:
+    def __init__(self, app: AppController, engine: EngineActions,
+                 switch_model: Callable[[Path, Callable[[bool, str], None]], Any]) -> None:
         self.app = app
+        self.engine = engine  # is the engine installed (looked up afresh at each start)
+        self.switch_model = switch_model  # load a bundle and re-embed the atlas with it, then call back
         self.task: Task | None = None
         self.extra_args: tuple[str, ...] = ()  # more `train` options (tests make runs small)
 
@@ -30,9 +35,8 @@ class TrainingActions:
         if state.running:
             self.app.error("A training job is already running; cancel it first")
             return None
-        unavailable = engine_unavailable_reason()
-        if unavailable:
-            self.app.error(unavailable)
+        if not self.engine.refresh():
+            self.app.error(self.app.state.engine.reason)
             return None
         data = Path(data)
         if not data.exists():
@@ -71,7 +75,7 @@ class TrainingActions:
                 state.set_phase("failed", f"The model was trained and exported to {bundle_path}, but "
                                           f"switching to it failed: {message}")
 
-        self.app.project.open_bundle(bundle_path, switched)
+        self.switch_model(bundle_path, switched)
 
     def _failed(self, message: str) -> None:
         self.app.state.training.set_phase("failed", message)

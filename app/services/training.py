@@ -88,7 +88,7 @@ def engine_unavailable_reason(find_spec: Callable[[str], Any] | None = None,
     missing = [m for m in ENGINE_MODULES if not _findable(find_spec or importlib.util.find_spec, m)]
     if missing:
         return (f"Training: this installation lacks the engine's {', '.join(missing)}; install the engine with "
-                "pip install 'soundscape-mapper[engine]' and start again")
+                "the Train tab's 'Install the engine…' (or `make engine`); no restart is needed")
     return None
 
 

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 AUDIO_FILTER = "Audio (*.wav *.flac *.ogg *.mp3 *.aif *.aiff);;All files (*)"
 GEOTIFF_FILTER = "GeoTIFF (*.tif *.tiff);;All files (*)"
 DEFAULT_SIZE = (1440, 900)
+MONITOR_INTERVAL_MS = 40
 
 
 class MainWindow(QMainWindow):
@@ -81,6 +82,9 @@ class MainWindow(QMainWindow):
         self._play_timer = QTimer(self)
         self._play_timer.setInterval(100)
         self._play_timer.timeout.connect(controller.audio.poll_playback)
+        self._monitor_timer = QTimer(self)  # the live monitor of a recording: 25 ticks a second
+        self._monitor_timer.setInterval(MONITOR_INTERVAL_MS)
+        self._monitor_timer.timeout.connect(controller.audio.poll_recording)
         self._build_menus()
         self._connect()
         s = controller.settings
@@ -91,6 +95,7 @@ class MainWindow(QMainWindow):
         self._render_project()
         self._render_audio()
         self.train.render(state.training)
+        self.train.render_engine(state.engine)
 
     # ------------------------------------------------------------------------------------ menus
 
@@ -171,6 +176,7 @@ class MainWindow(QMainWindow):
         s.audio.playing_changed.connect(self._render_playing)
         s.tasks.changed.connect(self._render_tasks)
         s.training.changed.connect(lambda: self.train.render(s.training))
+        s.engine.changed.connect(lambda: self.train.render_engine(s.engine))
         s.message.connect(self._show_message)
 
         self.map.clicked.connect(self._map_clicked)
@@ -184,6 +190,9 @@ class MainWindow(QMainWindow):
         self.search.max_seconds.valueChanged.connect(self._max_seconds_changed)
         self.train.start_clicked.connect(lambda d, p, e: c.training.start(d, p, e))
         self.train.cancel_clicked.connect(c.training.cancel)
+        self.train.engine_box.size_clicked.connect(c.engine.check_size)
+        self.train.engine_box.install_clicked.connect(c.engine.install)
+        self.train.engine_box.cancel_clicked.connect(c.engine.cancel)
         self.status.cancel_clicked.connect(c.runner.cancel)
 
     def _map_clicked(self, lon: float, lat: float) -> None:
@@ -199,16 +208,12 @@ class MainWindow(QMainWindow):
 
     def start_recording(self) -> None:
         """What the Record button does (also used by ``--record-seconds``)."""
-        recorder = self.controller.audio.start_recording(self.search.max_seconds.value())
-        if recorder is not None:
-            project = self.controller.project.current
-            cfg = project.bundle.front_end if project is not None else _default_front_end()
-            self.search.start_monitor(recorder, cfg)
+        session = self.controller.audio.start_recording(self.search.max_seconds.value())
+        if session is not None:
             self.tabs.setCurrentWidget(self.search)
 
     def stop_recording(self) -> None:
-        """What the Stop button (or reaching the maximum length) does."""
-        self.search.stop_monitor()
+        """What the Stop button does."""
         self.controller.audio.stop_recording(query=True)
 
     def _max_seconds_changed(self, value: float) -> None:
@@ -249,13 +254,19 @@ class MainWindow(QMainWindow):
         self.map.set_selected(None if tile is None else tile.index)
 
     def _render_query(self, result: Any) -> None:
-        project = self.controller.project.current
-        self.map.set_heat(None if result is None else result.scores)
-        self.search.show_result(result, project.atlas.thumbnail if project else (lambda i: None),
-                                project.bundle.front_end if project else None)
+        p = self.state.project
+        self.map.set_heat(None if result is None or not result.searched else result.scores)
+        self.search.show_result(result, p.atlas.thumbnail if p.atlas is not None else (lambda i: None),
+                                p.bundle.front_end if p.bundle is not None else None)
 
     def _render_audio(self) -> None:
         a = self.state.audio
+        if a.session is not None and self.search.session is not a.session:
+            self.search.show_recording(a.session)
+            self._monitor_timer.start()
+        elif a.session is None and self.search.session is not None:
+            self._monitor_timer.stop()
+            self.search.end_recording()
         self.search.set_devices(a.input_devices, a.input_device, a.input_available, a.reason)
         self.listen.set_play_enabled(a.output_available, a.reason)
         if a.input_available and a.input_device is not None:
@@ -311,7 +322,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
         self._play_timer.stop()
-        self.search.stop_timers()
+        self._monitor_timer.stop()
         self.map.stop_timers()
         self.controller.settings.window_geometry = bytes(self.saveGeometry().toBase64()).decode()
         self.controller.shutdown()
@@ -321,8 +332,3 @@ class MainWindow(QMainWindow):
             self._progress_dialog = None
         super().closeEvent(event)
 
-
-def _default_front_end() -> Any:
-    from engine.audio import FrontEndConfig
-
-    return FrontEndConfig()

@@ -1,8 +1,10 @@
 """A spectrogram plot: time (s) across, frequency (Hz, mel-spaced) up, a perceptual colour map.
 
 Used for the selected recording, the sound query, and (in live mode) the scrolling spectrogram while
-recording: new log-mel frames are appended to a fixed-width image on each timer tick, with fixed
-levels so the colours do not jump.
+recording: new log-mel frames are appended to a fixed-width image on each timer tick.
+
+The colour scale is absolute (the same dB for every clip, with a colour bar), not stretched to each
+clip's loudest frame: silence looks silent and a quiet clip looks quiet.
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 from app.services.spectrogram import hz_to_mel
 
 SPECTROGRAM_COLOURMAP = "inferno"
-DYNAMIC_RANGE_DB = 80.0
+# The front-end's log-mel power in dB: a full-scale tone reads about +40, full-scale noise about +25 in
+# each band, a quiet field recording (-50 dBFS RMS) about -30, digital silence -100 (its floor). The
+# range keeps the loudest clips and a recorder's noise floor apart and paints silence black.
+LEVELS_DB = (-80.0, 40.0)
 TICK_HZ = (100, 500, 1000, 2000, 5000, 10000, 20000)
 
 
@@ -53,8 +58,12 @@ class SpectrogramView(QWidget):
         self.plot.setLabel("left", "frequency (Hz)")
         self.plot.getAxis("bottom").enableAutoSIPrefix(False)
         self.image = pg.ImageItem(axisOrder="row-major")
-        self.image.setColorMap(pg.colormap.get(SPECTROGRAM_COLOURMAP))
+        colour_map = pg.colormap.get(SPECTROGRAM_COLOURMAP)
+        self.image.setColorMap(colour_map)
         self.plot.addItem(self.image)
+        self.colour_bar = pg.ColorBarItem(values=LEVELS_DB, colorMap=colour_map, interactive=False, width=12,
+                                          label="dB")
+        self.colour_bar.setImageItem(self.image, insert_in=self.plot.getPlotItem())
         self.caption = QLabel(title)
         self.caption.setObjectName("spectrogramCaption")
         layout = QVBoxLayout(self)
@@ -79,13 +88,12 @@ class SpectrogramView(QWidget):
             self.plot.setXRange(-self.window_s, 0, padding=0)
 
     def set_log_mel(self, log_mel_db: np.ndarray, seconds: float, caption: str | None = None) -> None:
-        """Show a whole clip. Levels: its maximum down to 80 dB below."""
+        """Show a whole clip on the absolute colour scale."""
         if caption is not None:
             self.caption.setText(caption)
         self.data = np.asarray(log_mel_db, dtype=np.float32)
         self.seconds = float(seconds)
-        top = float(np.max(self.data)) if self.data.size else 0.0
-        self.image.setImage(self.data, levels=(top - DYNAMIC_RANGE_DB, top), autoLevels=False)
+        self.image.setImage(self.data, levels=LEVELS_DB, autoLevels=False)
         self.image.setRect(QRectF(0, 0, max(self.seconds, 1e-3), self.data.shape[0]))
         self.plot.setXRange(0, max(self.seconds, 1e-3), padding=0)
         self.plot.setYRange(0, self.data.shape[0], padding=0)
@@ -121,10 +129,7 @@ class SpectrogramView(QWidget):
     def _draw_live(self) -> None:
         if self.data is None or self.cfg is None:
             return
-        # Levels follow the loudest frame in the window (8 s), so they change slowly, not per frame.
-        finite = self.data[np.isfinite(self.data)]
-        top = float(finite.max()) if finite.size else 0.0
-        shown = np.nan_to_num(self.data, nan=top - DYNAMIC_RANGE_DB)
-        self.image.setImage(shown, levels=(top - DYNAMIC_RANGE_DB, top), autoLevels=False)
+        shown = np.nan_to_num(self.data, nan=LEVELS_DB[0])  # not yet recorded: drawn as silence
+        self.image.setImage(shown, levels=LEVELS_DB, autoLevels=False)
         self.image.setRect(QRectF(-self.window_s, 0, self.window_s, self.data.shape[0]))
         self.plot.setXRange(-self.window_s, 0, padding=0)
