@@ -39,6 +39,7 @@ PORTABLE_MODULES = [
     "engine.atlas.query",
     "engine.commands.atlas",
     "engine.files",
+    "engine.cli_output",
     "app.state",
     "app.services.geo",
     "app.services.settings",
