@@ -16,6 +16,7 @@ import numpy as np
 from engine.atlas.format import (
     ATLAS_FORMAT,
     ATLAS_VERSION,
+    DAMAGED_FIX,
     MANIFEST,
     THUMBNAILS,
     TILE_ARRAYS,
@@ -43,8 +44,7 @@ class _Appender:
         path.touch(exist_ok=True)
         size = path.stat().st_size
         if size < keep:
-            raise AtlasError(path, f"holds {size} bytes, the atlas counts {keep}",
-                             "the atlas is damaged; build it again into a new folder")
+            raise AtlasError(path, f"holds {size} bytes, the atlas counts {keep}", DAMAGED_FIX)
         if size > keep:
             os.truncate(path, keep)
         self.path = path
