@@ -25,7 +25,7 @@ from engine.atlas.writer import AtlasWriter, now
 from engine.audio import probe_audio
 from engine.data.records import PairRecord
 from engine.data.source import RecordingScan, scan_recordings
-from engine.errors import AtlasError, ConfigError, UserInputError
+from engine.errors import AtlasError, AudioFileError, ConfigError, UserInputError
 from engine.formats.bundle import Bundle, load_bundle
 from engine.progress import Job
 from engine.runtime.encoders import BundleEncoders
@@ -220,7 +220,11 @@ def _build_table(writer: AtlasWriter, encoders: BundleEncoders, scan: RecordingS
         for record in records[start:start + RECORDING_PART]:
             progress.job.check()
             try:
-                embeddings.append(encoders.embed_audio_file(record.audio))
+                embedding = encoders.embed_audio_file(record.audio)
+                if not np.isfinite(embedding).all():  # never stored: a NaN row would match nothing, silently
+                    raise AudioFileError(record.audio, "its embedding is not finite (NaN or infinite values)",
+                                         "check that it is valid audio; re-export it as 16- or 24-bit PCM")
+                embeddings.append(embedding)
                 meta.append(_recording_meta(record, entry["index"]))
             except UserInputError as err:
                 report.skip(str(err))
