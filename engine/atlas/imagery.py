@@ -24,7 +24,7 @@ from rasterio.errors import CRSError, RasterioError
 from rasterio.transform import Affine
 from rasterio.windows import Window
 
-from engine.errors import ConfigError, ImageFileError
+from engine.errors import ConfigError, ImageFileError, brief
 from engine.geo import (
     WEB_MERCATOR_MAX_LAT,
     apply_affine,
@@ -39,6 +39,9 @@ DEFAULT_TILE_SIZE_M = 200.0  # about a SoundingEarth image (1024 px at ~0.2 m)
 MIN_TILE_PX = 8
 GDAL_CACHE_BYTES = 96 * 2**20  # GDAL's default (5% of RAM) would break the atlas build's memory bound
 FIX_GEOREF = "georeference it (e.g. gdal_edit.py -a_srs EPSG:XXXX) or pass --assume-crs EPSG:XXXX"
+# --assume-crs only gives a CRS to a file without one: never suggested where it cannot help.
+FIX_NO_TRANSFORM = "georeference it first (e.g. gdal_translate -a_srs EPSG:XXXX -a_ullr ULX ULY LRX LRY in.tif out.tif)"
+FIX_FILE_CRS = "its CRS or geotransform is wrong; correct it (e.g. gdal_edit.py -a_srs EPSG:XXXX)"
 
 
 def gdal_env() -> rasterio.Env:
@@ -119,7 +122,7 @@ class ImagerySource:
                 raise ImageFileError(self.path, "is placed by ground control points only, not a geotransform",
                                      "warp it first: gdalwarp -t_srs EPSG:XXXX in.tif out.tif")
             raise ImageFileError(self.path, "has no georeferencing (its pixels are not placed on the Earth)",
-                                 FIX_GEOREF)
+                                 FIX_NO_TRANSFORM)
         if ds.crs is None or not ds.crs.to_wkt():
             if assume_crs is None:
                 raise ImageFileError(self.path, "has no coordinate reference system (CRS)", FIX_GEOREF)
@@ -127,6 +130,8 @@ class ImagerySource:
             log.info("%s: no CRS in the file, assuming %s", self.path, self.crs)
         else:
             self.crs = ds.crs
+        fix = (f"--assume-crs {assume_crs} does not fit its coordinates; check the code, or georeference the file "
+               "(e.g. gdal_edit.py -a_srs EPSG:XXXX)") if ds.crs is None or not ds.crs.to_wkt() else FIX_FILE_CRS
         self.transform = ds.transform
         corners_x, corners_y = apply_affine(self.transform, [0, self.width, self.width, 0, self.width / 2],
                                             [0, 0, self.height, self.height, self.height / 2])
@@ -134,10 +139,10 @@ class ImagerySource:
             lon, lat = to_lonlat(self.crs, corners_x, corners_y)
         except (RasterioError, CRSError) as err:
             raise ImageFileError(self.path, f"its coordinates cannot be turned into longitude/latitude ({_short(err)})",
-                                 FIX_GEOREF) from None
+                                 fix) from None
         if not (np.isfinite(lon).all() and np.isfinite(lat).all() and (np.abs(lat) <= 90.001).all()):
             raise ImageFileError(self.path, "its corners fall outside the Earth in its CRS (wrong CRS or geotransform)",
-                                 FIX_GEOREF)
+                                 fix)
         self.bands, self.palette = self._choose_bands()
         self.has_mask = not all(MaskFlags.all_valid in flags for flags in ds.mask_flag_enums)
         self._check_readable()
@@ -342,5 +347,4 @@ def _short(err: BaseException) -> str:
     """The last line of GDAL's message (rasterio chains the real cause behind "Read failed")."""
     if err.__cause__ is not None and "previous exception" in str(err):
         err = err.__cause__
-    text = str(err).strip().splitlines()
-    return text[-1][:160] if text else type(err).__name__
+    return brief(err, last_line=True)

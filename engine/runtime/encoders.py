@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.audio import chunk_log_mel, file_log_mel, samples_log_mel
-from engine.errors import BundleError, UserInputError
+from engine.errors import BundleError, UserInputError, brief
 from engine.formats.bundle import MANIFEST_FILE, Bundle, load_bundle
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ class BundleEncoders:
                     self._sessions[which] = ort.InferenceSession(str(path), opts,
                                                                  providers=["CPUExecutionProvider"])
                 except Exception as err:  # noqa: BLE001 - onnxruntime raises its own exception types
-                    raise BundleError(path, f"onnxruntime cannot load it ({str(err).splitlines()[0][:120]})",
+                    raise BundleError(path, f"onnxruntime cannot load it ({brief(err)})",
                                       "re-export the bundle or update onnxruntime") from None
                 self._check_graph(which, self._sessions[which])
             return self._sessions[which]
