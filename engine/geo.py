@@ -42,6 +42,18 @@ def local_ground_m(lon1, lat1, lon2, lat2) -> np.ndarray:
     return np.hypot(meridional * (lat2 - lat1), prime_vertical * np.cos(phi) * dlon)
 
 
+def wrap_lon(lon) -> np.ndarray:
+    """Longitudes in degrees moved by whole turns into [-180, 180) (180.5 -> -179.5; broadcasts)."""
+    return np.mod(np.asarray(lon, dtype=np.float64) + 180.0, 360.0) - 180.0
+
+
+def unwrap_lon(lon, reference) -> np.ndarray:
+    """``lon`` moved by whole turns to lie within 180 degrees of ``reference``: the corners of a tile that
+    straddles the antimeridian stay next to each other (179.9 and 180.1, not 179.9 and -179.9)."""
+    reference = np.asarray(reference, dtype=np.float64)
+    return reference + wrap_lon(np.asarray(lon, dtype=np.float64) - reference)
+
+
 def lonlat_to_web_mercator(lon, lat) -> tuple[np.ndarray, np.ndarray]:
     """WGS84 degrees -> EPSG:3857 metres (latitudes clamped to the projection's +-85.05 degrees)."""
     lon = np.asarray(lon, dtype=np.float64)

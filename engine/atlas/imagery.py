@@ -31,6 +31,8 @@ from engine.geo import (
     ground_pixel_size_m,
     lonlat_to_web_mercator,
     to_lonlat,
+    unwrap_lon,
+    wrap_lon,
 )
 
 log = logging.getLogger(__name__)
@@ -233,8 +235,11 @@ class ImagerySource:
         xs, ys = apply_affine(self.transform, px.ravel(), py.ravel())
         lon, lat = to_lonlat(self.crs, xs, ys)
         lon, lat = lon.reshape(-1, 5), lat.reshape(-1, 5)
-        fp = np.stack([lon[:, :4], lat[:, :4]], axis=2)
-        return lon[:, 4].copy(), lat[:, 4].copy(), fp
+        # Centres in [-180, 180) (a raster in degrees may run past 180); corners within 180 degrees of
+        # their centre, so a tile astride the antimeridian keeps a small footprint (corners just past +-180).
+        centre = wrap_lon(lon[:, 4])
+        fp = np.stack([unwrap_lon(lon[:, :4], centre[:, None]), lat[:, :4]], axis=2)
+        return centre, lat[:, 4].copy(), fp
 
     # ------------------------------------------------------------------------------ reading
     def _read(self, window: Window | None, out_w: int, out_h: int, resampling: Resampling
@@ -327,6 +332,10 @@ def _lonlat_bounds(src: ImagerySource) -> tuple[float, float, float, float]:
     px = np.concatenate([t * src.width, np.full(n, src.width), t * src.width, np.zeros(n)])
     py = np.concatenate([np.zeros(n), t * src.height, np.full(n, src.height), t * src.height])
     lon, lat = to_lonlat(src.crs, *apply_affine(src.transform, px, py))
+    # Edges taken around the raster's centre, itself in [-180, 180): an image across the antimeridian gets
+    # bounds such as (-180.5, .., -179.5, ..), not the whole world.
+    centre_lon, _ = to_lonlat(src.crs, *apply_affine(src.transform, [src.width / 2], [src.height / 2]))
+    lon = unwrap_lon(lon, wrap_lon(centre_lon[0]))
     ok = np.isfinite(lon) & np.isfinite(lat)
     return float(lon[ok].min()), float(lat[ok].min()), float(lon[ok].max()), float(lat[ok].max())
 
