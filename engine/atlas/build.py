@@ -20,7 +20,14 @@ from typing import Any
 
 import numpy as np
 
-from engine.atlas.imagery import DEFAULT_TILE_SIZE_M, ImagerySource, TileGrid, gdal_env, thumbnail_jpeg
+from engine.atlas.imagery import (
+    DEFAULT_TILE_SIZE_M,
+    ImagerySource,
+    OccupiedCells,
+    TileGrid,
+    gdal_env,
+    thumbnail_jpeg,
+)
 from engine.atlas.writer import AtlasWriter, now
 from engine.audio import probe_audio
 from engine.data.records import PairRecord
@@ -176,11 +183,17 @@ def _build_source(writer: AtlasWriter, encoders: BundleEncoders, src: ImagerySou
     read_size = max(size, thumb_px)
     per_part = int(entry["part_tiles"])
     n_parts = math.ceil(grid.count / per_part)
+    # Cells without a single valid pixel are skipped from the mask, a strip at a time (exactly those the
+    # valid-fraction test below would drop, unless it accepts empty tiles).
+    occupied = OccupiedCells(src, grid) if src.has_mask and tiling["min_valid_fraction"] > 0 else None
     for part in range(int(entry["parts_done"]), n_parts):
         images, thumbs, cols, rows = [], [], [], []
         for k in range(part * per_part, min((part + 1) * per_part, grid.count)):
             progress.job.check()
             col, row = grid.position(k)
+            if occupied is not None and not occupied(col, row):
+                progress.advance(1, Path(entry["path"]).name)
+                continue
             rgb, valid = src.read_tile(grid, col, row, read_size)
             progress.advance(1, Path(entry["path"]).name)
             if valid < tiling["min_valid_fraction"]:

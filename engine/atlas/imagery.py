@@ -325,6 +325,49 @@ class ImagerySource:
         self.close()
 
 
+class OccupiedCells:
+    """Which cells of a tile grid hold any valid pixel, so that a mostly empty raster is not read cell by
+    cell (two small reads per cell cost about 0.2 ms each: minutes for millions of empty cells).
+
+    The dataset mask (nodata, alpha or internal mask) is read one strip of tile rows about a block high at
+    a time, at full resolution, so the answer is exact: a cell without any valid pixel would have a valid
+    fraction of 0 in :meth:`ImagerySource.read_tile` too, and skipping it changes nothing. Only the current
+    strip is kept (memory stays bounded whatever the grid); builds visit cells in row-major order.
+    """
+
+    MAX_READ_BYTES = 32 * 2**20  # one mask read; wide strips are read in column chunks
+
+    def __init__(self, src: ImagerySource, grid: TileGrid) -> None:
+        self.src, self.grid = src, grid
+        self.strip_rows = max(1, src.ds.block_shapes[0][0] // grid.tile_h)
+        self._first_row = -1
+        self._strip = np.zeros((0, grid.cols), bool)
+
+    def __call__(self, col: int, row: int) -> bool:
+        """Whether cell (col, row) has at least one valid pixel."""
+        if not self._first_row <= row < self._first_row + self._strip.shape[0]:
+            self._read_strip(row - row % self.strip_rows)
+        return bool(self._strip[row - self._first_row, col])
+
+    def _read_strip(self, first_row: int) -> None:
+        g = self.grid
+        rows = min(g.rows, first_row + self.strip_rows) - first_row
+        height = rows * g.tile_h
+        strip = np.zeros((rows, g.cols), bool)
+        step = max(1, self.MAX_READ_BYTES // (height * g.tile_w))
+        for c0 in range(0, g.cols, step):
+            cols = min(g.cols, c0 + step) - c0
+            window = Window(c0 * g.tile_w, first_row * g.tile_h, cols * g.tile_w, height)
+            try:
+                mask = self.src.ds.dataset_mask(window=window)
+            except RasterioError as err:
+                raise ImageFileError(self.src.path, f"read failed near pixel ({int(window.col_off)}, "
+                                     f"{int(window.row_off)}) ({_short(err)}): truncated or corrupt",
+                                     "re-copy or re-export the GeoTIFF; the tiles built so far are kept") from None
+            strip[:, c0:c0 + cols] = mask.reshape(rows, g.tile_h, cols, g.tile_w).any(axis=(1, 3))
+        self._first_row, self._strip = first_row, strip
+
+
 def _lonlat_bounds(src: ImagerySource) -> tuple[float, float, float, float]:
     """WGS84 bounds of the raster from points along its edges (a projected raster's edges curve)."""
     n = 33
