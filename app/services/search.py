@@ -32,7 +32,6 @@ def tile_at(project: Any, lon: float, lat: float) -> int | None:
     """The index of the tile under (lon, lat); None there is none (or the point is off the Earth,
     as the map's empty margins can be)."""
     from engine.atlas.query import locate_tile
-
     from engine.geo import wrap_lon
 
     if not (-540.0 <= lon <= 540.0 and -90.0 <= lat <= 90.0):

@@ -28,11 +28,22 @@ from engine.models import ModelConfig
 def _require(value: object, option: str, low: float, high: float, whole: bool = False) -> None:
     """Raise :class:`ConfigError` naming ``option`` unless ``value`` is a finite number (a whole one if
     ``whole``) in ``[low, high]``."""
-    kind = "a whole number" if whole else "a number"
     ok_type = isinstance(value, int) if whole else isinstance(value, (int, float))
-    if isinstance(value, bool) or not ok_type or not math.isfinite(value) or not low <= value <= high:
-        span = f"{int(low)} to {int(high)}" if whole else f"{low:g} to {high:g}"
-        raise ConfigError(option, f"must be {kind} from {span}, got {value!r}", None)
+    if isinstance(value, bool) or not ok_type:
+        problem = f"must be {'a whole number' if whole else 'a number'}, got {value!r}"
+    elif not math.isfinite(value):
+        problem = f"must be a finite number, got {value}"
+    elif value < low:
+        problem = f"must be at least {_number(low, whole)}, got {_number(value, whole)}"
+    elif value > high:
+        problem = f"must be at most {_number(high, whole)}, got {_number(value, whole)}"
+    else:
+        return
+    raise ConfigError(option, problem, None)
+
+
+def _number(value: float, whole: bool) -> str:
+    return str(int(value)) if whole else f"{value:g}"
 
 
 @dataclass(frozen=True)
