@@ -285,6 +285,21 @@ def _open_table(writer: AtlasWriter, path: Path, report: BuildReport) -> tuple[R
 
 # ----------------------------------------------------------------------------------- public API
 
+def _check_build_numbers(tile_size_m: float | None, thumbnail_px: int, min_valid_fraction: float, part_tiles: int,
+                         threads: int | None) -> None:
+    """One line for a number no build can use (NaN and infinity included), before anything is written."""
+    if tile_size_m is not None and not (math.isfinite(tile_size_m) and tile_size_m > 0):
+        raise ConfigError("--tile-size-m", f"{tile_size_m!r} is not a positive size", "give metres, e.g. 200")
+    if not 8 <= int(thumbnail_px) <= 1024:
+        raise ConfigError("--thumbnail-px", f"must be from 8 to 1024, got {thumbnail_px}", "use e.g. 128")
+    if not 0.0 <= float(min_valid_fraction) <= 1.0:
+        raise ConfigError("min_valid_fraction", f"must be from 0 to 1, got {min_valid_fraction}", None)
+    if int(part_tiles) < 1:
+        raise ConfigError("part_tiles", f"must be at least 1, got {part_tiles}", None)
+    if threads is not None and int(threads) < 1:
+        raise ConfigError("--threads", f"must be at least 1, got {threads}", "leave it out to use the cores")
+
+
 def build_atlas(out: str | Path, bundle: Bundle | str | Path, imagery: Sequence[str | Path] = (),
                 tile_size_m: float | None = None, tile_px: int | None = None,
                 recordings: str | Path | Sequence[str | Path] | None = None, assume_crs: str | None = None,
@@ -317,6 +332,7 @@ def build_atlas(out: str | Path, bundle: Bundle | str | Path, imagery: Sequence[
     """
     if tile_size_m is not None and tile_px is not None:
         raise ConfigError("--tile-size-m/--tile-px", "both given", "give one of them")
+    _check_build_numbers(tile_size_m, thumbnail_px, min_valid_fraction, part_tiles, threads)
     bundle = _as_bundle(bundle)
     job = job or Job()
     out = Path(out)

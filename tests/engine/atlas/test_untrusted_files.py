@@ -147,3 +147,17 @@ def test_a_truncated_thumbnails_file_is_refused_on_open(small_atlas) -> None:
     with pytest.raises(AtlasError) as caught:
         open_atlas(atlas_dir)
     assert str(thumbs) in str(caught.value) and "damaged" in str(caught.value)
+
+
+@pytest.mark.parametrize("option, value", [("--tile-size-m", "inf"), ("--tile-size-m", "nan"),
+                                           ("--tile-size-m", "-5"), ("--thumbnail-px", "0"), ("--threads", "0")])
+def test_unusable_build_numbers_are_one_line_before_anything_is_written(option: str, value: str, tmp_path: Path,
+                                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    bundle = make_bundle(tmp_path / "b", dim=8, image_size=32)
+    tif, _, _ = mercator_scene(tmp_path / "scene.tif")
+    out = tmp_path / "atlas"
+    assert main(["atlas", "build", "--bundle", str(bundle.path), "--out", str(out), "--imagery", str(tif),
+                 f"{option}={value}"]) == 2
+    err = _error_lines(capsys)
+    assert len(err) == 1 and err[0].startswith(f"error: {option}"), err
+    assert not out.exists()
