@@ -3,9 +3,10 @@
 An atlas is a folder::
 
     atlas.json                  manifest: format, version, bundle_id, counts, sources, tables, progress
-    tiles/lon.f8 lat.f8         (N,) float64 WGS84 centres
+    tiles/lon.f8 lat.f8         (N,) float64 WGS84 centres (lon in [-180, 180))
     tiles/footprint.f8          (N, 4, 2) float64 lon/lat corners: top-left, top-right, bottom-right,
-                                bottom-left of the tile in its image
+                                bottom-left of the tile in its image (lon within 180 degrees of
+                                the centre: past +-180 for a tile astride the antimeridian)
     tiles/source.i4             (N,) int32 index into atlas.json "sources"
     tiles/grid.i4               (N, 2) int32 (col, row) of the tile in its source's grid
     tiles/thumb.i8              (N, 2) int64 (offset, length) of the tile's JPEG in thumbnails.bin
