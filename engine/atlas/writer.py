@@ -110,9 +110,14 @@ class AtlasWriter:
         if not (self.root / MANIFEST).is_file():
             if not create:
                 read_manifest(self.root)  # raises the right "not found / not an atlas" error
+            if self.root.exists() and not self.root.is_dir():
+                raise AtlasError(self.root, "is a file, not a folder", "choose a new --out folder")
             if self.root.exists() and any(p.name != ".lock" for p in self.root.iterdir()):
                 raise AtlasError(self.root, "folder exists and is not an atlas", "choose a new --out folder")
-            self.root.mkdir(parents=True, exist_ok=True)
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+            except OSError as err:  # a path through a file, no permission, a read-only disk
+                raise AtlasError(self.root, f"cannot be created ({err.strerror})", "choose another --out folder") from None
         self._lock = _Lock(self.root)
         try:
             if (self.root / MANIFEST).is_file():

@@ -161,3 +161,17 @@ def test_unusable_build_numbers_are_one_line_before_anything_is_written(option: 
     err = _error_lines(capsys)
     assert len(err) == 1 and err[0].startswith(f"error: {option}"), err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("inside", [False, True])
+def test_atlas_out_that_is_a_file_is_one_line(inside: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bundle = make_bundle(tmp_path / "b", dim=8, image_size=32)
+    tif, _, _ = mercator_scene(tmp_path / "scene.tif")
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("keep me")
+    out = a_file / "atlas" if inside else a_file
+    assert main(["atlas", "build", "--bundle", str(bundle.path), "--out", str(out), "--imagery", str(tif),
+                 "--tile-px", "64"]) == 2
+    err = _error_lines(capsys)
+    assert len(err) == 1 and err[0].startswith(f"error: {out}") and "Traceback" not in err[0], err
+    assert a_file.read_text() == "keep me"
