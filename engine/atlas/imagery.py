@@ -28,6 +28,7 @@ from engine.errors import ConfigError, ImageFileError, brief
 from engine.geo import (
     WEB_MERCATOR_MAX_LAT,
     apply_affine,
+    contiguous_lon,
     ground_pixel_size_m,
     lonlat_to_web_mercator,
     to_lonlat,
@@ -375,11 +376,11 @@ def _lonlat_bounds(src: ImagerySource) -> tuple[float, float, float, float]:
     px = np.concatenate([t * src.width, np.full(n, src.width), t * src.width, np.zeros(n)])
     py = np.concatenate([np.zeros(n), t * src.height, np.full(n, src.height), t * src.height])
     lon, lat = to_lonlat(src.crs, *apply_affine(src.transform, px, py))
-    # Edges taken around the raster's centre, itself in [-180, 180): an image across the antimeridian gets
-    # bounds such as (-180.5, .., -179.5, ..), not the whole world.
-    centre_lon, _ = to_lonlat(src.crs, *apply_affine(src.transform, [src.width / 2], [src.height / 2]))
-    lon = unwrap_lon(lon, wrap_lon(centre_lon[0]))
     ok = np.isfinite(lon) & np.isfinite(lat)
+    # An image across the antimeridian gets bounds such as (179.5, .., 180.5, ..), not the whole world;
+    # its west edge in [-180, 180) is the rule the app's map places the tiles by.
+    lon = np.where(ok, lon, np.nan)
+    lon = contiguous_lon(lon)
     return float(lon[ok].min()), float(lat[ok].min()), float(lon[ok].max()), float(lat[ok].max())
 
 

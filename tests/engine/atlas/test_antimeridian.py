@@ -102,3 +102,48 @@ def test_a_projected_raster_across_the_antimeridian(tmp_path: Path) -> None:
     assert found == list(range(len(lon)))
     west, _, east, _ = atlas.sources[0].overview_bounds  # EPSG:3857: one small box, not the whole world
     assert east - west < 50_000
+
+
+def test_the_map_draws_the_image_in_one_piece_where_its_overview_is(fiji_atlas: Path) -> None:
+    """Overview, tiles and heat-map cells of an image across 180 all lie just east of the map's edge, and a
+    click on a drawn tile selects it."""
+    from types import SimpleNamespace
+
+    from app.services.geo import lonlat_to_mercator, mercator_to_lonlat
+    from app.services.map_layout import layout_tiles
+    from app.services.search import tile_at
+
+    atlas = open_atlas(fiji_atlas)
+    west, south, east, north = atlas.sources[0].overview_bounds
+    (x0, x1), _ = lonlat_to_mercator([179.5, 180.5], [0.0, 0.0])
+    assert west == pytest.approx(x0, abs=2e3) and east == pytest.approx(x1, abs=2e3)  # one small box
+    layout = layout_tiles(atlas.tiles)
+    assert (layout.x > west).all() and (layout.x < east).all()
+    assert (layout.x1 - layout.x0 < 0.2 * (east - west)).all()  # each tile drawn small, none across the world
+    grid = layout.grids[0]
+    for k in (0, 37, 99):
+        cx, cy = grid.cell_centre(grid.rows[k], grid.cols[k])
+        tile = grid.tiles[k]
+        assert cx == pytest.approx(layout.x[tile], abs=50) and cy == pytest.approx(layout.y[tile], abs=50)
+    project = SimpleNamespace(atlas=atlas)
+    for i in (4, 5, 50, 99):  # click the middle of where each tile is drawn
+        lon, lat = mercator_to_lonlat(layout.x[i], layout.y[i])
+        assert tile_at(project, float(lon), float(lat)) == i
+
+
+def test_a_world_image_keeps_its_place_on_the_map(tmp_path: Path) -> None:
+    """The other side of the rule: an image spanning the whole world is not moved or folded."""
+    rgb = np.random.default_rng(1).integers(20, 230, (90, 180, 3)).astype(np.uint8)
+    tif = write_geotiff(tmp_path / "world.tif", rgb, "EPSG:4326", Affine(2.0, 0, -180.0, 0, -2.0, 90.0))
+    bundle = make_bundle(tmp_path / "b", dim=8, image_size=16)
+    build_atlas(tmp_path / "atlas", bundle.path, imagery=[tif], tile_px=45, thumbnail_px=16)
+    atlas = open_atlas(tmp_path / "atlas")
+    from app.services.geo import lonlat_to_mercator
+    from app.services.map_layout import layout_tiles
+
+    np.testing.assert_allclose(sorted(set(np.round(atlas.tiles.lon, 6))), [-135.0, -45.0, 45.0, 135.0])
+    layout = layout_tiles(atlas.tiles)
+    np.testing.assert_allclose(layout.x, lonlat_to_mercator(atlas.tiles.lon, atlas.tiles.lat)[0])
+    west, _, east, _ = atlas.sources[0].overview_bounds
+    (x0, x1), _ = lonlat_to_mercator([-180.0, 180.0], [0.0, 0.0])
+    assert west == pytest.approx(x0, rel=1e-3) and east == pytest.approx(x1, rel=1e-3)
