@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -47,6 +48,8 @@ def exit_quietly_on_broken_pipe(main: Callable[[], int]) -> int:
         sys.stdout.flush()
         return status
     except BrokenPipeError:
+        if not _stdout_is_a_pipe():
+            raise  # another pipe broke (a worker's, a subprocess's): not a reader that stopped reading
         try:
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
@@ -54,3 +57,12 @@ def exit_quietly_on_broken_pipe(main: Callable[[], int]) -> int:
         except (AttributeError, OSError, ValueError):  # stdout replaced by something without a descriptor
             pass
         return SIGPIPE_STATUS
+
+
+def _stdout_is_a_pipe() -> bool:
+    """Whether standard output is a pipe or socket (or, for tests, not a real file at all)."""
+    try:
+        mode = os.fstat(sys.stdout.fileno()).st_mode
+    except (AttributeError, OSError, ValueError):
+        return True
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
