@@ -25,7 +25,7 @@ from engine.atlas.format import (
     tile_array_path,
 )
 from engine.errors import AtlasError
-from engine.files import atomic_write_text
+from engine.files import atomic_write_text, json_safe
 from engine.formats.bundle import Bundle
 
 RECORDING_META = Path("recordings") / "meta.jsonl"
@@ -86,7 +86,7 @@ class _Lock:
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    atomic_write_text(path, json.dumps(data, indent=1))
+    atomic_write_text(path, json.dumps(json_safe(data), indent=1, allow_nan=False))
 
 
 def new_manifest(bundle: Bundle, tiling: dict[str, Any]) -> dict[str, Any]:
@@ -183,7 +183,7 @@ class AtlasWriter:
     def append_recordings(self, meta: list[dict[str, Any]], embeddings: np.ndarray) -> None:
         if not meta:
             return
-        self._rec_meta.write("".join(json.dumps(m, ensure_ascii=False) + "\n" for m in meta).encode())
+        self._rec_meta.write("".join(json.dumps(json_safe(m), ensure_ascii=False, allow_nan=False) + "\n" for m in meta).encode())
         self._rec_emb.write(np.ascontiguousarray(embeddings, dtype="<f4").tobytes())
         self._rec_meta.sync()
         self._rec_emb.sync()
