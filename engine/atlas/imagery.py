@@ -44,7 +44,7 @@ GDAL_CACHE_BYTES = 96 * 2**20  # GDAL's default (5% of RAM) would break the atla
 FIX_GEOREF = "georeference it (e.g. gdal_edit.py -a_srs EPSG:XXXX) or pass --assume-crs EPSG:XXXX"
 # --assume-crs only gives a CRS to a file without one: never suggested where it cannot help.
 FIX_NO_TRANSFORM = "georeference it first (e.g. gdal_translate -a_srs EPSG:XXXX -a_ullr ULX ULY LRX LRY in.tif out.tif)"
-FIX_FILE_CRS = "its CRS or geotransform is wrong; correct it (e.g. gdal_edit.py -a_srs EPSG:XXXX)"
+FIX_FILE_CRS = "correct the CRS or geotransform in the file (e.g. gdal_edit.py -a_srs EPSG:XXXX)"
 
 
 def gdal_env() -> rasterio.Env:
