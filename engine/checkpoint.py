@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from engine.audio import FrontEndConfig
-from engine.errors import CheckpointError
+from engine.errors import CheckpointError, brief
 from engine.files import atomic_write_bytes
 from engine.models import AudioEncoder, ImageEncoder, ModelConfig, build_audio_encoder, build_image_encoder
 
@@ -44,7 +44,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - a damaged file surfaces as many error types
-        raise CheckpointError(path, f"cannot be loaded ({type(err).__name__}: {str(err)[:80]})",
+        raise CheckpointError(path, f"cannot be loaded ({type(err).__name__}: {brief(err)})",
                               "the file is damaged; use the other checkpoint (best/last) or retrain") from None
     if not isinstance(payload, dict) or "image_encoder" not in payload or "audio_encoder" not in payload:
         raise CheckpointError(path, "is not a Soundscape Mapper checkpoint", "name a run folder made by 'train'")

@@ -13,6 +13,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from engine.cli_output import exit_quietly_on_broken_pipe, package_version
 from engine.errors import Cancelled, UserInputError
 
 # (command, module, one-line help); the order is the order --help lists them.
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Soundscape Mapper engine: train and evaluate audiovisual encoders, export model "
                     "bundles, build atlases.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module_name, help_text in COMMANDS:
         module = importlib.import_module(module_name)
@@ -53,8 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv``, run one sub-command, and turn user errors into one-line messages.
 
-    Returns the exit status: 0 success, 1 failure, 2 bad input or usage, 130 cancelled.
+    Returns the exit status: 0 success, 1 failure, 2 bad input or usage, 130 cancelled, 141 the reader
+    of standard output went away (``| head``).
     """
+    return exit_quietly_on_broken_pipe(lambda: _main(argv))
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not logging.getLogger().handlers:

@@ -29,7 +29,7 @@ from torch import nn
 
 from engine.audio import FrontEndConfig, chunk_log_mel, samples_log_mel
 from engine.checkpoint import LoadedRun, load_encoders
-from engine.errors import UserInputError
+from engine.errors import UserInputError, brief
 from engine.formats.bundle import AUDIO_FILE, IMAGE_FILE, MANIFEST_FILE, load_bundle, write_manifest
 from engine.models import IMAGENET_MEAN, IMAGENET_STD
 
@@ -92,7 +92,7 @@ def export_onnx(module: nn.Module, example: torch.Tensor, path: Path, input_name
         onnx.checker.check_model(model, full_check=True)
         onnx.save(model, str(path))
     except Exception as err:  # noqa: BLE001 - the exporter raises many types; the message says which
-        raise ExportError(path, f"ONNX export failed ({type(err).__name__}: {str(err).splitlines()[0][:160]})",
+        raise ExportError(path, f"ONNX export failed ({type(err).__name__}: {brief(err)})",
                           "report this with the run's config.json") from None
 
 

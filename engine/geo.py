@@ -42,6 +42,35 @@ def local_ground_m(lon1, lat1, lon2, lat2) -> np.ndarray:
     return np.hypot(meridional * (lat2 - lat1), prime_vertical * np.cos(phi) * dlon)
 
 
+def wrap_lon(lon) -> np.ndarray:
+    """Longitudes in degrees moved by whole turns into [-180, 180) (180.5 -> -179.5; broadcasts)."""
+    return np.mod(np.asarray(lon, dtype=np.float64) + 180.0, 360.0) - 180.0
+
+
+def unwrap_lon(lon, reference) -> np.ndarray:
+    """``lon`` moved by whole turns to lie within 180 degrees of ``reference``: the corners of a tile that
+    straddles the antimeridian stay next to each other (179.9 and 180.1, not 179.9 and -179.9)."""
+    reference = np.asarray(reference, dtype=np.float64)
+    return reference + wrap_lon(np.asarray(lon, dtype=np.float64) - reference)
+
+
+def contiguous_lon(lon) -> np.ndarray:
+    """Longitudes of one image placed side by side: moved by whole turns so that a set across the
+    antimeridian reads 179.9, 180.1 rather than 179.9, -179.9, then shifted by a whole turn, if needed,
+    so the westernmost is in [-180, 180). A set that spans half the world or more either way (a global
+    image) is left as given. NaN stays NaN."""
+    lon = np.asarray(lon, dtype=np.float64)
+    finite = lon[np.isfinite(lon)]
+    if finite.size == 0:
+        return lon
+    unwrapped = unwrap_lon(lon, finite[0])
+    span_given = float(finite.max() - finite.min())
+    span_unwrapped = float(np.nanmax(unwrapped) - np.nanmin(unwrapped))
+    out = unwrapped if span_unwrapped < min(180.0, span_given) else lon
+    west = float(np.nanmin(out))
+    return out + (float(wrap_lon(west)) - west)
+
+
 def lonlat_to_web_mercator(lon, lat) -> tuple[np.ndarray, np.ndarray]:
     """WGS84 degrees -> EPSG:3857 metres (latitudes clamped to the projection's +-85.05 degrees)."""
     lon = np.asarray(lon, dtype=np.float64)

@@ -65,6 +65,7 @@ PORTABLE_MODULES = [
     "engine.campaign.demo_sounds",
     "engine.campaign.demo_files",
     "engine.commands.campaign",
+    "engine.cli_output",
     "app.state",
     "app.services.geo",
     "app.services.settings",

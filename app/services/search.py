@@ -36,10 +36,12 @@ def tile_at(project: Project, lon: float, lat: float) -> int | None:
     """The index of the tile under (lon, lat); None there is none (or the point is off the Earth,
     as the map's empty margins can be)."""
     from engine.atlas.query import locate_tile
+    from engine.geo import wrap_lon
 
-    if not (-180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0):
+    if not (-540.0 <= lon <= 540.0 and -90.0 <= lat <= 90.0):
         return None
-    index = locate_tile(project.atlas, lon, lat)
+    # Past the map's east or west edge (an image across the antimeridian is drawn there) is the same place.
+    index = locate_tile(project.atlas, float(wrap_lon(lon)), lat)
     return None if index is None else int(index)
 
 

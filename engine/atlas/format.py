@@ -4,9 +4,10 @@ acoustic indices, still opens).
 An atlas is a folder::
 
     atlas.json                  manifest: format, version, bundle_id, counts, sources, tables, progress
-    tiles/lon.f8 lat.f8         (N,) float64 WGS84 centres
+    tiles/lon.f8 lat.f8         (N,) float64 WGS84 centres (lon in [-180, 180))
     tiles/footprint.f8          (N, 4, 2) float64 lon/lat corners: top-left, top-right, bottom-right,
-                                bottom-left of the tile in its image
+                                bottom-left of the tile in its image (lon within 180 degrees of
+                                the centre: past +-180 for a tile astride the antimeridian)
     tiles/source.i4             (N,) int32 index into atlas.json "sources"
     tiles/grid.i4               (N, 2) int32 (col, row) of the tile in its source's grid
     tiles/thumb.i8              (N, 2) int64 (offset, length) of the tile's JPEG in thumbnails.bin
@@ -48,6 +49,9 @@ ATLAS_VERSION = 2
 READABLE_VERSIONS = (1, 2)  # version 1 has no acoustic indices
 MANIFEST = "atlas.json"
 THUMBNAILS = "thumbnails.bin"
+# The one advice for an atlas whose files hold less than atlas.json counts (reading and building agree:
+# an append-only build cannot resume over missing bytes).
+DAMAGED_FIX = "the atlas is damaged; build it again into a new folder (or restore it from a copy)"
 # name -> (dtype, per-row shape given D)
 TILE_ARRAYS: dict[str, tuple[str, Any]] = {
     "lon": ("<f8", ()), "lat": ("<f8", ()), "footprint": ("<f8", (4, 2)), "source": ("<i4", ()),
@@ -82,7 +86,26 @@ def read_manifest(path: Path) -> dict[str, Any]:
     if manifest.get("format_version") not in READABLE_VERSIONS:
         raise AtlasError(path, f"atlas format version {manifest.get('format_version')!r} is not supported (this "
                          f"version reads {', '.join(map(str, READABLE_VERSIONS))})", "build the atlas again with this version")
+    _check_counts(path / MANIFEST, manifest)
     return manifest
+
+
+def _check_counts(where: Path, manifest: dict[str, Any]) -> None:
+    """The numbers atlas.json gives sizes by: whole numbers in range, or one line naming the field.
+    (The arrays are then held to them when they are opened.)"""
+    def count(section: str | None, key: str, low: int = 0) -> None:
+        holder = manifest.get(section) if section else manifest
+        value = holder.get(key) if isinstance(holder, dict) else None
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value < 2**48:
+            name = f"{section}.{key}" if section else key
+            raise AtlasError(where, f"{name} is {value!r}, not a count from {low}", DAMAGED_FIX)
+
+    count(None, "embedding_dim", 1)
+    count(None, "generation")
+    count("tiles", "count")
+    count("tiles", "thumbnail_bytes")
+    count("recordings", "count")
+    count("recordings", "meta_bytes")
 
 
 def _map(path: Path, dtype: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -92,8 +115,7 @@ def _map(path: Path, dtype: str, shape: tuple[int, ...]) -> np.ndarray:
     need = int(np.prod(shape)) * np.dtype(dtype).itemsize
     size = path.stat().st_size if path.is_file() else -1
     if size < need:
-        raise AtlasError(path, f"holds {max(size, 0)} bytes, the atlas counts {need}",
-                         "the atlas is damaged; run the same 'atlas build' again to resume, or rebuild it")
+        raise AtlasError(path, f"holds {max(size, 0)} bytes, the atlas counts {need}", DAMAGED_FIX)
     return np.memmap(path, dtype=dtype, mode="r", shape=shape)
 
 
@@ -170,8 +192,21 @@ class Atlas:
                                    status=s.get("status", "building"), error=s.get("error"),
                                    overview_bounds=tuple(s["overview"]["bounds_3857"]) if s.get("overview") else None)
                         for s in manifest.get("sources", [])]
+        self._check_thumbnails(int(manifest["tiles"]["thumbnail_bytes"]))
         self._thumbs_file = None
         self._thumbs_lock = threading.Lock()  # the app reads thumbnails from worker threads
+
+    def _check_thumbnails(self, counted: int) -> None:
+        """thumbnails.bin must hold the bytes atlas.json counts and the last tile's thumbnail must end within
+        them (thumbnails are appended in tile order), or the gallery would show blanks without a word."""
+        path = self.path / THUMBNAILS
+        size = path.stat().st_size if path.is_file() else -1
+        if len(self.tiles) == 0:
+            return
+        offset, length = (int(v) for v in self.tiles.thumb[-1])
+        if size < counted or offset < 0 or length < 0 or offset + length > counted:
+            raise AtlasError(path, f"holds {max(size, 0)} bytes, the atlas counts {counted} and its last thumbnail "
+                             f"ends at byte {offset + length}", DAMAGED_FIX)
 
     def _read_recordings(self, m: int) -> AtlasRecordings:
         rows: list[dict[str, Any]] = []
@@ -184,9 +219,9 @@ class Atlas:
                             break
                         rows.append(json.loads(line))
             except (OSError, json.JSONDecodeError) as err:
-                raise AtlasError(meta, f"unreadable ({type(err).__name__})", "build the atlas again") from None
+                raise AtlasError(meta, f"unreadable ({type(err).__name__})", DAMAGED_FIX) from None
             if len(rows) < m:
-                raise AtlasError(meta, f"lists {len(rows)} recordings, the atlas counts {m}", "build the atlas again")
+                raise AtlasError(meta, f"lists {len(rows)} recordings, the atlas counts {m}", DAMAGED_FIX)
         return AtlasRecordings(
             ids=[str(r["id"]) for r in rows], lon=np.array([r["lon"] for r in rows], np.float64),
             lat=np.array([r["lat"] for r in rows], np.float64), paths=[r["path"] for r in rows],
@@ -216,7 +251,7 @@ class Atlas:
             self._thumbs_file.seek(offset)
             data = self._thumbs_file.read(length)
         if len(data) != length:
-            raise AtlasError(self.path / THUMBNAILS, "is shorter than the atlas counts", "build the atlas again")
+            raise AtlasError(self.path / THUMBNAILS, "is shorter than the atlas counts", DAMAGED_FIX)
         return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
 
     def overview(self, source_index: int) -> tuple[np.ndarray, tuple[float, float, float, float]]:
@@ -292,5 +327,7 @@ def open_atlas(path: str | Path, bundle: Any = None) -> Atlas:
                              "('soundscape-engine atlas reembed'), or build a new atlas")
     try:
         return Atlas(path.resolve(), manifest)
+    except AtlasError:  # already one line naming the damaged file (it is a ValueError too)
+        raise
     except (KeyError, TypeError, ValueError) as err:
-        raise AtlasError(path / MANIFEST, f"malformed ({type(err).__name__}: {err})", "build the atlas again") from None
+        raise AtlasError(path / MANIFEST, f"malformed ({type(err).__name__}: {err})", DAMAGED_FIX) from None

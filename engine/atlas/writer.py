@@ -16,6 +16,7 @@ import numpy as np
 from engine.atlas.format import (
     ATLAS_FORMAT,
     ATLAS_VERSION,
+    DAMAGED_FIX,
     MANIFEST,
     THUMBNAILS,
     TILE_ARRAYS,
@@ -24,7 +25,7 @@ from engine.atlas.format import (
     tile_array_path,
 )
 from engine.errors import AtlasError
-from engine.files import atomic_write_text
+from engine.files import atomic_write_text, json_safe
 from engine.formats.bundle import Bundle
 
 RECORDING_META = Path("recordings") / "meta.jsonl"
@@ -43,8 +44,7 @@ class _Appender:
         path.touch(exist_ok=True)
         size = path.stat().st_size
         if size < keep:
-            raise AtlasError(path, f"holds {size} bytes, the atlas counts {keep}",
-                             "the atlas is damaged; build it again into a new folder")
+            raise AtlasError(path, f"holds {size} bytes, the atlas counts {keep}", DAMAGED_FIX)
         if size > keep:
             os.truncate(path, keep)
         self.path = path
@@ -86,7 +86,7 @@ class _Lock:
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    atomic_write_text(path, json.dumps(data, indent=1))
+    atomic_write_text(path, json.dumps(json_safe(data), indent=1, allow_nan=False))
 
 
 def new_manifest(bundle: Bundle, tiling: dict[str, Any]) -> dict[str, Any]:
@@ -110,9 +110,14 @@ class AtlasWriter:
         if not (self.root / MANIFEST).is_file():
             if not create:
                 read_manifest(self.root)  # raises the right "not found / not an atlas" error
+            if self.root.exists() and not self.root.is_dir():
+                raise AtlasError(self.root, "is a file, not a folder", "choose a new --out folder")
             if self.root.exists() and any(p.name != ".lock" for p in self.root.iterdir()):
                 raise AtlasError(self.root, "folder exists and is not an atlas", "choose a new --out folder")
-            self.root.mkdir(parents=True, exist_ok=True)
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+            except OSError as err:  # a path through a file, no permission, a read-only disk
+                raise AtlasError(self.root, f"cannot be created ({err.strerror})", "choose another --out folder") from None
         self._lock = _Lock(self.root)
         try:
             if (self.root / MANIFEST).is_file():
@@ -178,7 +183,7 @@ class AtlasWriter:
     def append_recordings(self, meta: list[dict[str, Any]], embeddings: np.ndarray) -> None:
         if not meta:
             return
-        self._rec_meta.write("".join(json.dumps(m, ensure_ascii=False) + "\n" for m in meta).encode())
+        self._rec_meta.write("".join(json.dumps(json_safe(m), ensure_ascii=False, allow_nan=False) + "\n" for m in meta).encode())
         self._rec_emb.write(np.ascontiguousarray(embeddings, dtype="<f4").tobytes())
         self._rec_meta.sync()
         self._rec_emb.sync()

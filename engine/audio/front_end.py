@@ -32,6 +32,13 @@ SUPPORTED_EXTENSIONS = (".wav", ".wave", ".flac", ".ogg", ".oga", ".mp3", ".aif"
 # Formats whose header states the exact frame count, so a short read means a truncated file.
 _EXACT_LENGTH_FORMATS = {"WAV", "WAVEX", "FLAC", "AIFF", "RF64", "W64"}
 _BLOCK_SECONDS = 30.0
+# Decoded samples lie within [-1, 1]; float files may go a little past full scale, but samples beyond
+# this (60 dB over full scale) are not audio: powers of ~1e17 overflow float32 and the log-mel turns
+# to NaN. Such a file is refused, naming where, instead of giving a NaN embedding.
+MAX_SAMPLE_MAGNITUDE = 1e3
+# Bytes per sample of the PCM/float subtypes, to turn a WAV header's data size into seconds.
+_SUBTYPE_BYTES = {"PCM_S8": 1, "PCM_U8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8,
+                  "ULAW": 1, "ALAW": 1}
 
 
 # ``clip_standardise``: each clip minus its mean, over its standard deviation (dB); ``none``: dB as is;
@@ -145,16 +152,47 @@ def _open(path: Path) -> sf.SoundFile:
     if f.format in ("WAV", "WAVEX", "RF64"):
         match = _WAV_DATA_SIZE.search(f.extra_info)
         if match and int(match.group(2)) < int(match.group(1)):
-            held = f.frames / f.samplerate
-            promised = held * int(match.group(1)) / max(1, int(match.group(2)))
+            declared = int(match.group(1))
+            frame_bytes = f.channels * _SUBTYPE_BYTES.get(f.subtype, 0)
+            promised = declared / (frame_bytes * f.samplerate) if frame_bytes and f.samplerate else None
+            held = f.frames / f.samplerate if f.samplerate else 0.0
             f.close()
-            raise AudioFileError(path, f"truncated: the header promises {promised:.2f} s but the file holds "
-                                 f"{held:.2f} s", "re-copy or re-export the file")
+            promise = f"{promised:.2f} s" if promised is not None else f"{declared} bytes"
+            holds = f"only {held:.2f} s" if f.frames else "no samples"
+            raise AudioFileError(path, f"truncated: the header promises {promise} but the file holds {holds}",
+                                 "re-copy or re-export the file")
     return f
 
 
 def _short(err: BaseException) -> str:
     return str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
+
+
+def check_samples(samples: np.ndarray, source: str | Path, offset: int = 0, rate: int | None = None) -> None:
+    """Refuse samples that are not audio: NaN/inf, or far beyond full scale (:data:`MAX_SAMPLE_MAGNITUDE`).
+
+    Args:
+        samples: (n,) or (n, channels) decoded samples.
+        source: the file (or "recording") named in the message.
+        offset: the index of the first of ``samples`` in the whole clip, to say where the fault is.
+        rate: the sample rate, to say it in seconds (without it, as a sample number).
+
+    Raises:
+        AudioFileError: naming the source, the time of the first bad sample and the fix.
+    """
+    magnitude = np.abs(samples)
+    peak = float(magnitude.max()) if magnitude.size else 0.0  # NaN if any sample is NaN
+    if np.isfinite(peak) and peak <= MAX_SAMPLE_MAGNITUDE:
+        return
+    bad = ~(magnitude <= MAX_SAMPLE_MAGNITUDE)  # NaN compares False, so it counts as bad
+    first = int(np.argmax(bad.reshape(bad.shape[0], -1).any(axis=1)))
+    at = f"{(offset + first) / rate:.2f} s" if rate else f"sample {offset + first}"
+    if not np.isfinite(magnitude[first]).all():
+        raise AudioFileError(source, f"contains NaN or infinite samples from {at}",
+                             "re-export the recording as 16- or 24-bit PCM")
+    worst = float(np.nanmax(np.where(np.isfinite(magnitude), magnitude, 0.0)))
+    raise AudioFileError(source, f"samples out of range from {at} (magnitude up to {worst:.3g}; audio lies within "
+                         "-1..1): the file is not valid audio", "re-export it as 16- or 24-bit PCM")
 
 
 def probe_audio(path: str | Path) -> AudioInfo:
@@ -191,11 +229,9 @@ def iter_audio_blocks(path: str | Path, sample_rate: int | None = None,
                 n = data.shape[0]
                 last = n < block_frames
                 if n:
+                    check_samples(data, path, seen, in_rate)
                     seen += n
                     mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
-                    if not np.isfinite(mono).all():
-                        raise AudioFileError(path, f"contains NaN or infinite samples near {seen / in_rate:.1f} s",
-                                             "re-export the recording as 16- or 24-bit PCM")
                     mono = np.ascontiguousarray(mono, dtype=np.float32)
                     out = mono if stream is None else stream.resample_chunk(mono, last=last)
                     if out.size:
@@ -425,10 +461,9 @@ def samples_log_mel(samples: np.ndarray, rate: int, cfg: FrontEndConfig,
                     source: str = "recording") -> np.ndarray:
     """The normalised log-mel of an in-memory clip (e.g. a microphone recording) at any rate."""
     samples = np.asarray(samples, dtype=np.float32)
+    check_samples(samples, source, 0, rate)
     if samples.ndim == 2:
         samples = samples.mean(axis=1)
-    if not np.isfinite(samples).all():
-        raise AudioFileError(source, "contains NaN or infinite samples", "record or export the clip again")
     if samples.size / rate < cfg.min_seconds:
         raise AudioFileError(source, f"clip too short ({samples.size / rate:.2f} s)",
                              f"use a recording of at least {cfg.min_seconds:g} s")

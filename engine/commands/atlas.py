@@ -2,7 +2,7 @@
 
   atlas build   --bundle B --out ATLAS [--imagery FILE ...] [--tile-size-m M | --tile-px P]
                 [--recordings TABLE ...] [--assume-crs EPSG:XXXX]     (run it again to resume)
-  atlas query   --atlas A (--audio FILE | --lonlat=LON,LAT | --tile ID) [--top-k K] [--json]
+  atlas query   --atlas A (--audio FILE | --lonlat=LON,LAT | --tile ID) [--top-k K] [--json [--all-scores]]
   atlas reembed --atlas A --bundle B                                  (after training a new bundle)
   atlas info    --atlas A
   atlas indices --atlas A [--window-s 60]                             (acoustic indices, scikit-maad)
@@ -15,7 +15,6 @@ acoustic indices when scikit-maad (the engine extra) is installed (``--no-indice
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -44,9 +43,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     what.add_argument("--audio", type=Path, help="find the tiles that sound like this file")
     what.add_argument("--lonlat", help="the tile at LON,LAT and its recordings (write --lonlat=-77.7,24.5)")
     what.add_argument("--tile", type=int, help="tile id and its recordings")
-    query.add_argument("--top-k", type=int, default=10, help="how many matches (default 10)")
+    query.add_argument("--top-k", type=_positive_int, default=10, help="how many matches (default 10)")
     query.add_argument("--bundle", type=Path, help="bundle for --audio (default: the one the atlas was built with)")
-    query.add_argument("--json", action="store_true", help="JSON output (with --audio: also every tile's score)")
+    query.add_argument("--json", action="store_true", help="JSON output (one object on one line)")
+    query.add_argument("--all-scores", action="store_true",
+                       help="with --audio --json: also every tile's score (\"scores\", in tile id order)")
 
     reembed = sub.add_parser("reembed", help="embed an atlas again with another bundle")
     reembed.add_argument("--atlas", type=Path, required=True)
@@ -66,6 +67,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     add_export_arguments(sub.add_parser("export", help="export a map layer, matches or indices (COG, GeoPackage, "
                                         "CSV, Raven selection table, PNG)"))
+
+
+def _positive_int(text: str) -> int:
+    """An argparse type for a count of at least 1 (argparse turns the error into its one-line usage error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -161,7 +173,12 @@ def _num(x: float, digits: int = 6) -> float | None:
 
 def _query(args: argparse.Namespace) -> int:
     from engine.atlas import locate_tile, nearest_recordings, open_atlas, sound_query, tile_soundscape
-    from engine.errors import AtlasError
+    from engine.cli_output import json_line
+    from engine.errors import AtlasError, ConfigError
+
+    if args.all_scores and not (args.json and args.audio is not None):
+        raise ConfigError("--all-scores", "lists every tile's score of a sound query in JSON",
+                          "use it with --audio FILE --json")
 
     atlas = open_atlas(args.atlas)
     out: dict[str, Any] = {"atlas": str(atlas.path), "bundle_id": atlas.bundle_id}
@@ -181,8 +198,9 @@ def _query(args: argparse.Namespace) -> int:
                        "score": _num(t.score), "source": atlas.sources[int(atlas.tiles.source[t.index])].path}
                       for t in result.top]
         if args.json:
-            out["scores"] = [float(f"{s:.5g}") for s in result.scores]
-            print(json.dumps(out))
+            if args.all_scores:
+                out["scores"] = [float(f"{s:.5g}") for s in result.scores]
+            print(json_line(out))
         else:
             for t in out["top"]:
                 print(f"tile {t['id']:>8}  {t['lon']:10.5f} {t['lat']:9.5f}  score {t['score']:.4f}")
@@ -206,7 +224,7 @@ def _query(args: argparse.Namespace) -> int:
                        "source": atlas.sources[int(atlas.tiles.source[tile])].path}
         out["best"], out["nearest"] = _matches(best), _matches(nearest)
     if args.json:
-        print(json.dumps(out))
+        print(json_line(out))
     else:
         t = out["tile"]
         print("no tile here" if t is None else f"tile {t['id']} at {t['lon']:.5f}, {t['lat']:.5f} ({t['source']})")
@@ -220,11 +238,12 @@ def _query(args: argparse.Namespace) -> int:
 
 def _info(args: argparse.Namespace) -> int:
     from engine.atlas import open_atlas
+    from engine.cli_output import json_line
 
     atlas = open_atlas(args.atlas)
     if args.json:
         m = atlas.manifest
-        print(json.dumps({"atlas": str(atlas.path), "bundle_id": atlas.bundle_id, "tiles": len(atlas.tiles),
+        print(json_line({"atlas": str(atlas.path), "bundle_id": atlas.bundle_id, "tiles": len(atlas.tiles),
                           "recordings": len(atlas.recordings), "bounds": atlas.bounds, "sources": m["sources"],
                           "recording_tables": m["recording_tables"], "reembed": m.get("reembed"),
                           "indices": m.get("indices")}))

@@ -14,7 +14,6 @@ such an image to that centre first, or the embedding is of a wider view at a sma
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -93,10 +92,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _emit(args: argparse.Namespace, row: dict, embedding: np.ndarray) -> None:
+    from engine.cli_output import json_line
+
     embedding = np.asarray(embedding, dtype=np.float64)
     if args.json:
         row = {k: v for k, v in row.items() if v is not None}
-        print(json.dumps({**row, "dim": int(embedding.size), "embedding": [float(f"{v:.7g}") for v in embedding]}))
+        print(json_line({**row, "dim": int(embedding.size), "embedding": [float(f"{v:.7g}") for v in embedding]}))
     else:
         head = ", ".join(f"{v:.4f}" for v in embedding[:4])
         print(f"{row['file']}: {row['kind']} {embedding.size}-d, norm {np.linalg.norm(embedding):.4f}, [{head}, ...]")

@@ -126,6 +126,19 @@ def cpu_threads_wait_passively() -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
+def check_out_folder(out: Path) -> None:
+    """Refuse an ``--out`` that can never be a run folder (a file, or a path through a file) with one line,
+    before anything is created."""
+    from engine.errors import ConfigError
+
+    for folder in (out, *out.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                what = "is a file" if folder == out else f"lies inside {folder}, which is a file"
+                raise ConfigError(f"--out {out}", f"{what}, not a folder", "name a folder for the run")
+            return
+
+
 def run(args: argparse.Namespace) -> int:
     cpu_threads_wait_passively()
     from engine.checkpoint import read_run_config
@@ -133,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.progress import TqdmJob
     from engine.train.loop import train
 
+    check_out_folder(args.out)
     cfg = resolve_config(args)
     if args.cache is None and args.resume:  # a run trained from a cache continues from it
         cached = read_run_config(args.out).get("dataset", {}).get("cache")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,7 +46,12 @@ class DataConfig:
             raise ConfigError("data.layout", f"unknown layout {self.layout!r}", "use auto, soundingearth or pairs")
         if not 0 < self.image_region <= 1:
             raise ConfigError("data.image_region", f"{self.image_region} is not in (0, 1]", "use e.g. 0.75")
-        if self.stored_size < 16 or self.audio_crop_seconds <= 0 or self.num_workers < 0:
+        if not (isinstance(self.block_km, (int, float)) and math.isfinite(self.block_km) and self.block_km > 0):
+            raise ConfigError("--block-km", f"must be a positive number of kilometres, got {self.block_km!r}",
+                              "use e.g. --block-km 10")
+        if isinstance(self.num_workers, int) and self.num_workers < 0:
+            raise ConfigError("--workers", f"must be 0 or more, got {self.num_workers}", "use 0 to load in-process")
+        if self.stored_size < 16 or not self.audio_crop_seconds > 0 or self.num_workers < 0:
             raise ConfigError("data", "stored_size >= 16, audio_crop_seconds > 0 and num_workers >= 0 are needed", None)
 
     def to_dict(self) -> dict[str, Any]:

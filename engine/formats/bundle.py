@@ -20,7 +20,7 @@ from typing import Any
 
 from engine.audio import FrontEndConfig
 from engine.errors import BundleError, ConfigError
-from engine.files import atomic_write_text
+from engine.files import atomic_write_text, json_safe
 
 BUNDLE_FORMAT = "soundscape-bundle"
 BUNDLE_VERSION = 1
@@ -170,5 +170,5 @@ def write_manifest(path: str | Path, manifest: dict[str, Any]) -> dict[str, Any]
     files = {name: sha256_file(path / name) for name in MODEL_FILES}
     full = {"format": BUNDLE_FORMAT, "format_version": BUNDLE_VERSION, **manifest,
             "files": files, "bundle_id": bundle_id_of(files)}
-    atomic_write_text(path / MANIFEST_FILE, json.dumps(full, indent=2) + "\n")
+    atomic_write_text(path / MANIFEST_FILE, json.dumps(json_safe(full), indent=2, allow_nan=False) + "\n")
     return full

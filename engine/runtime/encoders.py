@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from engine.audio import chunk_log_mel, file_log_mel, samples_log_mel
-from engine.errors import BundleError, UserInputError
-from engine.formats.bundle import Bundle, load_bundle
+from engine.errors import BundleError, UserInputError, brief
+from engine.formats.bundle import MANIFEST_FILE, Bundle, load_bundle
 
 log = logging.getLogger(__name__)
 
@@ -71,9 +71,36 @@ class BundleEncoders:
                     self._sessions[which] = ort.InferenceSession(str(path), opts,
                                                                  providers=["CPUExecutionProvider"])
                 except Exception as err:  # noqa: BLE001 - onnxruntime raises its own exception types
-                    raise BundleError(path, f"onnxruntime cannot load it ({str(err).splitlines()[0][:120]})",
+                    raise BundleError(path, f"onnxruntime cannot load it ({brief(err)})",
                                       "re-export the bundle or update onnxruntime") from None
+                self._check_graph(which, self._sessions[which])
             return self._sessions[which]
+
+    def _check_graph(self, which: str, session) -> None:
+        """Hold the manifest's facts to the graph's own shapes: the hashes cover the .onnx files but not
+        manifest.json, so an edited ``embedding_dim``, ``image.size`` or ``n_mels`` shows up here, as one
+        line, instead of as an onnxruntime error deep inside a build."""
+        b = self.bundle
+        name, expected_input = (("image", {1: b.image_size, 2: b.image_size, 3: 3}) if which == "image"
+                                else ("log_mel", {1: 1, 2: b.front_end.n_mels}))
+        facts = {1: "image.size", 2: "image.size", 3: "channels"} if which == "image" else \
+            {1: "channels", 2: "audio.front_end.n_mels"}
+        inputs = {i.name: i.shape for i in session.get_inputs()}
+        outputs = {o.name: o.shape for o in session.get_outputs()}
+        manifest = b.path / MANIFEST_FILE
+        fix = "the manifest does not match its model files; restore manifest.json or re-export the bundle"
+        graph = b.image_model.name if which == "image" else b.audio_model.name
+        if name not in inputs or "embedding" not in outputs:
+            raise BundleError(manifest, f"{graph} has inputs {sorted(inputs)} and outputs {sorted(outputs)}, not "
+                              f"'{name}' and 'embedding'", fix)
+        shape = inputs[name]
+        for axis, value in expected_input.items():
+            if len(shape) > axis and isinstance(shape[axis], int) and shape[axis] != value:
+                raise BundleError(manifest, f"says {facts[axis]} {value}, but {graph} takes {shape[axis]}", fix)
+        out = outputs["embedding"]
+        if len(out) == 2 and isinstance(out[1], int) and out[1] != b.embedding_dim:
+            raise BundleError(manifest, f"says embedding_dim {b.embedding_dim}, but {graph} gives {out[1]}-d "
+                              "embeddings", fix)
 
     def embed_images(self, images: np.ndarray) -> np.ndarray:
         """Embed uint8 RGB images.

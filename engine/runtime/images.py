@@ -8,6 +8,7 @@ dropped.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -69,9 +70,21 @@ def read_image_file(path: str | Path) -> np.ndarray:
         with Image.open(path) as img:
             img.load()
             rgb = img.convert("RGB")
+    except Image.DecompressionBombError as err:
+        raise ImageFileError(path, f"{_megapixels(err)} is more than the {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} "
+                             "megapixels an image may have here (a guard against decompression bombs)",
+                             "shrink or crop it first: the encoder sees only a small square of it; aerial "
+                             "imagery goes to 'atlas build --imagery' as a GeoTIFF") from None
     except UnidentifiedImageError:
         raise ImageFileError(path, "not an image Pillow can read",
                              "convert it to PNG or JPEG (GeoTIFF imagery goes to 'atlas build --imagery')") from None
     except (OSError, ValueError, SyntaxError) as err:
         raise ImageFileError(path, f"truncated or corrupt image ({err})", "re-copy or re-export the image") from None
     return np.asarray(rgb, dtype=np.uint8)
+
+
+def _megapixels(err: Exception) -> str:
+    """'400 megapixels' from Pillow's message ("Image size (400000000 pixels) exceeds limit ..."): its guard
+    stops at the header, and reading the size again would mean lifting the limit."""
+    found = re.search(r"\((\d+) pixels\)", str(err))
+    return f"{int(found.group(1)) / 1e6:.0f} megapixels" if found else "the image"

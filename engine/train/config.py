@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -22,6 +23,27 @@ from engine.data.config import DataConfig, known_fields
 from engine.errors import ConfigError
 from engine.losses import LossConfig
 from engine.models import ModelConfig
+
+
+def _require(value: object, option: str, low: float, high: float, whole: bool = False) -> None:
+    """Raise :class:`ConfigError` naming ``option`` unless ``value`` is a finite number (a whole one if
+    ``whole``) in ``[low, high]``."""
+    ok_type = isinstance(value, int) if whole else isinstance(value, (int, float))
+    if isinstance(value, bool) or not ok_type:
+        problem = f"must be {'a whole number' if whole else 'a number'}, got {value!r}"
+    elif not math.isfinite(value):
+        problem = f"must be a finite number, got {value}"
+    elif value < low:
+        problem = f"must be at least {_number(low, whole)}, got {_number(value, whole)}"
+    elif value > high:
+        problem = f"must be at most {_number(high, whole)}, got {_number(value, whole)}"
+    else:
+        return
+    raise ConfigError(option, problem, None)
+
+
+def _number(value: float, whole: bool) -> str:
+    return str(int(value)) if whole else f"{value:g}"
 
 
 @dataclass(frozen=True)
@@ -59,13 +81,25 @@ class TrainConfig:
             raise ConfigError("train.optimizer", f"unknown optimizer {self.optimizer!r}", "use adam or adamw")
         if self.schedule not in ("constant", "cosine"):
             raise ConfigError("train.schedule", f"unknown schedule {self.schedule!r}", "use constant or cosine")
-        if self.epochs < 1:
-            raise ConfigError("--epochs", f"must be at least 1, got {self.epochs}", None)
-        if self.batch_size < 2:
+        # Every number is checked here, where options and preset files meet, so a bad value stops the run
+        # with one line before its folder exists (NaN passes any "<= 0" test: hence the finite checks).
+        _require(self.epochs, "--epochs", 1, 1_000_000, whole=True)
+        if isinstance(self.batch_size, int) and not isinstance(self.batch_size, bool) and self.batch_size < 2:
             raise ConfigError("--batch-size", f"must be at least 2 (the loss needs negatives), got {self.batch_size}",
                               None)
-        if self.lr <= 0:
-            raise ConfigError("--lr", f"must be positive, got {self.lr}", None)
+        _require(self.batch_size, "--batch-size", 2, 1 << 24, whole=True)
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            raise ConfigError("--lr", f"must be a positive finite number, got {self.lr}", "use e.g. --lr 1e-3")
+        _require(self.seed, "--seed", 0, 2**32 - 1, whole=True)  # what every RNG accepts
+        _require(self.weight_decay, "train.weight_decay", 0.0, 1e3)
+        _require(self.warmup_steps, "train.warmup_steps", 0, 1 << 40, whole=True)
+        _require(self.min_lr_ratio, "train.min_lr_ratio", 0.0, 1.0)
+        _require(self.margin, "train.margin", 0.0, 1e6)
+        _require(self.tau, "train.tau", 0.0, 1e6)
+        _require(self.grad_clip, "train.grad_clip", 0.0, 1e12)
+        _require(self.threads, "train.threads", 0, 4096, whole=True)
+        _require(self.log_every, "train.log_every", 1, 1 << 40, whole=True)
+        _require(self.val_every, "train.val_every", 1, 1 << 40, whole=True)
         LossConfig(self.loss, self.margin, self.tau)  # validates the loss name and parameters
 
     @property

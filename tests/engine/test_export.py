@@ -305,7 +305,8 @@ def test_exported_bundle_builds_and_queries_an_atlas(exported, realdata: Path, t
     assert _rel(np.asarray(atlas.tiles.embeddings[11]), expected) < 1e-4
     assert _rel(np.asarray(atlas.recordings.embeddings[0]), sound) < 1e-4
     capsys.readouterr()
-    assert main(["atlas", "query", "--atlas", str(tmp_path / "atlas"), "--audio", str(rec), "--json"]) == 0
+    assert main(["atlas", "query", "--atlas", str(tmp_path / "atlas"), "--audio", str(rec), "--json",
+                 "--all-scores"]) == 0
     scores = np.array(json.loads(capsys.readouterr().out)["scores"])
     d = np.linalg.norm(np.asarray(atlas.tiles.embeddings, np.float64) - sound, axis=1)
     np.testing.assert_allclose(scores, 1 / (1 + d), rtol=1e-3)
