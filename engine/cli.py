@@ -25,7 +25,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("embed", "engine.commands.embed", "print embeddings of audio files or images (bundle or PyTorch run)"),
     ("atlas", "engine.commands.atlas", "build, query or re-embed an atlas of imagery tiles and recordings"),
     ("downstream", "engine.commands.downstream", "transfer protocols: scene classification, ADVANCE, DeepGlobe"),
-    ("prepare", "engine.commands.prepare", "build a sharded training cache (tar shards) for train --cache"),
+    ("prepare", "engine.commands.prepare", "build prepared shards (tar) of a dataset for train --shards"),
 ]
 
 log = logging.getLogger("engine")

@@ -139,7 +139,7 @@ class ProjectActions:
 
         def work(job: Any) -> Path:
             from engine.atlas import reembed_atlas
-            from engine.formats.bundle import load_bundle
+            from engine.bundle.format import load_bundle
 
             reembed_atlas(atlas_path, load_bundle(bundle_path), job=job)
             return atlas_path
@@ -171,7 +171,7 @@ class ProjectActions:
         bundle_path = self.app.context.demo_bundle or shipped_bundle_path()
 
         def work(job: Any) -> Path:
-            from engine.formats.bundle import load_bundle
+            from engine.bundle.format import load_bundle
 
             return demo.build_demo_atlas(paths, load_bundle(bundle_path), job)
 

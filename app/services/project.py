@@ -20,9 +20,9 @@ log = logging.getLogger(__name__)
 class Project:
     """A bundle, its encoders and an atlas built with it."""
 
-    bundle: Any  # engine.formats.bundle.Bundle
+    bundle: Any  # engine.bundle.format.Bundle
     bundle_path: Path
-    encoders: Any  # engine.runtime.encoders.BundleEncoders
+    encoders: Any  # engine.inference.encoders.BundleEncoders
     atlas: Any  # engine.atlas.Atlas
     atlas_path: Path
 
@@ -81,8 +81,8 @@ def load_model(path: str | Path) -> tuple[Any, Any]:
     Raises:
         BundleError: missing, corrupt or unsupported bundle.
     """
-    from engine.formats.bundle import load_bundle
-    from engine.runtime.encoders import BundleEncoders
+    from engine.bundle.format import load_bundle
+    from engine.inference.encoders import BundleEncoders
 
     bundle = load_bundle(path)
     return bundle, BundleEncoders(bundle)
@@ -131,7 +131,7 @@ def open_project(atlas_path: str | Path, bundle_paths: Iterable[Path]) -> Projec
         BundleError: the matching bundle is damaged.
     """
     from engine.atlas import open_atlas
-    from engine.formats.bundle import load_bundle
+    from engine.bundle.format import load_bundle
 
     atlas_path = Path(atlas_path)
     atlas = open_atlas(atlas_path)

@@ -23,13 +23,13 @@ import numpy as np
 from engine.atlas.imagery import DEFAULT_TILE_SIZE_M, ImagerySource, TileGrid, gdal_env, thumbnail_jpeg
 from engine.atlas.writer import AtlasWriter, now
 from engine.audio import probe_audio
+from engine.bundle.format import Bundle, load_bundle
 from engine.data.records import PairRecord
 from engine.data.source import RecordingScan, scan_recordings
 from engine.errors import AtlasError, ConfigError, UserInputError
-from engine.formats.bundle import Bundle, load_bundle
+from engine.inference.encoders import BundleEncoders
+from engine.inference.images import prepare_image
 from engine.progress import Job
-from engine.runtime.encoders import BundleEncoders
-from engine.runtime.images import prepare_image
 
 log = logging.getLogger(__name__)
 

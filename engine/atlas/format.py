@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from engine import files
 from engine.errors import AtlasError
 
 log = logging.getLogger(__name__)
@@ -65,19 +66,9 @@ def read_manifest(path: Path) -> dict[str, Any]:
     """Read and check atlas.json. Raises :class:`AtlasError` naming the folder and the fix."""
     if not path.exists():
         raise AtlasError(path, "atlas not found", "build one with 'soundscape-engine atlas build'")
-    if not (path / MANIFEST).is_file():
-        raise AtlasError(path, f"not an atlas (no {MANIFEST})", "name a folder made by 'atlas build'")
-    try:
-        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise AtlasError(path / MANIFEST, f"unreadable ({type(err).__name__})",
-                         "restore the atlas from a copy or build it again") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != ATLAS_FORMAT:
-        raise AtlasError(path / MANIFEST, "is not a Soundscape Mapper atlas", "name a folder made by 'atlas build'")
-    if manifest.get("format_version") != ATLAS_VERSION:
-        raise AtlasError(path, f"atlas format version {manifest.get('format_version')!r} is not supported (this "
-                         f"version reads {ATLAS_VERSION})", "build the atlas again with this version")
-    return manifest
+    return files.read_manifest(path / MANIFEST, ATLAS_FORMAT, (ATLAS_VERSION,), AtlasError, what="an atlas",
+                               version_key="format_version", make="name a folder made by 'atlas build'",
+                               redo="restore the atlas from a copy, or build it again with this version")
 
 
 def _map(path: Path, dtype: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -249,7 +240,7 @@ def bundle_id_of(bundle: Any) -> str:
     if hasattr(bundle, "bundle_id"):
         return bundle.bundle_id
     if isinstance(bundle, Path) or (isinstance(bundle, str) and Path(bundle).is_dir()):
-        from engine.formats.bundle import load_bundle
+        from engine.bundle.format import load_bundle
 
         return load_bundle(bundle, verify_hashes=False).bundle_id
     return str(bundle)

@@ -123,8 +123,8 @@ def _query(args: argparse.Namespace) -> int:
     atlas = open_atlas(args.atlas)
     out: dict[str, Any] = {"atlas": str(atlas.path), "bundle_id": atlas.bundle_id}
     if args.audio is not None:
-        from engine.formats.bundle import load_bundle
-        from engine.runtime.encoders import BundleEncoders
+        from engine.bundle.format import load_bundle
+        from engine.inference.encoders import BundleEncoders
 
         bundle_path = args.bundle or Path(atlas.manifest.get("bundle_path", ""))
         if not args.bundle and not (bundle_path / "manifest.json").is_file():

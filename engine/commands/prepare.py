@@ -3,7 +3,7 @@ of each image re-encoded at the preset's stored size, the whole normalised log-m
 coordinates and the split, in WebDataset-style tar shards with an index. Parallel and resumable: rerun
 the same command to continue.
 
-Train from it with ``soundscape-engine train --cache CACHE --preset NAME`` (the GPU input pipeline).
+Train from it with ``soundscape-engine train --shards SHARDS --preset NAME`` (the GPU input pipeline).
 """
 
 from __future__ import annotations
@@ -36,9 +36,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from engine.config.run import load_preset
     from engine.progress import TqdmJob
-    from engine.shards.prepare import PrepareConfig, check_out_dir, prepare_cache
-    from engine.train.config import load_preset
+    from engine.shards.plan import PrepareConfig
+    from engine.shards.prepare import check_out_dir, prepare_cache
 
     cfg = load_preset(args.preset)
     cfg = cfg.replace("data", image_region=args.image_region, stored_size=args.stored_size,

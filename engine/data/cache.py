@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.audio import FrontEndConfig
-from engine.data.config import DataConfig
+from engine.config.data import DataConfig
 from engine.data.records import PairRecord
 from engine.data.source import PairSource, record_image, record_log_mel
 from engine.errors import AudioFileError, Cancelled, ImageFileError

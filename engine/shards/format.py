@@ -40,7 +40,7 @@ import numpy as np
 
 from engine.data.splits import SPLIT_NAMES
 from engine.errors import DatasetError
-from engine.files import atomic_write_bytes, atomic_write_text
+from engine.files import atomic_write_bytes, atomic_write_text, read_manifest
 
 log = logging.getLogger(__name__)
 
@@ -255,17 +255,9 @@ def write_index(root: Path, index: dict[str, Any]) -> None:
 def read_index(root: str | Path) -> CacheIndex:
     """Read ``CACHE/index.json``. Raises :class:`DatasetError` naming the folder when it is not a cache."""
     root = Path(root)
-    path = root / INDEX_NAME
-    if not path.is_file():
-        raise DatasetError(root, "is not a prepared cache (no index.json)",
-                           "run 'soundscape-engine prepare --data DIR --out CACHE' first (or let it finish)")
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise DatasetError(path, f"unreadable ({err})", "rerun prepare to rebuild the index") from None
-    if data.get("format") != CACHE_FORMAT or data.get("version") != CACHE_VERSION:
-        raise DatasetError(path, f"unknown cache format {data.get('format')!r} v{data.get('version')}",
-                           "rerun prepare with this version of Soundscape Mapper")
+    data = read_manifest(root / INDEX_NAME, CACHE_FORMAT, (CACHE_VERSION,), DatasetError, what="a prepared cache",
+                         make="run 'soundscape-engine prepare --data DIR --out CACHE' first (or let it finish)",
+                         redo="rerun prepare with this version of Soundscape Mapper to rebuild it")
     shards = [ShardInfo(s["name"], s["split"], int(s["count"])) for s in data["shards"]]
     known = {"format", "version", "geometry", "shards", "counts", "skipped", "n_mels"}
     return CacheIndex(root, CacheGeometry.from_dict(data["geometry"]), shards, dict(data["counts"]),

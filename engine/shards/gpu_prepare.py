@@ -31,9 +31,9 @@ import torch.nn.functional as F
 from torchvision.io import encode_jpeg
 
 from engine.errors import ConfigError
-from engine.gpu.decode import as_byte_tensor, decode_batch
+from engine.shard_training.decode import as_byte_tensor, decode_batch
 from engine.shards.format import CacheGeometry
-from engine.shards.prepare import PrepareConfig, ShardPlan, build_shard_from_coded
+from engine.shards.plan import PrepareConfig, ShardPlan, build_shard_from_coded
 
 log = logging.getLogger(__name__)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
+from engine.config.run import RunConfig
 from engine.data.cache import open_cache
 from engine.data.datasets import EpochBatchSampler, PairDataset, PairStore, collate_pairs, quiet_worker
 from engine.data.records import SkipReport
@@ -16,7 +17,6 @@ from engine.data.source import PairSource, open_source
 from engine.data.splits import SPLIT_NAMES
 from engine.errors import DatasetError
 from engine.progress import Job
-from engine.train.config import RunConfig
 
 log = logging.getLogger(__name__)
 

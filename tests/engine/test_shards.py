@@ -12,12 +12,13 @@ import pytest
 from PIL import Image
 
 from engine.cli import main
-from engine.data.config import DataConfig
+from engine.config.data import DataConfig
 from engine.data.source import open_source
 from engine.errors import Cancelled, DatasetError
 from engine.progress import Job
 from engine.shards.format import CacheGeometry, RawSample, iter_shard, read_index, write_shard
-from engine.shards.prepare import PrepareConfig, plan_shards, prepare_cache
+from engine.shards.plan import PrepareConfig, plan_shards
+from engine.shards.prepare import prepare_cache
 from tests.engine.shards_fixture import (
     BAD_LATITUDE_KEY,
     CORRUPT_KEY,

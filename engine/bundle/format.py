@@ -20,7 +20,7 @@ from typing import Any
 
 from engine.audio import FrontEndConfig
 from engine.errors import BundleError, ConfigError
-from engine.files import atomic_write_text
+from engine.files import atomic_write_text, read_manifest
 
 BUNDLE_FORMAT = "soundscape-bundle"
 BUNDLE_VERSION = 1
@@ -111,22 +111,10 @@ def load_bundle(path: str | Path, verify_hashes: bool = True) -> Bundle:
     if not path.is_dir():
         raise BundleError(path, "model bundle not found", "name a folder made by 'soundscape-engine export'")
     manifest_path = path / MANIFEST_FILE
-    if not manifest_path.is_file():
-        raise BundleError(path, f"not a model bundle (no {MANIFEST_FILE})",
-                          "name a folder made by 'soundscape-engine export'")
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise BundleError(manifest_path, f"unreadable manifest ({type(err).__name__})",
-                          "re-export the bundle or restore the folder from a copy") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
-        raise BundleError(manifest_path, "is not a Soundscape Mapper model bundle manifest",
-                          "name a folder made by 'soundscape-engine export'")
-    version = manifest.get("format_version")
-    if version != BUNDLE_VERSION:
-        raise BundleError(path, f"bundle format version {version!r} is not supported (this version reads "
-                          f"{BUNDLE_VERSION})", "re-export the bundle with this version of Soundscape Mapper, "
-                          "or update Soundscape Mapper")
+    manifest = read_manifest(manifest_path, BUNDLE_FORMAT, (BUNDLE_VERSION,), BundleError, what="a model bundle",
+                             version_key="format_version", make="name a folder made by 'soundscape-engine export'",
+                             redo="re-export the bundle with this version of Soundscape Mapper, or update "
+                                  "Soundscape Mapper")
     missing_keys = [k for k in _REQUIRED_KEYS if k not in manifest]
     if missing_keys:
         raise BundleError(manifest_path, f"manifest lacks {missing_keys}", "re-export the bundle")

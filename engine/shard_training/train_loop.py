@@ -1,6 +1,6 @@
 """Training from a prepared cache through the GPU input pipeline, on one GPU or several (DDP).
 
-``soundscape-engine train --cache CACHE`` (and ``torchrun --nproc-per-node N -m engine.cli train --cache
+``soundscape-engine train --shards SHARDS`` (and ``torchrun --nproc-per-node N -m engine.cli train --shards
 CACHE ...``) runs this loop instead of the per-sample loader of :mod:`engine.train.loop`. Everything that
 defines the training is shared with that loop: the run config and presets, the encoders, the optimiser
 and schedule, :class:`engine.losses.PairLoss` (which owns the all-gather across ranks), the batch
@@ -27,18 +27,18 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from engine.config.run import RunConfig
 from engine.embedding import embed_loader
 from engine.errors import Cancelled, ConfigError, DatasetError
 from engine.evaluate import retrieval_metrics, validation_summary
-from engine.gpu.compute import ComputeConfig, DeviceMeter, PairModel, TrainStep, prepare_model
-from engine.gpu.distributed import DistContext, cleanup_distributed, init_distributed
-from engine.gpu.loader import LoaderConfig, ShardBatches, iter_clip_batches, make_loader
-from engine.gpu.pipeline import DevicePipeline, PipelineConfig
 from engine.losses import PairLoss, all_gather_with_grad
 from engine.models import build_audio_encoder, build_image_encoder, load_torchvision_weights
 from engine.progress import Job
+from engine.shard_training.compute import ComputeConfig, DeviceMeter, PairModel, TrainStep, prepare_model
+from engine.shard_training.distributed import DistContext, cleanup_distributed, init_distributed
+from engine.shard_training.loader import LoaderConfig, ShardBatches, iter_clip_batches, make_loader
+from engine.shard_training.pipeline import DevicePipeline, PipelineConfig
 from engine.shards.format import CacheIndex, read_index
-from engine.train.config import RunConfig
 from engine.train.run_book import RunBook, TrainResult, torch_settings
 from engine.train.state import build_optimizer, build_scheduler
 
@@ -49,12 +49,12 @@ def check_cache(index: CacheIndex, cfg: RunConfig) -> None:
     """Refuse a cache whose image region or audio differs from what the run config trains on."""
     region = index.geometry.region / index.geometry.source_size
     if abs(region - cfg.data.image_region) > 1e-6:
-        raise ConfigError(f"--cache {index.root}", f"holds the central {region:.3g} of each image, the preset "
+        raise ConfigError(f"--shards {index.root}", f"holds the central {region:.3g} of each image, the preset "
                           f"trains on {cfg.data.image_region:.3g}",
                           f"prepare again with --image-region {cfg.data.image_region}")
     mel = index.extra.get("log_mel", {})
     if mel and mel.get("front_end") not in (None, cfg.front_end.to_dict()):
-        raise ConfigError(f"--cache {index.root}", "log-mels were made with another front-end config",
+        raise ConfigError(f"--shards {index.root}", "log-mels were made with another front-end config",
                           "prepare again with the run's preset (--preset)")
     if not index.split_shards("train"):
         raise DatasetError(index.root, "holds no train shards", "prepare it from a dataset with a train split")

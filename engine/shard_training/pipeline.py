@@ -33,8 +33,9 @@ from typing import Any
 
 import torch
 
-from engine.augment import AugmentConfig, augment_images, mask_log_mels
-from engine.gpu.decode import decode_batch
+from engine.augment import augment_images, mask_log_mels
+from engine.config.augment import AugmentConfig
+from engine.shard_training.decode import decode_batch
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ class DevicePipeline:
     """Turns raw loader batches into augmented device batches, prefetched on a side stream.
 
     Args:
-        raw_batches: an iterator of raw batches (from :func:`engine.gpu.loader.make_loader`).
+        raw_batches: an iterator of raw batches (from :func:`engine.shard_training.loader.make_loader`).
         device: where to decode and augment.
         cfg: augmentation and overlap settings.
         rank: this process's rank (seeds the augmentation).
