@@ -120,13 +120,13 @@ def bench_prepare(data: Path, out: Path, decoder: str, workers: int, shard_size:
     as a real prepare of 50,000 images amortises it."""
     from engine.config.run import load_preset
     from engine.shards.plan import PrepareConfig
-    from engine.shards.prepare import prepare_cache
+    from engine.shards.prepare import prepare_shards
 
     cfg = load_preset("paper-r50")
     if decoder == "cuda":
         warm_nvjpeg(data)
     t = time.perf_counter()
-    summary = prepare_cache(data, out, PrepareConfig(data=cfg.data, front_end=cfg.front_end, shard_size=shard_size,
+    summary = prepare_shards(data, out, PrepareConfig(data=cfg.data, front_end=cfg.front_end, shard_size=shard_size,
                                                      workers=workers, decoder=decoder, seed=0))
     return sum(summary.counts.values()) / (time.perf_counter() - t)
 
@@ -141,11 +141,11 @@ def warm_nvjpeg(data: Path) -> None:
 
 def bench_nvjpeg_coding(data: Path, count: int, batch: int = 128) -> float:
     """The image part of the nvJPEG prepare alone (files already read): decode, cut, reduce, encode."""
-    from engine.shards.format import CacheGeometry
+    from engine.shards.format import ShardGeometry
     from engine.shards.gpu_prepare import _code_images
 
     datas: list[bytes | None] = [p.read_bytes() for p in sorted((data / "images").glob("*.jpg"))[:count]]
-    geometry = CacheGeometry(region=round(REGION * 1024), stored=STORED, quality=90)
+    geometry = ShardGeometry(region=round(REGION * 1024), stored=STORED, quality=90)
     warm_nvjpeg(data)
     _code_images(datas[:batch], geometry, torch.device("cuda"), batch)
     t = time.perf_counter()

@@ -1,2 +1,3 @@
-"""The two file formats between engine and app (torch-free): the model bundle and, in
-:mod:`engine.atlas`, the atlas."""
+"""The model bundle (torch-free): two ONNX encoders and a manifest, what ``export`` writes and the app
+reads (:mod:`engine.bundle.format`). The other format between engine and app is the atlas
+(:mod:`engine.atlas.format`)."""

@@ -171,7 +171,7 @@ def _run_from_shards(args: argparse.Namespace, cfg: Any) -> int:
 
     from engine.progress import Job, TqdmJob
     from engine.shard_training.compute import ComputeConfig
-    from engine.shard_training.train_loop import train_from_cache
+    from engine.shard_training.train_loop import train_from_shards
 
     compute = ComputeConfig(bf16=args.bf16, channels_last=args.channels_last, compile=args.compile)
     main_rank = int(os.environ.get("RANK", "0")) == 0
@@ -180,7 +180,7 @@ def _run_from_shards(args: argparse.Namespace, cfg: Any) -> int:
 
     try:
         with cancel_on_sigint(job), logging_redirect_tqdm():
-            result = train_from_cache(cfg, args.shards, args.out, resume=args.resume, job=job, compute=compute,
+            result = train_from_shards(cfg, args.shards, args.out, resume=args.resume, job=job, compute=compute,
                                       jpeg_decode=args.jpeg_decode, announce=lambda text: print(text, flush=True))
     finally:
         if isinstance(job, TqdmJob):

@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from engine.augment import random_time_crop
 from engine.errors import ConfigError, DatasetError
-from engine.shards.format import CacheIndex, RawSample, ShardInfo, iter_shard
+from engine.shards.format import RawSample, ShardIndex, ShardInfo, iter_shard
 
 log = logging.getLogger(__name__)
 
@@ -233,7 +233,7 @@ def make_loader(dataset: ShardBatches, pin_memory: bool) -> DataLoader:
                       prefetch_factor=ahead if workers else None, persistent_workers=False)
 
 
-def iter_clip_batches(index: CacheIndex, split: str, batch_size: int,
+def iter_clip_batches(index: ShardIndex, split: str, batch_size: int,
                       device: torch.device | str) -> Iterator[dict[str, Any]]:
     """Whole clips of a split, in shard order, in the batch format of the engine's clip loader
     (``image`` uint8 regions decoded on ``device``, ``audio`` a list of (1, n_mels, T) float32 clips,

@@ -1,7 +1,7 @@
-"""Training from a prepared cache through the GPU input pipeline, on one GPU or several (DDP).
+"""Training from prepared shards through the shard pipeline, on one GPU or several (DDP), or on CPU.
 
 ``soundscape-engine train --shards SHARDS`` (and ``torchrun --nproc-per-node N -m engine.cli train --shards
-CACHE ...``) runs this loop instead of the per-sample loader of :mod:`engine.train.loop`. Everything that
+SHARDS ...``) runs this loop instead of the per-sample loader of :mod:`engine.train.loop`. Everything that
 defines the training is shared with that loop: the run config and presets, the encoders, the optimiser
 and schedule, :class:`engine.losses.PairLoss` (which owns the all-gather across ranks), the batch
 augmentation of :mod:`engine.augment`, the validation protocol, and the run's bookkeeping (run folder,
@@ -38,14 +38,14 @@ from engine.shard_training.compute import ComputeConfig, DeviceMeter, PairModel,
 from engine.shard_training.distributed import DistContext, cleanup_distributed, init_distributed
 from engine.shard_training.loader import LoaderConfig, ShardBatches, iter_clip_batches, make_loader
 from engine.shard_training.pipeline import DevicePipeline, PipelineConfig
-from engine.shards.format import CacheIndex, read_index
+from engine.shards.format import ShardIndex, read_index
 from engine.train.run_book import RunBook, TrainResult, torch_settings
 from engine.train.state import build_optimizer, build_scheduler
 
 log = logging.getLogger(__name__)  # the epoch and end lines: RunBook logs through this module's logger
 
 
-def check_cache(index: CacheIndex, cfg: RunConfig) -> None:
+def check_shards(index: ShardIndex, cfg: RunConfig) -> None:
     """Refuse a cache whose image region or audio differs from what the run config trains on."""
     region = index.geometry.region / index.geometry.source_size
     if abs(region - cfg.data.image_region) > 1e-6:
@@ -61,7 +61,7 @@ def check_cache(index: CacheIndex, cfg: RunConfig) -> None:
 
 
 
-def cache_dataset(index: CacheIndex) -> dict[str, Any]:
+def shards_dataset(index: ShardIndex) -> dict[str, Any]:
     """RUN/config.json's ``dataset`` fields a prepared cache tells (as the CPU loop writes them from the
     dataset itself): the source folder, its layout and kind, the audio source and the split rule."""
     from engine.data.source import dataset_kind
@@ -74,10 +74,10 @@ def cache_dataset(index: CacheIndex) -> dict[str, Any]:
             "audio_source": (index.extra.get("log_mel") or {}).get("audio_source"),
             "split_rule": index.extra.get("split_rule")}
 
-class _CacheTrainer(RunBook):
+class _ShardTrainer(RunBook):
     """One training session from a prepared cache, on one GPU or as one rank of several."""
 
-    def __init__(self, cfg: RunConfig, index: CacheIndex, run_dir: Path, resume: bool, job: Job,
+    def __init__(self, cfg: RunConfig, index: ShardIndex, run_dir: Path, resume: bool, job: Job,
                  compute: ComputeConfig, ctx: DistContext, announce: Callable[[str], None],
                  jpeg_decode: str = "device") -> None:
         super().__init__(cfg, run_dir, job)
@@ -109,7 +109,7 @@ class _CacheTrainer(RunBook):
             self._restore(payload)
         self._skipped_before = dict(self.progress.skipped)
         self._open_run(payload is not None, index.extra.get("image_ground_m"), {
-            "dataset": {**cache_dataset(index), "cache": str(index.root.resolve()), "pairs": dict(index.counts),
+            "dataset": {**shards_dataset(index), "cache": str(index.root.resolve()), "pairs": dict(index.counts),
                         "skipped": dict(index.skipped)},
             "compute": {"bf16": compute.bf16, "channels_last": compute.channels_last, "compile": compute.compile,
                         "world_size": ctx.world_size, "jpeg_decode": jpeg_decode}})
@@ -202,14 +202,14 @@ class _CacheTrainer(RunBook):
         self._end_epoch(epoch, val)
 
 
-def train_from_cache(cfg: RunConfig, cache: str | Path, run_dir: str | Path, *, resume: bool = False,
-                     job: Job | None = None, compute: ComputeConfig | None = None,
-                     announce: Callable[[str], None] | None = None, jpeg_decode: str = "device") -> TrainResult:
-    """Train the encoders of ``cfg`` from a prepared cache with the GPU input pipeline.
+def train_from_shards(cfg: RunConfig, shards: str | Path, run_dir: str | Path, *, resume: bool = False,
+                      job: Job | None = None, compute: ComputeConfig | None = None,
+                      announce: Callable[[str], None] | None = None, jpeg_decode: str = "device") -> TrainResult:
+    """Train the encoders of ``cfg`` from prepared shards with the shard pipeline.
 
     Args:
         cfg: the resolved run config (a preset plus overrides).
-        cache: a folder made by ``soundscape-engine prepare``.
+        shards: a folder made by ``soundscape-engine prepare``.
         run_dir: the run folder (new, or the run to resume).
         resume: continue ``run_dir/checkpoints/last.pt``.
         job: progress and cancellation.
@@ -224,10 +224,10 @@ def train_from_cache(cfg: RunConfig, cache: str | Path, run_dir: str | Path, *, 
     """
     ctx = init_distributed(cfg.train.device)
     try:
-        index = read_index(cache)
-        check_cache(index, cfg)
+        index = read_index(shards)
+        check_shards(index, cfg)
         with torch_settings(cfg):  # the run's threads and determinism, as the CPU path sets them
-            trainer = _CacheTrainer(cfg, index, Path(run_dir), resume, job or Job(), compute or ComputeConfig(),
+            trainer = _ShardTrainer(cfg, index, Path(run_dir), resume, job or Job(), compute or ComputeConfig(),
                                     ctx, announce if ctx.is_main and announce else (lambda text: None), jpeg_decode)
             return trainer.run()
     finally:

@@ -14,7 +14,7 @@ Layout of ``CACHE`` (written by ``soundscape-engine prepare --data DIR --out CAC
                                   <key>.json  {"key", "long_key", "lon", "lat", "split"}
     CACHE/train-000000.json     the shard's sidecar: its keys, skipped keys and plan hash (resume)
 
-Image geometry (:class:`CacheGeometry`, from the preset's ``data.image_region`` and ``data.stored_size``):
+Image geometry (:class:`ShardGeometry`, from the preset's ``data.image_region`` and ``data.stored_size``):
 a SoundingEarth image is 1024 px (about 0.2 m per pixel, the recording at its centre). The cache keeps the
 central ``region`` source pixels (the paper presets: 768, the central 75 %) stored at ``stored`` px (the
 paper presets: 256; ``--stored-size 384`` keeps a 1/2-scale DCT decode as it is). The training
@@ -44,14 +44,14 @@ from engine.files import atomic_write_bytes, atomic_write_text, read_manifest
 
 log = logging.getLogger(__name__)
 
-CACHE_FORMAT = "soundscape-shards"
-CACHE_VERSION = 1
+SHARDS_FORMAT = "soundscape-shards"
+SHARDS_VERSION = 1
 INDEX_NAME = "index.json"
 SPLITS = SPLIT_NAMES
 
 
 @dataclass(frozen=True)
-class CacheGeometry:
+class ShardGeometry:
     """Which part of each image the cache keeps, and at what size.
 
     Args:
@@ -86,7 +86,7 @@ class CacheGeometry:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> CacheGeometry:
+    def from_dict(cls, data: dict[str, Any]) -> ShardGeometry:
         return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls) if f.name in data})
 
 
@@ -100,11 +100,11 @@ class ShardInfo:
 
 
 @dataclass
-class CacheIndex:
+class ShardIndex:
     """``CACHE/index.json`` in memory."""
 
     root: Path
-    geometry: CacheGeometry
+    geometry: ShardGeometry
     shards: list[ShardInfo]
     counts: dict[str, int]
     skipped: dict[str, int]
@@ -136,11 +136,11 @@ def shard_name(split: str, number: int) -> str:
     return f"{split}-{number:06d}.tar"
 
 
-def plan_hash(keys: list[str], geometry: CacheGeometry, config: dict[str, Any] | None = None) -> str:
+def plan_hash(keys: list[str], geometry: ShardGeometry, config: dict[str, Any] | None = None) -> str:
     """A hash of what a shard is planned to hold (keys, geometry, the data and front-end configs); a kept
     shard must match it to be reused on resume."""
     text = json.dumps({"keys": keys, "geometry": geometry.to_dict(), "config": config or {},
-                       "version": CACHE_VERSION}, sort_keys=True)
+                       "version": SHARDS_VERSION}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -248,18 +248,18 @@ def iter_shard(path: Path, on_skip: SkipCallback | None = None) -> Iterator[RawS
 
 
 def write_index(root: Path, index: dict[str, Any]) -> None:
-    data = {"format": CACHE_FORMAT, "version": CACHE_VERSION, **index}
+    data = {"format": SHARDS_FORMAT, "version": SHARDS_VERSION, **index}
     atomic_write_text(root / INDEX_NAME, json.dumps(data, indent=1))
 
 
-def read_index(root: str | Path) -> CacheIndex:
+def read_index(root: str | Path) -> ShardIndex:
     """Read ``CACHE/index.json``. Raises :class:`DatasetError` naming the folder when it is not a cache."""
     root = Path(root)
-    data = read_manifest(root / INDEX_NAME, CACHE_FORMAT, (CACHE_VERSION,), DatasetError, what="a prepared cache",
+    data = read_manifest(root / INDEX_NAME, SHARDS_FORMAT, (SHARDS_VERSION,), DatasetError, what="a prepared cache",
                          make="run 'soundscape-engine prepare --data DIR --out CACHE' first (or let it finish)",
                          redo="rerun prepare with this version of Soundscape Mapper to rebuild it")
     shards = [ShardInfo(s["name"], s["split"], int(s["count"])) for s in data["shards"]]
     known = {"format", "version", "geometry", "shards", "counts", "skipped", "n_mels"}
-    return CacheIndex(root, CacheGeometry.from_dict(data["geometry"]), shards, dict(data["counts"]),
+    return ShardIndex(root, ShardGeometry.from_dict(data["geometry"]), shards, dict(data["counts"]),
                       dict(data["skipped"]), int(data["n_mels"]),
                       {k: v for k, v in data.items() if k not in known})

@@ -32,20 +32,20 @@ from torchvision.io import encode_jpeg
 
 from engine.errors import ConfigError
 from engine.shard_training.decode import as_byte_tensor, decode_batch
-from engine.shards.format import CacheGeometry
+from engine.shards.format import ShardGeometry
 from engine.shards.plan import PrepareConfig, ShardPlan, build_shard_from_coded
 
 log = logging.getLogger(__name__)
 
 
-def region_box(width: int, height: int, geometry: CacheGeometry) -> tuple[float, float, float, float]:
+def region_box(width: int, height: int, geometry: ShardGeometry) -> tuple[float, float, float, float]:
     """The central region (left, top, right, bottom) in the pixels of a ``width`` x ``height`` image."""
     side = min(width, height) * geometry.region / geometry.source_size
     cx, cy = width / 2.0, height / 2.0
     return (cx - side / 2.0, cy - side / 2.0, cx + side / 2.0, cy + side / 2.0)
 
 
-def regions_from_images(images: list[torch.Tensor], geometry: CacheGeometry) -> list[torch.Tensor]:
+def regions_from_images(images: list[torch.Tensor], geometry: ShardGeometry) -> list[torch.Tensor]:
     """Cut the central region of each (3, H, W) uint8 image and bring it to the stored size (uint8).
 
     Integer reduction factors use area averaging; others antialiased bilinear resampling. Images of one
@@ -78,7 +78,7 @@ def _read(path: Path) -> bytes | None:
         return None
 
 
-def _code_images(datas: list[bytes | None], geometry: CacheGeometry, device: torch.device,
+def _code_images(datas: list[bytes | None], geometry: ShardGeometry, device: torch.device,
                  batch: int) -> list[bytes | str]:
     """Each record's re-encoded region (bytes), or the skip reason (str)."""
     out: list[bytes | str] = ["missing image" if d is None else "" for d in datas]

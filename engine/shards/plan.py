@@ -22,7 +22,7 @@ from engine.config.front_end import FrontEndConfig
 from engine.data.records import PairRecord
 from engine.data.source import record_image, record_log_mel
 from engine.errors import AudioFileError, DatasetError, ImageFileError
-from engine.shards.format import SPLITS, CacheGeometry, RawSample, plan_hash, shard_name, write_shard
+from engine.shards.format import SPLITS, RawSample, ShardGeometry, plan_hash, shard_name, write_shard
 
 
 @dataclass(frozen=True)
@@ -57,8 +57,8 @@ class PrepareConfig:
         _ = self.geometry  # validates region, stored size and quality
 
     @property
-    def geometry(self) -> CacheGeometry:
-        return CacheGeometry(region=round(self.data.image_region * 1024), stored=self.data.stored_size,
+    def geometry(self) -> ShardGeometry:
+        return ShardGeometry(region=round(self.data.image_region * 1024), stored=self.data.stored_size,
                              quality=self.quality)
 
 

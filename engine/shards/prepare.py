@@ -59,7 +59,7 @@ def check_out_dir(out: Path) -> None:
                                "name a new folder, or the folder of an earlier prepare run to continue it")
 
 
-def prepare_cache(data_dir: str | Path, out_dir: str | Path, cfg: PrepareConfig | None = None,
+def prepare_shards(data_dir: str | Path, out_dir: str | Path, cfg: PrepareConfig | None = None,
                   job: Job | None = None) -> PrepareSummary:
     """Build (or continue building) the cache of a dataset.
 

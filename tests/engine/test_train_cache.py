@@ -18,7 +18,7 @@ from engine.cli import main
 from engine.config.run import load_preset
 from engine.errors import Cancelled
 from engine.progress import Job
-from engine.shard_training.train_loop import train_from_cache
+from engine.shard_training.train_loop import train_from_shards
 from engine.train.metrics_log import read_metrics
 from tests.conftest import ROOT
 from tests.engine.shards_fixture import make_soundingearth
@@ -97,7 +97,7 @@ def test_interrupted_run_resumes_exactly(cache: Path, tmp_path: Path) -> None:
     cfg = load_preset("tiny").replace("train", batch_size=4, device="cpu", epochs=2).replace("data", num_workers=0)
     job = Job(lambda done, total, message: job.cancel() if done >= 4 else None)
     with pytest.raises(Cancelled):
-        train_from_cache(cfg, cache, resumed, job=job)
+        train_from_shards(cfg, cache, resumed, job=job)
     stopped = load_checkpoint(resumed / "checkpoints" / "last.pt")
     assert stopped["step"] == 5 and stopped["progress"]["epoch_step"] == 2  # mid-epoch 2
     # The cache is taken from the run's config on --resume.
