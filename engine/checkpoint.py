@@ -3,7 +3,10 @@
 Layout of a run folder (``soundscape-engine train --out RUN``)::
 
     RUN/config.json          the resolved config: {"format": "soundscape-run", "version": 1,
-                             "model": ModelConfig, "front_end": FrontEndConfig, ...}
+                             "model", "front_end", "data", "augment", "train" (engine.config.run.RunConfig),
+                             "preset", "image_weights", "dataset": {path, layout, kind, audio_source,
+                             split_rule, pairs per split, skipped; from shards also "cache": the
+                             shards folder}, from shards also "compute"}
     RUN/checkpoints/last.pt  written atomically every epoch (and on Ctrl-C)
     RUN/checkpoints/best.pt  the best validation epoch so far
     RUN/metrics.jsonl        the live log the app plots

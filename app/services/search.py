@@ -5,8 +5,9 @@ and progress/cancel for the app."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,11 +17,15 @@ from engine.audio import StreamingLogMel, iter_audio_blocks, normalise, resample
 from engine.errors import AudioFileError
 from engine.progress import Job
 
+if TYPE_CHECKING:
+    from app.services.project import Project
+    from engine.audio import FrontEndConfig
+
 TOP_TILES = 24
 TOP_RECORDINGS = 10
 
 
-def select_tile(project: Any, lon: float, lat: float, k: int = TOP_RECORDINGS) -> TileSelection | None:
+def select_tile(project: Project, lon: float, lat: float, k: int = TOP_RECORDINGS) -> TileSelection | None:
     """The tile under (lon, lat) and its predicted soundscape, or None when no tile is there."""
     index = tile_at(project, lon, lat)
     if index is None:
@@ -28,7 +33,7 @@ def select_tile(project: Any, lon: float, lat: float, k: int = TOP_RECORDINGS) -
     return tile_selection(project, int(index), k)
 
 
-def tile_at(project: Any, lon: float, lat: float) -> int | None:
+def tile_at(project: Project, lon: float, lat: float) -> int | None:
     """The index of the tile under (lon, lat); None there is none (or the point is off the Earth,
     as the map's empty margins can be)."""
     from engine.atlas.query import locate_tile
@@ -39,7 +44,7 @@ def tile_at(project: Any, lon: float, lat: float) -> int | None:
     return None if index is None else int(index)
 
 
-def tile_selection(project: Any, index: int, k: int = TOP_RECORDINGS) -> TileSelection:
+def tile_selection(project: Project, index: int, k: int = TOP_RECORDINGS) -> TileSelection:
     """Tile ``index``'s best-matching recordings (by embedding) and its nearest ones (by km)."""
     from engine.atlas.query import tile_soundscape
 
@@ -49,7 +54,7 @@ def tile_selection(project: Any, index: int, k: int = TOP_RECORDINGS) -> TileSel
                          lat=float(tiles.lat[index]), best=list(best), nearest=list(nearest))
 
 
-def best_recording_title(project: Any, index: int) -> str | None:
+def best_recording_title(project: Project, index: int) -> str | None:
     """The title of tile ``index``'s best-matching recording (for the hover tooltip)."""
     from engine.atlas.query import tile_soundscape
 
@@ -59,7 +64,7 @@ def best_recording_title(project: Any, index: int) -> str | None:
     return str(best[0].title) if best else None
 
 
-def _stream_log_mel(blocks: Any, cfg: Any, job: Job | None, total_samples: int | None,
+def _stream_log_mel(blocks: Iterable[np.ndarray], cfg: FrontEndConfig, job: Job | None, total_samples: int | None,
                     source: str) -> tuple[np.ndarray, float]:
     stream = StreamingLogMel(cfg)
     parts, seen = [], 0
@@ -77,7 +82,7 @@ def _stream_log_mel(blocks: Any, cfg: Any, job: Job | None, total_samples: int |
     return np.concatenate(parts, axis=1), seconds
 
 
-def _query(project: Any, log_mel_db: np.ndarray, seconds: float, source: str, k: int,
+def _query(project: Project, log_mel_db: np.ndarray, seconds: float, source: str, k: int,
            job: Job | None) -> SoundQueryResult:
     from engine.atlas.query import sound_query
 
@@ -93,7 +98,7 @@ def _query(project: Any, log_mel_db: np.ndarray, seconds: float, source: str, k:
                             scores=np.asarray(q.scores), distances=np.asarray(q.distances), top=list(q.top))
 
 
-def query_audio_file(project: Any, path: str | Path, k: int = TOP_TILES, job: Job | None = None) -> SoundQueryResult:
+def query_audio_file(project: Project, path: str | Path, k: int = TOP_TILES, job: Job | None = None) -> SoundQueryResult:
     """Embed an audio file (any length, streamed) and score every tile against it.
 
     Raises:
@@ -110,7 +115,7 @@ def query_audio_file(project: Any, path: str | Path, k: int = TOP_TILES, job: Jo
     return _query(project, mel, seconds, str(path), k, job)
 
 
-def query_samples(project: Any, samples: np.ndarray, rate: int, k: int = TOP_TILES, job: Job | None = None,
+def query_samples(project: Project, samples: np.ndarray, rate: int, k: int = TOP_TILES, job: Job | None = None,
                   source: str = "microphone") -> SoundQueryResult:
     """Embed an in-memory clip (a microphone recording) and score every tile against it.
 

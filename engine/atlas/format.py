@@ -31,12 +31,15 @@ import threading
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from engine import files
 from engine.errors import AtlasError
+
+if TYPE_CHECKING:
+    from engine.bundle.format import Bundle
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +136,14 @@ class AtlasRecordings:
 
 
 class Atlas:
-    """An opened atlas (read-only). See the module docstring for the files and ``docs/ARCHITECTURE.md``."""
+    """An opened atlas (read-only; see the module docstring for the files).
+
+    ``tiles``: ``ids`` (row numbers), ``lon``/``lat`` centres, ``footprints`` (N, 4, 2) lon/lat corners,
+    ``embeddings`` (N, D), ``sqnorms``, ``source`` (index into ``sources``), ``grid`` ((col, row) in the
+    source) and ``thumb``, all read-only memory maps; ``recordings``: ``ids``, ``lon``, ``lat``, ``paths``,
+    ``titles``, ``durations``, ``embeddings`` (M, D); ``sources``: :class:`SourceInfo` per imagery source.
+    :meth:`thumbnail` (thread-safe) and :meth:`overview` give the pictures the map shows.
+    """
 
     def __init__(self, path: Path, manifest: dict[str, Any]) -> None:
         self.path = path
@@ -235,7 +245,7 @@ class Atlas:
                 self._thumbs_file = None
 
 
-def bundle_id_of(bundle: Any) -> str:
+def bundle_id_of(bundle: Bundle | str | Path) -> str:
     """The id of a Bundle, a bundle folder, or an id string."""
     if hasattr(bundle, "bundle_id"):
         return bundle.bundle_id
@@ -246,7 +256,7 @@ def bundle_id_of(bundle: Any) -> str:
     return str(bundle)
 
 
-def open_atlas(path: str | Path, bundle: Any = None) -> Atlas:
+def open_atlas(path: str | Path, bundle: Bundle | str | Path | None = None) -> Atlas:
     """Open an atlas for reading.
 
     Args:

@@ -189,7 +189,7 @@ def mel_filterbank(cfg: FrontEndConfig) -> np.ndarray:
     """The (n_mels, 1 + n_fft/2) Slaney mel filterbank with Slaney (area) normalisation.
 
     The same matrix as ``librosa.filters.mel(sr, n_fft, n_mels, fmin, fmax)`` (a test holds it to
-    librosa); built here because importing librosa would add ~65 MB and ~1 s to every process.
+    librosa); built here because importing librosa would add its memory and start-up time to every process.
     """
     fft_hz = np.fft.rfftfreq(cfg.n_fft, d=1.0 / cfg.sample_rate)
     edges_hz = _slaney_mel_to_hz(np.linspace(_hz_to_slaney_mel(cfg.f_min), _hz_to_slaney_mel(cfg.f_max),

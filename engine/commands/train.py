@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.commands import add_renamed_flag
+from engine.config.run import RunConfig
 
 log = logging.getLogger(__name__)
 
@@ -85,10 +86,10 @@ def cancel_on_sigint(job: Any) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def resolve_config(args: argparse.Namespace) -> Any:
+def resolve_config(args: argparse.Namespace) -> RunConfig:
     """The run's config: the preset (or, on --resume, the run's config.json) plus the options given."""
     from engine.checkpoint import read_run_config
-    from engine.config.run import RunConfig, load_preset
+    from engine.config.run import load_preset
     from engine.errors import CheckpointError, ConfigError
 
     if args.resume:
@@ -121,9 +122,8 @@ def cpu_threads_wait_passively() -> None:
 
     PyTorch's OpenMP threads spin while they wait for work; on a CPU shared with other programs (the
     app's own window, a browser, other jobs) the spinning threads steal the cores the working ones
-    need. Measured on this project's 2-core machine: with other jobs running, a demo-cpu training step
-    took 88 ms/sample spinning and 11.6 ms/sample passive; on idle cores passive costs about 20 %
-    (4.6 vs 3.7 ms/sample). Set ``OMP_WAIT_POLICY=ACTIVE`` on a dedicated machine. It only takes effect
+    need; on a busy machine that costs far more than passive waiting costs on idle cores (the figures
+    are in the README). Set ``OMP_WAIT_POLICY=ACTIVE`` on a dedicated machine. It only takes effect
     before torch is first imported, so it is called before any import of torch.
     """
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -164,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
               f"{i2a['median_rank']:.1f}, audio->image {a2i['median_rank']:.1f}; best epoch {result.best_epoch}")
     return 0
 
-def _run_from_shards(args: argparse.Namespace, cfg: Any) -> int:
+def _run_from_shards(args: argparse.Namespace, cfg: RunConfig) -> int:
     """``train --shards``: the shard pipeline (:mod:`engine.shard_training.train_loop`); torchrun starts one
     process per GPU."""
     import os

@@ -18,6 +18,8 @@ from PIL import Image
 
 from engine.audio import FrontEndConfig, chunk_log_mel, samples_log_mel
 from engine.checkpoint import LoadedRun
+from engine.config.run import RunConfig
+from engine.data.source import PairSource, open_source
 from engine.errors import UserInputError
 from engine.export.onnx import ImageInput
 
@@ -35,12 +37,11 @@ def run_dataset(config: dict[str, Any]) -> Path | None:
     return None
 
 
-def open_run_source(run: LoadedRun) -> tuple[Any, Any] | None:
+def open_run_source(run: LoadedRun) -> tuple[PairSource, RunConfig] | None:
     """The run's own dataset read as ``train`` read it (its data config, front-end and split rule):
     (:class:`engine.data.source.PairSource`, :class:`engine.config.run.RunConfig`), or None when the
     data is not on this machine or cannot be read any more."""
     from engine.config.run import RunConfig
-    from engine.data.source import open_source
 
     path = run_dataset(run.config)
     if path is None:

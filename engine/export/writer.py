@@ -1,5 +1,5 @@
-"""Export a trained run as a model bundle: two ONNX encoders and a manifest (see
-:mod:`engine.bundle.format` and ``docs/ARCHITECTURE.md``).
+"""Export a trained run as a model bundle: two ONNX encoders and a manifest (the format:
+:mod:`engine.bundle.format`).
 
 The graphs are exported by :mod:`engine.export.onnx`, then onnxruntime is compared with PyTorch on real
 inputs (:mod:`engine.export.parity`); a relative difference above ``tolerance`` fails the export and

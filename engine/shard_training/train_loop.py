@@ -62,7 +62,7 @@ def check_shards(index: ShardIndex, cfg: RunConfig) -> None:
 
 
 def shards_dataset(index: ShardIndex) -> dict[str, Any]:
-    """RUN/config.json's ``dataset`` fields a prepared cache tells (as the CPU loop writes them from the
+    """RUN/config.json's ``dataset`` fields prepared shards tell (as the CPU loop writes them from the
     dataset itself): the source folder, its layout and kind, the audio source and the split rule."""
     from engine.data.source import dataset_kind
 
@@ -75,7 +75,7 @@ def shards_dataset(index: ShardIndex) -> dict[str, Any]:
             "split_rule": index.extra.get("split_rule")}
 
 class _ShardTrainer(RunBook):
-    """One training session from a prepared cache, on one GPU or as one rank of several."""
+    """One training session from prepared shards, on one GPU or as one rank of several."""
 
     def __init__(self, cfg: RunConfig, index: ShardIndex, run_dir: Path, resume: bool, job: Job,
                  compute: ComputeConfig, ctx: DistContext, announce: Callable[[str], None],

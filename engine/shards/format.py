@@ -1,18 +1,18 @@
-"""The prepared cache on disk: WebDataset-style tar shards plus an index. Torch-free.
+"""Prepared shards on disk: WebDataset-style tar shards plus an index. Torch-free.
 
-Layout of ``CACHE`` (written by ``soundscape-engine prepare --data DIR --out CACHE``)::
+Layout of ``SHARDS`` (written by ``soundscape-engine prepare --data DIR --out SHARDS``)::
 
-    CACHE/index.json            {"format": "soundscape-shards", "version": 1, "geometry": {...},
+    SHARDS/index.json            {"format": "soundscape-shards", "version": 1, "geometry": {...},
                                  "shards": [{"name", "split", "count"}], "counts": {split: n},
                                  "skipped": {reason: n}, "source": DIR, "data": DataConfig,
                                  "log_mel": {"normalised", "audio_source", "front_end"}, ...}
-    CACHE/train-000000.tar      a tar of consecutive members per sample (the WebDataset convention):
+    SHARDS/train-000000.tar      a tar of consecutive members per sample (the WebDataset convention):
                                   <key>.jpg   the central image region, re-encoded (RGB JPEG)
                                   <key>.npy   the whole log-mel, float16 (n_mels, T), normalised by the
                                               front-end (for SoundingEarth spectrograms: x = 10 ln v of
                                               the 8-bit encoding, then each clip standardised)
                                   <key>.json  {"key", "long_key", "lon", "lat", "split"}
-    CACHE/train-000000.json     the shard's sidecar: its keys, skipped keys and plan hash (resume)
+    SHARDS/train-000000.json     the shard's sidecar: its keys, skipped keys and plan hash (resume)
 
 Image geometry (:class:`ShardGeometry`, from the preset's ``data.image_region`` and ``data.stored_size``):
 a SoundingEarth image is 1024 px (about 0.2 m per pixel, the recording at its centre). The cache keeps the
@@ -101,7 +101,7 @@ class ShardInfo:
 
 @dataclass
 class ShardIndex:
-    """``CACHE/index.json`` in memory."""
+    """``SHARDS/index.json`` in memory."""
 
     root: Path
     geometry: ShardGeometry
@@ -253,10 +253,10 @@ def write_index(root: Path, index: dict[str, Any]) -> None:
 
 
 def read_index(root: str | Path) -> ShardIndex:
-    """Read ``CACHE/index.json``. Raises :class:`DatasetError` naming the folder when it is not a cache."""
+    """Read ``SHARDS/index.json``. Raises :class:`DatasetError` naming the folder when it holds no shards."""
     root = Path(root)
-    data = read_manifest(root / INDEX_NAME, SHARDS_FORMAT, (SHARDS_VERSION,), DatasetError, what="a prepared cache",
-                         make="run 'soundscape-engine prepare --data DIR --out CACHE' first (or let it finish)",
+    data = read_manifest(root / INDEX_NAME, SHARDS_FORMAT, (SHARDS_VERSION,), DatasetError, what="a folder of prepared shards",
+                         make="run 'soundscape-engine prepare --data DIR --out SHARDS' first (or let it finish)",
                          redo="rerun prepare with this version of Soundscape Mapper to rebuild it")
     shards = [ShardInfo(s["name"], s["split"], int(s["count"])) for s in data["shards"]]
     known = {"format", "version", "geometry", "shards", "counts", "skipped", "n_mels"}

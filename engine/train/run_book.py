@@ -3,7 +3,7 @@
 :class:`RunBook` is the base of the per-sample loop (:mod:`engine.train.loop`) and of the GPU input
 pipeline's loop (:mod:`engine.shard_training.train_loop`). It owns what a run writes and how a session starts and
 ends: refusing or reopening the run folder, ``RUN/config.json``, the ``last``/``best`` checkpoints, the
-``start``/``step``/``epoch``/``end`` events of ``metrics.jsonl`` (contract in docs/ARCHITECTURE.md) and
+``start``/``step``/``epoch``/``end`` events of ``metrics.jsonl`` (contract in :mod:`engine.train.metrics_log`) and
 their TensorBoard scalars, the best-epoch rule, the ETA and the messages of a stopped or failed run. A loop
 keeps what differs: how batches are made and how a step runs. Under DDP only the main rank writes
 (:attr:`RunBook.is_main`).

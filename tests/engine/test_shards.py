@@ -194,5 +194,5 @@ def test_bad_inputs_get_one_line_errors(soundingearth: Path, tmp_path: Path, cap
     assert "--stored-size" in capsys.readouterr().err
     assert main(["prepare", "--data", str(soundingearth), "--out", str(tmp_path / "c4"), "--preset", "nope"]) == 2
     assert "--preset nope: no such preset" in capsys.readouterr().err
-    with pytest.raises(DatasetError, match="not a prepared cache"):
+    with pytest.raises(DatasetError, match="not a folder of prepared shards"):
         read_index(tmp_path)

@@ -135,7 +135,7 @@ def test_a_nan_loss_stops_the_cache_loop_and_names_the_kept_checkpoint(
 
 def test_bad_cache_options(cache: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["train", "--shards", str(tmp_path), "--out", str(tmp_path / "r1"), *TRAIN]) == 2
-    assert "is not a prepared cache" in capsys.readouterr().err
+    assert "is not a folder of prepared shards" in capsys.readouterr().err
     assert main(["train", "--shards", str(cache), "--out", str(tmp_path / "r2"), "--preset", "paper-r18",
                  "--device", "cpu"]) == 2
     assert "prepare again with --image-region 0.75" in capsys.readouterr().err
