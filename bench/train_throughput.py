@@ -132,7 +132,7 @@ def bench_prepare(data: Path, out: Path, decoder: str, workers: int, shard_size:
 
 
 def warm_nvjpeg(data: Path) -> None:
-    from engine.shard_training.decode import as_byte_tensor, decode_batch
+    from engine.shards.jpeg_decode import as_byte_tensor, decode_batch
 
     first = next((data / "images").glob("*.jpg"))
     decode_batch([as_byte_tensor(first.read_bytes())] * 2, "cuda")

@@ -208,7 +208,7 @@ class ShardBatches(IterableDataset):
     def _decoded_batch(self, samples: Iterator[RawSample], skipped: Counter[str]) -> dict[str, Any]:
         """The next batch with its JPEGs decoded here; a damaged one is counted and the stream's next sample
         takes its place, so the batch size holds (the all-gather across ranks relies on it)."""
-        from engine.shard_training.decode import as_byte_tensor, decode_batch
+        from engine.shards.jpeg_decode import as_byte_tensor, decode_batch
 
         kept: list[RawSample] = []
         images: list[torch.Tensor] = []
@@ -239,7 +239,7 @@ def iter_clip_batches(index: ShardIndex, split: str, batch_size: int,
     (``image`` uint8 regions decoded on ``device``, ``audio`` a list of (1, n_mels, T) float32 clips,
     ``lon``, ``lat``, ``key``, ``size``, ``skipped``) for validation with :func:`engine.embedding.embed_loader`.
     """
-    from engine.shard_training.decode import as_byte_tensor, decode_batch
+    from engine.shards.jpeg_decode import as_byte_tensor, decode_batch
 
     def flush(samples: list[RawSample], skipped: list[tuple[str, str, str]]) -> dict[str, Any]:
         images = decode_batch([as_byte_tensor(s.jpeg) for s in samples], device)

@@ -35,7 +35,7 @@ import torch
 
 from engine.augment import augment_images, mask_log_mels
 from engine.config.augment import AugmentConfig
-from engine.shard_training.decode import decode_batch
+from engine.shards.jpeg_decode import decode_batch
 
 log = logging.getLogger(__name__)
 

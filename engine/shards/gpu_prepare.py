@@ -31,8 +31,8 @@ import torch.nn.functional as F
 from torchvision.io import encode_jpeg
 
 from engine.errors import ConfigError
-from engine.shard_training.decode import as_byte_tensor, decode_batch
 from engine.shards.format import ShardGeometry
+from engine.shards.jpeg_decode import as_byte_tensor, decode_batch
 from engine.shards.plan import PrepareConfig, ShardPlan, build_shard_from_coded
 
 log = logging.getLogger(__name__)

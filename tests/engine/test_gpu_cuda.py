@@ -21,9 +21,9 @@ from engine.config.model import ModelConfig
 from engine.losses import PairLoss, batch_all_triplet_loss
 from engine.models import AudioEncoder, ImageEncoder
 from engine.shard_training.compute import ComputeConfig, PairModel, TrainStep, prepare_model
-from engine.shard_training.decode import as_byte_tensor, decode_batch
 from engine.shard_training.loader import LoaderConfig, ShardBatches, make_loader
 from engine.shard_training.pipeline import DevicePipeline, PipelineConfig
+from engine.shards.jpeg_decode import as_byte_tensor, decode_batch
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
 
