@@ -248,6 +248,9 @@ def run_training(spec: TrainingSpec, job: Job, on_event: Callable[[dict[str, Any
 
 def available_presets() -> list[str]:
     """The engine's preset names (:func:`engine.config.run.preset_names`), the demo's first."""
-    names = preset_names()
+    try:
+        names = preset_names()
+    except (FileNotFoundError, NotADirectoryError):  # an install without the preset files
+        names = []
     preferred = [n for n in ("demo-cpu", "tiny") if n in names]
     return preferred + [n for n in names if n not in preferred] or ["demo-cpu"]

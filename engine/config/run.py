@@ -13,6 +13,7 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -123,9 +124,15 @@ class RunConfig:
         return dataclasses.replace(self, **{section: dataclasses.replace(getattr(self, section), **changes)})
 
 
+def _presets_folder() -> Traversable:
+    # Through this package, not by importing engine.config.presets: the desktop bundle ships the JSON
+    # files as data, and PyInstaller cannot see a package imported by name.
+    return resources.files("engine.config") / "presets"
+
+
 def preset_names() -> list[str]:
     """The presets shipped in engine/config/presets/."""
-    return sorted(p.name[:-5] for p in resources.files("engine.config.presets").iterdir() if p.name.endswith(".json"))
+    return sorted(p.name[:-5] for p in _presets_folder().iterdir() if p.name.endswith(".json"))
 
 
 def load_preset(name: str) -> RunConfig:
@@ -140,7 +147,7 @@ def load_preset(name: str) -> RunConfig:
             raise ConfigError(f"--preset {name}", "file not found", "give a preset name or an existing .json file")
         text, label = path.read_text(), path.stem
     else:
-        entry = resources.files("engine.config.presets").joinpath(f"{name}.json")
+        entry = _presets_folder().joinpath(f"{name}.json")
         if not entry.is_file():
             raise ConfigError(f"--preset {name}", "no such preset",
                               f"use one of {', '.join(preset_names())} or a path to a preset .json file")

@@ -118,7 +118,7 @@ def test_fused_adam_on_cuda_takes_the_same_step_as_foreach_adam() -> None:
 @pytest.mark.parametrize(("decode", "producer"), [("device", "thread"), ("workers", "thread"), ("device", "launch"),
                                                  ("workers", "launch")])
 def test_cuda_pipeline_from_shards_with_a_damaged_jpeg(tmp_path: Path, decode: str, producer: str) -> None:
-    from tests.engine.test_gpu_loader import write_cache
+    from tests.engine.test_shard_loader import write_cache
 
     shards = write_cache(tmp_path, [16, 16], damaged={"7"})
     raw = iter(make_loader(ShardBatches(tmp_path, shards, LoaderConfig(batch_size=8, audio_frames=10, workers=2,

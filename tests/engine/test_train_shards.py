@@ -1,4 +1,4 @@
-"""train --shards: the GPU input pipeline's training loop, run on CPU: log, checkpoints, exact resume,
+"""train --shards: the shard pipeline's training loop, run on CPU: log, checkpoints, exact resume,
 and two processes under torchrun (gloo) where only rank 0 writes."""
 
 from __future__ import annotations
