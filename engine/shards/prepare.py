@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.data.source import image_ground_m, open_source
+from engine.data.source import PairSource, image_ground_m, open_source
 from engine.errors import DatasetError
 from engine.progress import Job
 from engine.shards.format import INDEX_NAME, SPLITS, completed_shard, write_index
@@ -146,7 +146,7 @@ def _build_cpu(pending: list[ShardPlan], out: Path, cfg: PrepareConfig, job: Job
             raise
 
 
-def _write_summary(out: Path, source: Any, plans: list[ShardPlan], sidecars: dict[str, dict[str, Any]],
+def _write_summary(out: Path, source: PairSource, plans: list[ShardPlan], sidecars: dict[str, dict[str, Any]],
                    skipped: Counter[str], reused: int, cfg: PrepareConfig) -> PrepareSummary:
     counts: Counter[str] = Counter()
     shards = []
