@@ -55,7 +55,7 @@ demo-model: setup
 		$(PY) -m engine.cli demo-world --out $(DEMO_MODEL)/world --size default --seed 0
 	rm -rf $(DEMO_MODEL)/run $(DEMO_MODEL)/bundle
 	$(PY) -m engine.cli train --data $(DEMO_MODEL)/world --preset demo-cpu --out $(DEMO_MODEL)/run \
-		--cache-dir $(DEMO_MODEL)/decoded
+		--sample-cache-dir $(DEMO_MODEL)/decoded
 	$(PY) -m engine.cli evaluate --run $(DEMO_MODEL)/run --data $(DEMO_MODEL)/world --split test \
 		--protocol paper --out $(DEMO_MODEL)/run/eval/test.json
 	$(PY) -m engine.cli export --run $(DEMO_MODEL)/run --out $(DEMO_MODEL)/bundle

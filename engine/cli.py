@@ -30,7 +30,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("atlas", "engine.commands.atlas", "build, query or re-embed an atlas of imagery tiles and recordings"),
     ("downstream", "engine.commands.downstream", "transfer protocols: scene classification, ADVANCE, DeepGlobe"),
     ("indices", "engine.commands.indices", "acoustic indices (ACI, ADI, AEI, BI, NDSI, H ...) of recordings, as CSV"),
-    ("prepare", "engine.commands.prepare", "build a sharded training cache (tar shards) for train --cache"),
+    ("prepare", "engine.commands.prepare", "build prepared shards (tar) of a dataset for train --shards"),
 ]
 
 log = logging.getLogger("engine")

@@ -52,7 +52,8 @@ class Cancelled(Exception):
 
 
 class TrainingError(UserInputError):
-    """A training run that cannot go on (e.g. the loss became NaN); the last good checkpoint is kept."""
+    """A training run that cannot go on (e.g. the loss became NaN; in the app, a failed ``train`` or ``export``
+    process); the last good checkpoint is kept."""
 
 
 def brief(err: BaseException | str, limit: int = 160, last_line: bool = False) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from engine.checkpoint import load_encoders
+from engine.config.run import RunConfig
 from engine.data.splits import SPLIT_NAMES
 from engine.device import resolve_device
 from engine.embedding import embed_loader
@@ -24,7 +25,6 @@ from engine.errors import ConfigError, DatasetError
 from engine.evaluate import DIRECTIONS, PROTOCOLS, RetrievalResult, recall_curve, retrieval_metrics
 from engine.files import atomic_write_bytes, json_safe
 from engine.progress import Job
-from engine.train.config import RunConfig
 from engine.train.data import clip_loader, open_run_data
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,5 @@
-"""Writing files so that a crash, a full disk or a cancel never leaves a half-written one (torch-free).
+"""Writing files so that a crash, a full disk or a cancel never leaves a half-written one, and reading
+the versioned JSON manifests of the engine's formats (torch-free).
 
 Checkpoints, run configs, evaluation and downstream results, bundle manifests and atlas manifests are all
 written through :func:`atomic_write_bytes`: a temporary file in the same folder, flushed and fsynced, then
@@ -7,13 +8,16 @@ renamed over the target in one step, so a reader sees the old file or the new on
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import stat
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import IO, Any
+
+from engine.errors import UserInputError
 
 NEW_FILE_MODE = 0o644  # what open() gives under the usual umask 022
 
@@ -61,3 +65,38 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [json_safe(v) for v in value]
     return value
+
+
+def read_manifest(path: str | Path, fmt: str, versions: Collection[int], error_cls: type[UserInputError], *,
+                  what: str, version_key: str = "version", make: str, redo: str) -> dict[str, Any]:
+    """Read a versioned JSON manifest (a run's config.json, a cache's index.json, a bundle's manifest.json,
+    an atlas's atlas.json) and check its format tag and version.
+
+    Args:
+        path: the manifest file; its folder is what the errors name when the file is missing or of another
+            version (the whole folder is then to be made again), the file itself when it is unreadable.
+        fmt: the expected ``format`` value.
+        versions: the versions this code reads.
+        error_cls: the error raised (each format has its own :class:`UserInputError` subclass).
+        what: what the folder should be, with its article (``"a model bundle"``), for the messages.
+        version_key: the key holding the version (``version`` or ``format_version``).
+        make: the fix when the folder is not one (how to make one).
+        redo: the fix when the file is unreadable or of another version (how to make it again).
+    Raises:
+        ``error_cls``: missing, unreadable, not a JSON object, another format or an unsupported version.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise error_cls(path.parent, f"is not {what} (no {path.name})", make)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise error_cls(path, f"unreadable ({type(err).__name__}: {str(err)[:80]})", redo) from None
+    if not isinstance(data, dict) or data.get("format") != fmt:
+        found = data.get("format") if isinstance(data, dict) else type(data).__name__
+        raise error_cls(path, f"is not {what} (format {found!r}, expected {fmt!r})", make)
+    if data.get(version_key) not in versions:
+        readable = ", ".join(str(v) for v in sorted(versions))
+        raise error_cls(path.parent, f"format version {data.get(version_key)!r} is not supported (this version reads "
+                        f"{readable})", redo)
+    return data

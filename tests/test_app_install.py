@@ -30,7 +30,7 @@ import pytest
 from PIL import Image
 
 from engine.atlas import open_atlas
-from engine.runtime.encoders import BundleEncoders
+from engine.inference.encoders import BundleEncoders
 from tests.app import independent
 from tests.conftest import ROOT
 from tests.test_torch_free import PORTABLE_MODULES

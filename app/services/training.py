@@ -20,17 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.errors import Cancelled, UserInputError
+from engine.config.run import preset_names
+from engine.errors import Cancelled, TrainingError
 from engine.progress import Job
 
 log = logging.getLogger(__name__)
 
 POLL_S = 0.2
 STOP_GRACE_S = 120.0  # after SIGINT the engine finishes its step and writes a checkpoint
-
-
-class TrainingError(UserInputError):
-    """A training or export subprocess that failed (its last error line is in the message)."""
 
 
 @dataclass(frozen=True)
@@ -250,13 +247,10 @@ def run_training(spec: TrainingSpec, job: Job, on_event: Callable[[dict[str, Any
 
 
 def available_presets() -> list[str]:
-    """The engine's preset names (``engine/presets/*.json``), the demo's first; read without torch."""
-    from importlib import resources
-
+    """The engine's preset names (:func:`engine.config.run.preset_names`), the demo's first."""
     try:
-        folder = resources.files("engine") / "presets"
-        names = sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".json"))
-    except (FileNotFoundError, NotADirectoryError, ModuleNotFoundError):
+        names = preset_names()
+    except (FileNotFoundError, NotADirectoryError):  # an install without the preset files
         names = []
     preferred = [n for n in ("demo-cpu", "tiny") if n in names]
     return preferred + [n for n in names if n not in preferred] or ["demo-cpu"]

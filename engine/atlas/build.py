@@ -30,13 +30,13 @@ from engine.atlas.imagery import (
 )
 from engine.atlas.writer import AtlasWriter, now
 from engine.audio import probe_audio
+from engine.bundle.format import Bundle, load_bundle
 from engine.data.records import PairRecord
 from engine.data.source import RecordingScan, scan_recordings
 from engine.errors import AtlasError, AudioFileError, ConfigError, UserInputError
-from engine.formats.bundle import Bundle, load_bundle
+from engine.inference.encoders import BundleEncoders
+from engine.inference.images import prepare_image
 from engine.progress import Job
-from engine.runtime.encoders import BundleEncoders
-from engine.runtime.images import prepare_image
 
 log = logging.getLogger(__name__)
 

@@ -36,11 +36,15 @@ import threading
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from engine import files
 from engine.errors import AtlasError
+
+if TYPE_CHECKING:
+    from engine.bundle.format import Bundle
 
 log = logging.getLogger(__name__)
 
@@ -74,18 +78,9 @@ def read_manifest(path: Path) -> dict[str, Any]:
     """Read and check atlas.json. Raises :class:`AtlasError` naming the folder and the fix."""
     if not path.exists():
         raise AtlasError(path, "atlas not found", "build one with 'soundscape-engine atlas build'")
-    if not (path / MANIFEST).is_file():
-        raise AtlasError(path, f"not an atlas (no {MANIFEST})", "name a folder made by 'atlas build'")
-    try:
-        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise AtlasError(path / MANIFEST, f"unreadable ({type(err).__name__})",
-                         "restore the atlas from a copy or build it again") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != ATLAS_FORMAT:
-        raise AtlasError(path / MANIFEST, "is not a Soundscape Mapper atlas", "name a folder made by 'atlas build'")
-    if manifest.get("format_version") not in READABLE_VERSIONS:
-        raise AtlasError(path, f"atlas format version {manifest.get('format_version')!r} is not supported (this "
-                         f"version reads {', '.join(map(str, READABLE_VERSIONS))})", "build the atlas again with this version")
+    manifest = files.read_manifest(path / MANIFEST, ATLAS_FORMAT, READABLE_VERSIONS, AtlasError, what="an atlas",
+                               version_key="format_version", make="name a folder made by 'atlas build'",
+                               redo="restore the atlas from a copy, or build it again with this version")
     _check_counts(path / MANIFEST, manifest)
     return manifest
 
@@ -169,7 +164,14 @@ class AtlasRecordings:
 
 
 class Atlas:
-    """An opened atlas (read-only). See the module docstring for the files and ``docs/ARCHITECTURE.md``."""
+    """An opened atlas (read-only; see the module docstring for the files).
+
+    ``tiles``: ``ids`` (row numbers), ``lon``/``lat`` centres, ``footprints`` (N, 4, 2) lon/lat corners,
+    ``embeddings`` (N, D), ``sqnorms``, ``source`` (index into ``sources``), ``grid`` ((col, row) in the
+    source) and ``thumb``, all read-only memory maps; ``recordings``: ``ids``, ``lon``, ``lat``, ``paths``,
+    ``titles``, ``durations``, ``embeddings`` (M, D); ``sources``: :class:`SourceInfo` per imagery source.
+    :meth:`thumbnail` (thread-safe) and :meth:`overview` give the pictures the map shows.
+    """
 
     def __init__(self, path: Path, manifest: dict[str, Any]) -> None:
         self.path = path
@@ -268,11 +270,9 @@ class Atlas:
         return rgba, tuple(entry["overview"]["bounds_3857"])
 
     @cached_property
-    def indices(self) -> Any:
-        """The recordings' acoustic indices (:class:`engine.atlas.indices.AtlasIndices`), or None for an
-        atlas built before indices existed or without them."""
-        from engine.atlas.indices import read_indices
-
+    def indices(self) -> AtlasIndices | None:
+        """The recordings' acoustic indices, or None for an atlas built before indices existed or without
+        them."""
         return read_indices(self)
 
     @property
@@ -292,18 +292,18 @@ class Atlas:
                 self._thumbs_file = None
 
 
-def bundle_id_of(bundle: Any) -> str:
+def bundle_id_of(bundle: Bundle | str | Path) -> str:
     """The id of a Bundle, a bundle folder, or an id string."""
     if hasattr(bundle, "bundle_id"):
         return bundle.bundle_id
     if isinstance(bundle, Path) or (isinstance(bundle, str) and Path(bundle).is_dir()):
-        from engine.formats.bundle import load_bundle
+        from engine.bundle.format import load_bundle
 
         return load_bundle(bundle, verify_hashes=False).bundle_id
     return str(bundle)
 
 
-def open_atlas(path: str | Path, bundle: Any = None) -> Atlas:
+def open_atlas(path: str | Path, bundle: Bundle | str | Path | None = None) -> Atlas:
     """Open an atlas for reading.
 
     Args:
@@ -331,3 +331,49 @@ def open_atlas(path: str | Path, bundle: Any = None) -> Atlas:
         raise
     except (KeyError, TypeError, ValueError) as err:
         raise AtlasError(path / MANIFEST, f"malformed ({type(err).__name__}: {err})", DAMAGED_FIX) from None
+
+
+# ---------------------------------------------------------------- acoustic indices (version 2)
+
+INDICES_FILE = "recordings/indices.f8"
+HOUR_FILE = "recordings/hour.f8"
+
+
+@dataclass(frozen=True)
+class AtlasIndices:
+    """Acoustic indices of an atlas's recordings: ``values`` (M, K) with NaN for an undefined value or a
+    recording not analysed yet (``computed`` False), ``hour`` (M,) local start hour or NaN."""
+
+    names: list[str]
+    values: np.ndarray
+    hour: np.ndarray
+    computed: np.ndarray
+    parameters: dict[str, Any]
+    library: str
+    window_s: float | None
+    summary: str
+
+    def column(self, name: str) -> np.ndarray:
+        """The (M,) values of one index (KeyError names the known ones)."""
+        if name not in self.names:
+            raise KeyError(f"{name!r} is not among the atlas's indices ({', '.join(self.names)})")
+        return self.values[:, self.names.index(name)]
+
+
+def read_indices(atlas: Any) -> AtlasIndices | None:
+    """The indices of an opened :class:`engine.atlas.Atlas`, or None when it has none (version 1)."""
+    entry = atlas.manifest.get("indices")
+    if not entry:
+        return None
+    m, names = len(atlas.recordings), list(entry["names"])
+    rows = min(int(entry["rows"]), m)
+    values = np.full((m, len(names)), np.nan)
+    hour = np.full(m, np.nan)
+    if rows:
+        values[:rows] = _map(atlas.path / INDICES_FILE, "<f8", (rows, len(names)))
+        hour[:rows] = _map(atlas.path / HOUR_FILE, "<f8", (rows,))
+    computed = np.zeros(m, bool)
+    computed[:rows] = True
+    return AtlasIndices(names=names, values=values, hour=hour, computed=computed,
+                        parameters=dict(entry.get("parameters", {})), library=entry.get("library", ""),
+                        window_s=entry.get("window_s"), summary=entry.get("summary", "mean"))

@@ -24,9 +24,9 @@ from engine.atlas.format import (
     recording_embedding_path,
     tile_array_path,
 )
+from engine.bundle.format import Bundle
 from engine.errors import AtlasError
 from engine.files import atomic_write_text, json_safe
-from engine.formats.bundle import Bundle
 
 RECORDING_META = Path("recordings") / "meta.jsonl"
 log = logging.getLogger(__name__)

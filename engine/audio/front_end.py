@@ -2,7 +2,7 @@
 
 One definition for the engine and the app, torch-free (numpy, scipy.fft, soundfile, soxr; the mel
 filterbank is librosa's Slaney definition, computed here so the front-end does not import librosa). Every parameter that changes the numbers lives in :class:`FrontEndConfig`, which a
-model bundle records, so a clip is always embedded the way the encoder was trained.
+model bundle records (defined in :mod:`engine.config.front_end`), so a clip is always embedded the way the encoder was trained.
 
 The log-mel is computed in a streaming fashion (:class:`StreamingLogMel`) so hour-long files are
 processed in blocks; the same class feeds the app's live spectrogram while recording.
@@ -10,21 +10,20 @@ processed in blocks; the same class feeds the app's live spectrogram while recor
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import soundfile as sf
 import soxr
 from scipy import fft as sp_fft
 
-from engine.errors import AudioFileError, ConfigError
+from engine.config.front_end import FrontEndConfig
+from engine.errors import AudioFileError
 
 log = logging.getLogger(__name__)
 
@@ -41,72 +40,8 @@ _SUBTYPE_BYTES = {"PCM_S8": 1, "PCM_U8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 
                   "ULAW": 1, "ALAW": 1}
 
 
-# ``clip_standardise``: each clip minus its mean, over its standard deviation (dB); ``none``: dB as is;
-# ``soundingearth_exp``: the SoundingEarth spectrogram encoding, dB clipped to [-15, +5] and stored as
-# exp(x / 10) in [e^-1.5, e^0.5] (what the authors' released encoders take; see engine.interop).
-NORMALISATIONS = ("clip_standardise", "none", "soundingearth_exp")
+# The ``soundingearth_exp`` normalisation (engine.config.front_end.NORMALISATIONS) clips dB to this range.
 SOUNDINGEARTH_CLIP_DB = (-15.0, 5.0)
-
-
-@dataclass(frozen=True)
-class FrontEndConfig:
-    """Everything that determines the log-mel an encoder sees.
-
-    Defaults: 22,050 Hz (enough for birdsong and insects up to 11 kHz at half the cost of 44.1 kHz),
-    a 2048-point Hann STFT with hop 512 (93 ms windows, 23 ms hop: resolves harmonics of calls and
-    the slow envelopes of waves and traffic), 128 Slaney mel bands from 50 Hz (below is mostly
-    handling and wind rumble) to Nyquist, power in dB with an absolute floor (-100 dB), then each
-    clip standardised by its own mean and standard deviation so recording gain does not matter.
-    """
-
-    sample_rate: int = 22050
-    n_fft: int = 2048
-    hop_length: int = 512
-    n_mels: int = 128
-    f_min: float = 50.0
-    f_max: float = 11025.0
-    db_floor: float = -100.0
-    normalisation: str = "clip_standardise"  # or "none", or "soundingearth_exp" (see NORMALISATIONS)
-    std_floor_db: float = 1.0
-    chunk_seconds: float = 5.0
-    chunk_hop_seconds: float = 5.0
-    max_chunks: int = 64
-    min_seconds: float = 0.5
-    resample_quality: str = "HQ"
-
-    def __post_init__(self) -> None:
-        if self.normalisation not in NORMALISATIONS:
-            raise ConfigError("front_end.normalisation", f"unknown value {self.normalisation!r}",
-                              f"use one of {', '.join(NORMALISATIONS)}")
-        if not 0 <= self.f_min < self.f_max <= self.sample_rate / 2:
-            raise ConfigError("front_end.f_min/f_max", f"{self.f_min}..{self.f_max} Hz is not inside "
-                              f"0..{self.sample_rate / 2} Hz", "choose 0 <= f_min < f_max <= sample_rate/2")
-        if self.hop_length <= 0 or self.n_fft < self.hop_length:
-            raise ConfigError("front_end.hop_length", "must be positive and at most n_fft", None)
-
-    @property
-    def frames_per_second(self) -> float:
-        return self.sample_rate / self.hop_length
-
-    @property
-    def chunk_frames(self) -> int:
-        return int(round(self.chunk_seconds * self.frames_per_second))
-
-    @property
-    def chunk_hop_frames(self) -> int:
-        return max(1, int(round(self.chunk_hop_seconds * self.frames_per_second)))
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> FrontEndConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ConfigError("front_end", f"unknown parameters {sorted(unknown)}",
-                              "the bundle was made by a newer version; update Soundscape Mapper")
-        return cls(**data)
 
 
 @dataclass(frozen=True)
@@ -294,7 +229,7 @@ def mel_filterbank(cfg: FrontEndConfig) -> np.ndarray:
     """The (n_mels, 1 + n_fft/2) Slaney mel filterbank with Slaney (area) normalisation.
 
     The same matrix as ``librosa.filters.mel(sr, n_fft, n_mels, fmin, fmax)`` (a test holds it to
-    librosa); built here because importing librosa would add ~65 MB and ~1 s to every process.
+    librosa); built here because importing librosa would add its memory and start-up time to every process.
     """
     fft_hz = np.fft.rfftfreq(cfg.n_fft, d=1.0 / cfg.sample_rate)
     edges_hz = _slaney_mel_to_hz(np.linspace(_hz_to_slaney_mel(cfg.f_min), _hz_to_slaney_mel(cfg.f_max),

@@ -19,6 +19,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from engine.commands import parse_lonlat
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="atlas_command", metavar="ACTION", required=True)
@@ -152,16 +154,6 @@ def _reembed(args: argparse.Namespace) -> int:
     return _finish(report, None)
 
 
-def _parse_lonlat(text: str) -> tuple[float, float]:
-    from engine.errors import ConfigError
-
-    try:
-        lon, lat = (float(v) for v in text.split(","))
-    except ValueError:
-        raise ConfigError("--lonlat", f"{text!r} is not LON,LAT", "write e.g. --lonlat=-77.75,24.56") from None
-    return lon, lat
-
-
 def _matches(items) -> list[dict[str, Any]]:
     return [{"index": m.index, "id": m.id, "title": m.title, "path": m.path, "distance": _num(m.distance),
              "score": _num(m.score), "km": _num(m.km)} for m in items]
@@ -183,8 +175,8 @@ def _query(args: argparse.Namespace) -> int:
     atlas = open_atlas(args.atlas)
     out: dict[str, Any] = {"atlas": str(atlas.path), "bundle_id": atlas.bundle_id}
     if args.audio is not None:
-        from engine.formats.bundle import load_bundle
-        from engine.runtime.encoders import BundleEncoders
+        from engine.bundle.format import load_bundle
+        from engine.inference.encoders import BundleEncoders
 
         bundle_path = args.bundle or Path(atlas.manifest.get("bundle_path", ""))
         if not args.bundle and not (bundle_path / "manifest.json").is_file():
@@ -206,7 +198,7 @@ def _query(args: argparse.Namespace) -> int:
                 print(f"tile {t['id']:>8}  {t['lon']:10.5f} {t['lat']:9.5f}  score {t['score']:.4f}")
         return 0
     if args.lonlat is not None:
-        lon, lat = _parse_lonlat(args.lonlat)
+        lon, lat = parse_lonlat(args.lonlat)
         tile = locate_tile(atlas, lon, lat)
         out["query"] = {"lonlat": [lon, lat]}
     else:

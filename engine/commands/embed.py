@@ -40,7 +40,7 @@ class _TorchBackend:
         import torch
 
         from engine.checkpoint import load_encoders
-        from engine.export import ImageInput
+        from engine.export.onnx import ImageInput
 
         self.torch = torch
         self.run = load_encoders(run_dir, checkpoint)
@@ -65,10 +65,10 @@ class _TorchBackend:
 
 def run(args: argparse.Namespace) -> int:
     from engine.audio import chunk_spans, file_log_mel
+    from engine.bundle.format import load_bundle
     from engine.errors import ConfigError
-    from engine.formats.bundle import load_bundle
-    from engine.runtime.encoders import BundleEncoders
-    from engine.runtime.images import prepare_image, read_image_file
+    from engine.inference.encoders import BundleEncoders
+    from engine.inference.images import prepare_image, read_image_file
 
     bundle = load_bundle(args.bundle)
     if args.backend == "torch":

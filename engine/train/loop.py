@@ -5,7 +5,7 @@ It stops cleanly when its :class:`~engine.progress.Job` is cancelled (the CLI ca
 Ctrl-C/SIGINT; the app sends SIGINT): the current state is saved as ``last`` and the log ends with
 status ``interrupted``; ``--resume`` continues exactly there. A NaN or infinite loss stops the run
 before the bad step touches the weights, keeps the last good checkpoint and ends with ``failed``.
-What the run writes is :class:`engine.train.run_book.RunBook`'s, shared with ``train --cache``.
+What the run writes is :class:`engine.train.run_book.RunBook`'s, shared with ``train --shards``.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from engine.augment import augment_images, mask_log_mels, step_generator
+from engine.config.run import RunConfig
 from engine.data.source import image_ground_m
 from engine.device import resolve_device
 from engine.embedding import embed_loader
@@ -27,7 +28,6 @@ from engine.evaluate import retrieval_metrics, validation_summary
 from engine.losses import Gather, PairLoss, in_batch_recall_at_1
 from engine.models import build_audio_encoder, build_image_encoder, load_torchvision_weights
 from engine.progress import Job
-from engine.train.config import RunConfig
 from engine.train.data import RunData, clip_loader, open_run_data, train_loader
 from engine.train.metrics_log import MetricsLog
 from engine.train.run_book import RunBook, TrainResult, torch_settings

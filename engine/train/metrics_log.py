@@ -1,9 +1,24 @@
 """The training log: RUN/metrics.jsonl (the app tails and plots it) and TensorBoard events.
 
-metrics.jsonl holds one JSON object per line, flushed as written (the contract is in
-docs/ARCHITECTURE.md): a ``start`` event, ``step`` events every ``log_every`` steps, an ``epoch``
-event with validation metrics after each epoch, and an ``end`` event whose ``status`` is
-``finished``, ``interrupted`` or ``failed``. A resumed run appends to the same file.
+metrics.jsonl holds one JSON object per line, flushed as written (the app tails complete lines):
+a ``start`` event, ``step`` events every ``log_every`` steps, an ``epoch`` event with validation
+metrics after each epoch, and an ``end`` event whose ``status`` is ``finished``, ``interrupted`` or
+``failed``. A resumed run appends a new ``start`` to the same file. For example::
+
+    {"event": "start", "time": 1.7e9, "epochs": 20, "steps_per_epoch": 11, "total_steps": 220,
+     "preset": "demo-cpu", "data": "/path", "n_train": 1400, "n_val": 300, "n_test": 300,
+     "batch_size": 128, "device": "cpu", "resumed_from_step": null, "skipped": {}, "data_summary": "..."}
+    {"event": "step", "time": ..., "epoch": 1, "step": 10, "loss": 0.93, "r1_image_to_audio": 0.05,
+     "r1_audio_to_image": 0.04, "lr": 0.001, "samples_per_s": 61.2, "eta_s": 540.0}
+    {"event": "epoch", "time": ..., "epoch": 1, "step": 11, "train_loss": 0.95, "best": true,
+     "val": {"gallery": 300, "protocol": "paper", "image_to_audio": {"R@1", "R@5", "R@10", "R@10%",
+             "median_rank", "mean_rank", "D@10_km"}, "audio_to_image": {...}}}
+    {"event": "end", "time": ..., "status": "finished", "message": "...", "epoch": 20, "step": 220,
+     "best_epoch": 17, "checkpoint": "RUN/checkpoints/last.pt"}
+
+``epoch`` is 1-based, ``step`` the global optimiser step; ``val`` is null when the val split has fewer
+than 2 pairs (its keys: :func:`engine.evaluate.validation_summary`). Training from shards adds
+``world_size`` to ``start``. Readers ignore unknown keys and events.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """The bookkeeping both training loops share: run folder, config.json, checkpoints, the log, the best score.
 
 :class:`RunBook` is the base of the per-sample loop (:mod:`engine.train.loop`) and of the GPU input
-pipeline's loop (:mod:`engine.gpu.train_loop`). It owns what a run writes and how a session starts and
+pipeline's loop (:mod:`engine.shard_training.train_loop`). It owns what a run writes and how a session starts and
 ends: refusing or reopening the run folder, ``RUN/config.json``, the ``last``/``best`` checkpoints, the
-``start``/``step``/``epoch``/``end`` events of ``metrics.jsonl`` (contract in docs/ARCHITECTURE.md) and
+``start``/``step``/``epoch``/``end`` events of ``metrics.jsonl`` (contract in :mod:`engine.train.metrics_log`) and
 their TensorBoard scalars, the best-epoch rule, the ETA and the messages of a stopped or failed run. A loop
 keeps what differs: how batches are made and how a step runs. Under DDP only the main rank writes
 (:attr:`RunBook.is_main`).
@@ -22,9 +22,9 @@ from typing import Any, ClassVar
 import torch
 
 from engine.checkpoint import load_checkpoint, read_run_config, write_run_config
+from engine.config.run import RunConfig
 from engine.errors import Cancelled, CheckpointError, ConfigError, TrainingError
 from engine.progress import Job
-from engine.train.config import RunConfig
 from engine.train.metrics_log import MetricsLog
 from engine.train.state import Progress, checkpoint_payload, restore_state, save_state
 

@@ -13,7 +13,7 @@ from PIL import Image
 
 from app.main import no_display_message
 from engine.atlas import open_atlas
-from engine.runtime.encoders import BundleEncoders
+from engine.inference.encoders import BundleEncoders
 from tests.app import independent
 from tests.conftest import ROOT
 from tests.test_torch_free import BLOCK_TORCH

@@ -11,7 +11,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from engine.atlas import open_atlas
-from engine.formats.bundle import load_bundle
+from engine.bundle.format import load_bundle
 
 pytestmark = pytest.mark.slow
 

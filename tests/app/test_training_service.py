@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from app.services.training import TrainingError, TrainingSpec, run_process, run_training
-from engine.errors import Cancelled
+from app.services.training import TrainingSpec, run_process, run_training
+from engine.errors import Cancelled, TrainingError
 from engine.progress import Job
 
 FAKE_TRAIN = textwrap.dedent("""

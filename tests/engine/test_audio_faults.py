@@ -103,7 +103,7 @@ def test_atlas_build_skips_and_counts_a_recording_that_is_not_audio(tmp_path: Pa
 
 def test_atlas_build_never_stores_a_non_finite_embedding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Whatever the encoder returns, a NaN embedding is skipped with its reason, not stored."""
-    from engine.runtime.encoders import BundleEncoders
+    from engine.inference.encoders import BundleEncoders
 
     bundle = make_bundle(tmp_path / "b")
     paths = []
@@ -125,7 +125,7 @@ def test_atlas_build_never_stores_a_non_finite_embedding(tmp_path: Path, monkeyp
 
 
 def test_training_data_names_the_file_that_is_not_audio(tmp_path: Path) -> None:
-    from engine.data.config import DataConfig
+    from engine.config.data import DataConfig
     from engine.data.source import open_source
     from tests.engine.fixtures import make_pair_table
 

@@ -10,8 +10,9 @@ import torchvision
 
 from engine.audio import FrontEndConfig
 from engine.checkpoint import load_checkpoint, load_encoders, save_checkpoint, write_run_config
+from engine.config.model import ModelConfig
 from engine.errors import CheckpointError, ConfigError, UserInputError
-from engine.models import ModelConfig, build_audio_encoder, build_image_encoder, load_torchvision_weights
+from engine.models import build_audio_encoder, build_image_encoder, load_torchvision_weights
 
 
 def test_full_width_backbones_are_torchvision_resnets() -> None:

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from engine.atlas import build_atlas, open_atlas
+from engine.bundle.format import MANIFEST_FILE, load_bundle
 from engine.cli import main
 from engine.errors import AtlasError, BundleError
-from engine.formats.bundle import MANIFEST_FILE, load_bundle
-from engine.runtime.encoders import BundleEncoders
+from engine.inference.encoders import BundleEncoders
 from tests.engine.atlas.handmade import make_bundle, mercator_scene
 
 

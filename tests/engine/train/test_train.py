@@ -16,9 +16,9 @@ import torch
 
 from engine.checkpoint import load_checkpoint, load_encoders
 from engine.cli import main
+from engine.config.run import load_preset
 from engine.errors import Cancelled
 from engine.progress import Job
-from engine.train.config import load_preset
 from engine.train.loop import train
 from engine.train.metrics_log import read_metrics
 from tests.conftest import ROOT
@@ -100,7 +100,7 @@ def test_interrupted_and_resumed_equals_uninterrupted(world: dict[str, Path], tm
     events = read_metrics(run / "metrics.jsonl")
     assert events[-1]["status"] == "interrupted" and events[-1]["step"] == 3
     assert load_checkpoint(run / "checkpoints" / "last.pt")["progress"]["epoch_step"] == 3  # mid-epoch
-    rc = main(["train", "--out", str(run), "--resume", "--cache-dir", str(world["cache"])])
+    rc = main(["train", "--out", str(run), "--resume", "--sample-cache-dir", str(world["cache"])])
     assert rc == 0
     resumed, uninterrupted = _weights(run), _weights(world["run"])
     assert resumed.keys() == uninterrupted.keys()
@@ -129,7 +129,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(world: dict[str, Path
     monkeypatch.setattr(loop.PairLoss, "forward", poisoned)
     run = tmp_path / "run"
     rc = main(["train", "--data", str(world["data"]), "--preset", "tiny", "--out", str(run),
-               "--cache-dir", str(world["cache"])])
+               "--sample-cache-dir", str(world["cache"])])
     assert rc == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith(f"error: {run}: the loss became nan at epoch 2, step 6;")
@@ -156,7 +156,7 @@ def test_a_failed_checkpoint_write_keeps_the_previous_one(world: dict[str, Path]
     monkeypatch.setattr(checkpoint.torch, "save", disk_full)
     run = tmp_path / "run"
     rc = main(["train", "--data", str(world["data"]), "--preset", "tiny", "--out", str(run),
-               "--cache-dir", str(world["cache"])])
+               "--sample-cache-dir", str(world["cache"])])
     assert rc == 2
     assert "last.pt: could not be written (No space left on device)" in capsys.readouterr().err
     assert load_checkpoint(run / "checkpoints" / "last.pt")["epoch"] == 1
@@ -174,7 +174,7 @@ def test_bad_options_are_one_line_errors(world: dict[str, Path], tmp_path: Path,
     if "cuda" in argv[-1] and torch.cuda.device_count() > 7:
         pytest.skip("this machine has 8 GPUs")
     run = tmp_path / "run"
-    rc = main(["train", "--data", str(world["data"]), "--out", str(run), "--cache-dir", str(world["cache"]), *argv])
+    rc = main(["train", "--data", str(world["data"]), "--out", str(run), "--sample-cache-dir", str(world["cache"]), *argv])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and err[-1].startswith(message.format(run=run))
     assert not (run / "checkpoints").exists()
@@ -192,7 +192,7 @@ def test_existing_run_missing_data_and_empty_train_split(world: dict[str, Path],
     empty.write_text("\n".join([lines[0]] + [ln.replace(",train", ",test").replace("images/", f"{world['data']}/images/")
                                              .replace("audio/", f"{world['data']}/audio/") for ln in lines[1:]]))
     rc = main(["train", "--data", str(empty), "--preset", "tiny", "--out", str(tmp_path / "r2"),
-               "--cache-dir", str(tmp_path / "cache")])
+               "--sample-cache-dir", str(tmp_path / "cache")])
     assert rc == 2 and f"{empty}: the train split has 0 usable pairs" in capsys.readouterr().err
     end = read_metrics(tmp_path / "r2" / "metrics.jsonl")[-1]  # the app sees why the run ended
     assert end["status"] == "failed" and "the train split has 0 usable pairs" in end["message"]
@@ -205,7 +205,7 @@ def test_image_weights_of_another_architecture_are_refused(world: dict[str, Path
     weights = tmp_path / "r18.pth"
     torch.save(torchvision.models.resnet18().state_dict(), weights)
     rc = main(["train", "--data", str(world["data"]), "--preset", "tiny", "--out", str(tmp_path / "run"),
-               "--cache-dir", str(world["cache"]), "--image-weights", str(weights)])
+               "--sample-cache-dir", str(world["cache"]), "--image-weights", str(weights)])
     assert rc == 2 and f"{weights}: does not match the ImageEncoder backbone" in capsys.readouterr().err
 
 
@@ -215,7 +215,7 @@ def test_sigint_saves_and_exits_cleanly(world: dict[str, Path], tmp_path: Path) 
     run = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "train", "--data", str(world["data"]), "--preset",
-                             "tiny", "--epochs", "200", "--out", str(run), "--cache-dir", str(world["cache"])],
+                             "tiny", "--epochs", "200", "--out", str(run), "--sample-cache-dir", str(world["cache"])],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     log = run / "metrics.jsonl"
     deadline = time.monotonic() + 120

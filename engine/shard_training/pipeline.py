@@ -7,9 +7,9 @@ host synchronisation) and marks the tensors as used by its stream, so the cachin
 alive. While the model computes step n, the producer prepares step n+1 (and n+2: ``queue_depth``).
 With ``producer="launch"`` there is no thread: the training thread launches batch n+1's copy, decode and
 augmentation on the side stream before it hands out batch n. This relies on the augmentation reading
-nothing back to the host: with the loader workers decoding, fetching and launching a batch took the
-training thread 6 ms per step on an H100 (bench/pipeline_probe.py); the batched nvJPEG call holds the
-host for about 20 ms, which is why the producer thread stays the choice for the device decode.
+nothing back to the host, and suits batches the loader workers decoded; the batched nvJPEG call holds the
+host long enough that the producer thread stays the choice for the device decode (the figures:
+``bench/pipeline_probe.py`` and the README).
 On CPU the same code runs without streams, which is how the tests exercise it.
 
 Batches whose images the loader workers already decoded (``LoaderConfig(decode="workers")``) skip the
@@ -33,8 +33,9 @@ from typing import Any
 
 import torch
 
-from engine.augment import AugmentConfig, augment_images, mask_log_mels
-from engine.gpu.decode import decode_batch
+from engine.augment import augment_images, mask_log_mels
+from engine.config.augment import AugmentConfig
+from engine.shards.jpeg_decode import decode_batch
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +94,7 @@ class DevicePipeline:
     """Turns raw loader batches into augmented device batches, prefetched on a side stream.
 
     Args:
-        raw_batches: an iterator of raw batches (from :func:`engine.gpu.loader.make_loader`).
+        raw_batches: an iterator of raw batches (from :func:`engine.shard_training.loader.make_loader`).
         device: where to decode and augment.
         cfg: augmentation and overlap settings.
         rank: this process's rank (seeds the augmentation).

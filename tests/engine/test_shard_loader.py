@@ -11,9 +11,9 @@ import pytest
 import torch
 from PIL import Image
 
-from engine.augment import AugmentConfig
-from engine.gpu.loader import LoaderConfig, ShardBatches, make_loader, plan_epoch
-from engine.gpu.pipeline import DevicePipeline, PipelineConfig
+from engine.config.augment import AugmentConfig
+from engine.shard_training.loader import LoaderConfig, ShardBatches, make_loader, plan_epoch
+from engine.shard_training.pipeline import DevicePipeline, PipelineConfig
 from engine.shards.format import RawSample, ShardInfo, write_index, write_shard
 
 SIZE, MELS = 48, 8

@@ -1,9 +1,9 @@
 """The resolved training configuration: a preset file plus command-line overrides.
 
-A preset is a JSON file in ``engine/presets/`` (or any path) with the sections ``model``
-(:class:`~engine.models.ModelConfig`), ``front_end`` (:class:`~engine.audio.FrontEndConfig`),
-``data`` (:class:`~engine.data.config.DataConfig`), ``augment``
-(:class:`~engine.augment.AugmentConfig`) and ``train`` (:class:`TrainConfig`); missing keys take
+A preset is a JSON file in ``engine/config/presets/`` (or any path) with the sections ``model``
+(:class:`~engine.config.model.ModelConfig`), ``front_end`` (:class:`~engine.config.front_end.FrontEndConfig`),
+``data`` (:class:`~engine.config.data.DataConfig`), ``augment``
+(:class:`~engine.config.augment.AugmentConfig`) and ``train`` (:class:`TrainConfig`); missing keys take
 the defaults. The resolved :class:`RunConfig` is what RUN/config.json holds.
 """
 
@@ -14,15 +14,17 @@ import json
 import math
 from dataclasses import dataclass, field
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
-from engine.audio import FrontEndConfig
-from engine.augment import AugmentConfig
-from engine.data.config import DataConfig, known_fields
+from engine.config.augment import AugmentConfig
+from engine.config.data import DataConfig
+from engine.config.fields import known_fields
+from engine.config.front_end import FrontEndConfig
+from engine.config.loss import LossConfig
+from engine.config.model import ModelConfig
 from engine.errors import ConfigError
-from engine.losses import LossConfig
-from engine.models import ModelConfig
 
 
 def _require(value: object, option: str, low: float, high: float, whole: bool = False) -> None:
@@ -156,9 +158,15 @@ class RunConfig:
         return dataclasses.replace(self, **{section: dataclasses.replace(getattr(self, section), **changes)})
 
 
+def _presets_folder() -> Traversable:
+    # Through this package, not by importing engine.config.presets: the desktop bundle ships the JSON
+    # files as data, and PyInstaller cannot see a package imported by name.
+    return resources.files("engine.config") / "presets"
+
+
 def preset_names() -> list[str]:
-    """The presets shipped in engine/presets/."""
-    return sorted(p.name[:-5] for p in resources.files("engine.presets").iterdir() if p.name.endswith(".json"))
+    """The presets shipped in engine/config/presets/."""
+    return sorted(p.name[:-5] for p in _presets_folder().iterdir() if p.name.endswith(".json"))
 
 
 def load_preset(name: str) -> RunConfig:
@@ -173,7 +181,7 @@ def load_preset(name: str) -> RunConfig:
             raise ConfigError(f"--preset {name}", "file not found", "give a preset name or an existing .json file")
         text, label = path.read_text(), path.stem
     else:
-        entry = resources.files("engine.presets").joinpath(f"{name}.json")
+        entry = _presets_folder().joinpath(f"{name}.json")
         if not entry.is_file():
             raise ConfigError(f"--preset {name}", "no such preset",
                               f"use one of {', '.join(preset_names())} or a path to a preset .json file")

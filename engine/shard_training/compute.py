@@ -107,7 +107,7 @@ class TrainStep:
 
     Args:
         model: the module from :func:`prepare_model` (plain, DDP-wrapped and/or compiled).
-        loss: ``loss(image_emb, audio_emb) -> scalar``, e.g. a :class:`engine.gpu.distributed.GatheredLoss`.
+        loss: ``loss(image_emb, audio_emb) -> scalar``, e.g. a :class:`engine.shard_training.distributed.GatheredLoss`.
         optimizer: over the model's parameters.
         cfg: autocast switch.
         device: the device the batch lives on.

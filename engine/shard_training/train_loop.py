@@ -1,7 +1,7 @@
-"""Training from a prepared cache through the GPU input pipeline, on one GPU or several (DDP).
+"""Training from prepared shards through the shard pipeline, on one GPU or several (DDP), or on CPU.
 
-``soundscape-engine train --cache CACHE`` (and ``torchrun --nproc-per-node N -m engine.cli train --cache
-CACHE ...``) runs this loop instead of the per-sample loader of :mod:`engine.train.loop`. Everything that
+``soundscape-engine train --shards SHARDS`` (and ``torchrun --nproc-per-node N -m engine.cli train --shards
+SHARDS ...``) runs this loop instead of the per-sample loader of :mod:`engine.train.loop`. Everything that
 defines the training is shared with that loop: the run config and presets, the encoders, the optimiser
 and schedule, :class:`engine.losses.PairLoss` (which owns the all-gather across ranks), the batch
 augmentation of :mod:`engine.augment`, the validation protocol, and the run's bookkeeping (run folder,
@@ -27,42 +27,42 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from engine.config.run import RunConfig
 from engine.embedding import embed_loader
 from engine.errors import Cancelled, ConfigError, DatasetError
 from engine.evaluate import retrieval_metrics, validation_summary
-from engine.gpu.compute import ComputeConfig, DeviceMeter, PairModel, TrainStep, prepare_model
-from engine.gpu.distributed import DistContext, cleanup_distributed, init_distributed
-from engine.gpu.loader import LoaderConfig, ShardBatches, iter_clip_batches, make_loader
-from engine.gpu.pipeline import DevicePipeline, PipelineConfig
 from engine.losses import PairLoss, all_gather_with_grad
 from engine.models import build_audio_encoder, build_image_encoder, load_torchvision_weights
 from engine.progress import Job
-from engine.shards.format import CacheIndex, read_index
-from engine.train.config import RunConfig
+from engine.shard_training.compute import ComputeConfig, DeviceMeter, PairModel, TrainStep, prepare_model
+from engine.shard_training.distributed import DistContext, cleanup_distributed, init_distributed
+from engine.shard_training.loader import LoaderConfig, ShardBatches, iter_clip_batches, make_loader
+from engine.shard_training.pipeline import DevicePipeline, PipelineConfig
+from engine.shards.format import ShardIndex, read_index
 from engine.train.run_book import RunBook, TrainResult, torch_settings
 from engine.train.state import build_optimizer, build_scheduler
 
 log = logging.getLogger(__name__)  # the epoch and end lines: RunBook logs through this module's logger
 
 
-def check_cache(index: CacheIndex, cfg: RunConfig) -> None:
+def check_shards(index: ShardIndex, cfg: RunConfig) -> None:
     """Refuse a cache whose image region or audio differs from what the run config trains on."""
     region = index.geometry.region / index.geometry.source_size
     if abs(region - cfg.data.image_region) > 1e-6:
-        raise ConfigError(f"--cache {index.root}", f"holds the central {region:.3g} of each image, the preset "
+        raise ConfigError(f"--shards {index.root}", f"holds the central {region:.3g} of each image, the preset "
                           f"trains on {cfg.data.image_region:.3g}",
                           f"prepare again with --image-region {cfg.data.image_region}")
     mel = index.extra.get("log_mel", {})
     if mel and mel.get("front_end") not in (None, cfg.front_end.to_dict()):
-        raise ConfigError(f"--cache {index.root}", "log-mels were made with another front-end config",
+        raise ConfigError(f"--shards {index.root}", "log-mels were made with another front-end config",
                           "prepare again with the run's preset (--preset)")
     if not index.split_shards("train"):
         raise DatasetError(index.root, "holds no train shards", "prepare it from a dataset with a train split")
 
 
 
-def cache_dataset(index: CacheIndex) -> dict[str, Any]:
-    """RUN/config.json's ``dataset`` fields a prepared cache tells (as the CPU loop writes them from the
+def shards_dataset(index: ShardIndex) -> dict[str, Any]:
+    """RUN/config.json's ``dataset`` fields prepared shards tell (as the CPU loop writes them from the
     dataset itself): the source folder, its layout and kind, the audio source and the split rule."""
     from engine.data.source import dataset_kind
 
@@ -74,10 +74,10 @@ def cache_dataset(index: CacheIndex) -> dict[str, Any]:
             "audio_source": (index.extra.get("log_mel") or {}).get("audio_source"),
             "split_rule": index.extra.get("split_rule")}
 
-class _CacheTrainer(RunBook):
-    """One training session from a prepared cache, on one GPU or as one rank of several."""
+class _ShardTrainer(RunBook):
+    """One training session from prepared shards, on one GPU or as one rank of several."""
 
-    def __init__(self, cfg: RunConfig, index: CacheIndex, run_dir: Path, resume: bool, job: Job,
+    def __init__(self, cfg: RunConfig, index: ShardIndex, run_dir: Path, resume: bool, job: Job,
                  compute: ComputeConfig, ctx: DistContext, announce: Callable[[str], None],
                  jpeg_decode: str = "device") -> None:
         super().__init__(cfg, run_dir, job)
@@ -109,7 +109,7 @@ class _CacheTrainer(RunBook):
             self._restore(payload)
         self._skipped_before = dict(self.progress.skipped)
         self._open_run(payload is not None, index.extra.get("image_ground_m"), {
-            "dataset": {**cache_dataset(index), "cache": str(index.root.resolve()), "pairs": dict(index.counts),
+            "dataset": {**shards_dataset(index), "cache": str(index.root.resolve()), "pairs": dict(index.counts),
                         "skipped": dict(index.skipped)},
             "compute": {"bf16": compute.bf16, "channels_last": compute.channels_last, "compile": compute.compile,
                         "compile_mode": compute.compile_mode, "compile_scope": compute.compile_scope,
@@ -203,14 +203,14 @@ class _CacheTrainer(RunBook):
         self._end_epoch(epoch, val)
 
 
-def train_from_cache(cfg: RunConfig, cache: str | Path, run_dir: str | Path, *, resume: bool = False,
-                     job: Job | None = None, compute: ComputeConfig | None = None,
-                     announce: Callable[[str], None] | None = None, jpeg_decode: str = "device") -> TrainResult:
-    """Train the encoders of ``cfg`` from a prepared cache with the GPU input pipeline.
+def train_from_shards(cfg: RunConfig, shards: str | Path, run_dir: str | Path, *, resume: bool = False,
+                      job: Job | None = None, compute: ComputeConfig | None = None,
+                      announce: Callable[[str], None] | None = None, jpeg_decode: str = "device") -> TrainResult:
+    """Train the encoders of ``cfg`` from prepared shards with the shard pipeline.
 
     Args:
         cfg: the resolved run config (a preset plus overrides).
-        cache: a folder made by ``soundscape-engine prepare``.
+        shards: a folder made by ``soundscape-engine prepare``.
         run_dir: the run folder (new, or the run to resume).
         resume: continue ``run_dir/checkpoints/last.pt``.
         job: progress and cancellation.
@@ -225,10 +225,10 @@ def train_from_cache(cfg: RunConfig, cache: str | Path, run_dir: str | Path, *, 
     """
     ctx = init_distributed(cfg.train.device)
     try:
-        index = read_index(cache)
-        check_cache(index, cfg)
+        index = read_index(shards)
+        check_shards(index, cfg)
         with torch_settings(cfg):  # the run's threads and determinism, as the CPU path sets them
-            trainer = _CacheTrainer(cfg, index, Path(run_dir), resume, job or Job(), compute or ComputeConfig(),
+            trainer = _ShardTrainer(cfg, index, Path(run_dir), resume, job or Job(), compute or ComputeConfig(),
                                     ctx, announce if ctx.is_main and announce else (lambda text: None), jpeg_decode)
             return trainer.run()
     finally:

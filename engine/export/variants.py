@@ -16,9 +16,11 @@ from typing import Any
 
 import numpy as np
 
+from engine.bundle.format import AUDIO_FILE, IMAGE_FILE
 from engine.checkpoint import LoadedRun
 from engine.errors import UserInputError
-from engine.formats.bundle import AUDIO_FILE, IMAGE_FILE
+from engine.export.onnx import ImageInput
+from engine.export.parity import ParityInputs, relative_difference, run_dataset
 
 log = logging.getLogger(__name__)
 
@@ -87,10 +89,9 @@ def validation_retrieval(run: LoadedRun, sessions: dict[str, _Sessions]) -> dict
         with the metrics ``train`` logs for validation, or None when the run's data is not on this machine
         or its validation split has fewer than 2 readable pairs.
     """
+    from engine.config.run import RunConfig
     from engine.embedding import eval_view_uint8
     from engine.evaluate import retrieval_metrics, validation_summary
-    from engine.export import run_dataset
-    from engine.train.config import RunConfig
     from engine.train.data import clip_loader, open_run_data
 
     path = run_dataset(run.config)
@@ -128,11 +129,10 @@ def validation_retrieval(run: LoadedRun, sessions: dict[str, _Sessions]) -> dict
     return out
 
 
-def make_variant(run: LoadedRun, folder: Path, precision: str, inputs) -> dict[str, Any]:
+def make_variant(run: LoadedRun, folder: Path, precision: str, inputs: ParityInputs) -> dict[str, Any]:
     """Replace the fp32 encoders in ``folder`` by their ``precision`` variant; return the report that goes
     into the manifest's ``variant``."""
     from engine.audio import chunk_log_mel
-    from engine.export import ImageInput, relative_difference
 
     fp32 = {name: folder / f"fp32_{name}" for name in (IMAGE_FILE, AUDIO_FILE)}
     for name, path in fp32.items():

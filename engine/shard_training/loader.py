@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from engine.augment import random_time_crop
 from engine.errors import ConfigError, DatasetError
-from engine.shards.format import CacheIndex, RawSample, ShardInfo, iter_shard
+from engine.shards.format import RawSample, ShardIndex, ShardInfo, iter_shard
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ class EpochPlan:
 def streams_per_rank(n_shards: int, world_size: int, workers: int) -> int:
     """Loader streams per rank: the requested workers, fewer when there are too few shards."""
     if n_shards < world_size:
-        raise DatasetError("--cache", f"{n_shards} shard(s) cannot be shared by {world_size} ranks",
+        raise DatasetError("--shards", f"{n_shards} shard(s) cannot be shared by {world_size} ranks",
                            "prepare the cache with a smaller --shard-size, or use fewer processes")
     return max(1, min(max(workers, 1), n_shards // world_size))
 
@@ -208,7 +208,7 @@ class ShardBatches(IterableDataset):
     def _decoded_batch(self, samples: Iterator[RawSample], skipped: Counter[str]) -> dict[str, Any]:
         """The next batch with its JPEGs decoded here; a damaged one is counted and the stream's next sample
         takes its place, so the batch size holds (the all-gather across ranks relies on it)."""
-        from engine.gpu.decode import as_byte_tensor, decode_batch
+        from engine.shards.jpeg_decode import as_byte_tensor, decode_batch
 
         kept: list[RawSample] = []
         images: list[torch.Tensor] = []
@@ -233,13 +233,13 @@ def make_loader(dataset: ShardBatches, pin_memory: bool) -> DataLoader:
                       prefetch_factor=ahead if workers else None, persistent_workers=False)
 
 
-def iter_clip_batches(index: CacheIndex, split: str, batch_size: int,
+def iter_clip_batches(index: ShardIndex, split: str, batch_size: int,
                       device: torch.device | str) -> Iterator[dict[str, Any]]:
     """Whole clips of a split, in shard order, in the batch format of the engine's clip loader
     (``image`` uint8 regions decoded on ``device``, ``audio`` a list of (1, n_mels, T) float32 clips,
     ``lon``, ``lat``, ``key``, ``size``, ``skipped``) for validation with :func:`engine.embedding.embed_loader`.
     """
-    from engine.gpu.decode import as_byte_tensor, decode_batch
+    from engine.shards.jpeg_decode import as_byte_tensor, decode_batch
 
     def flush(samples: list[RawSample], skipped: list[tuple[str, str, str]]) -> dict[str, Any]:
         images = decode_batch([as_byte_tensor(s.jpeg) for s in samples], device)

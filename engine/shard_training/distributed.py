@@ -1,6 +1,6 @@
 """Multi-GPU training with DDP: process-group set-up from ``torchrun``.
 
-``torchrun --nproc-per-node N -m engine.cli train --cache CACHE ...`` starts N processes with ``RANK``,
+``torchrun --nproc-per-node N -m engine.cli train --shards SHARDS ...`` starts N processes with ``RANK``,
 ``WORLD_SIZE`` and ``LOCAL_RANK`` set; :func:`init_distributed` reads them (NCCL on CUDA, gloo on CPU).
 
 The loss owns the gather (:class:`engine.losses.PairLoss` with :func:`engine.losses.all_gather_with_grad`):

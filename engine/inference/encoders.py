@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from engine.audio import chunk_log_mel, file_log_mel, samples_log_mel
+from engine.bundle.format import MANIFEST_FILE, Bundle, load_bundle
 from engine.errors import BundleError, UserInputError, brief
-from engine.formats.bundle import MANIFEST_FILE, Bundle, load_bundle
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ class BundleEncoders:
 
         Args:
             images: (N, S, S, 3) uint8 (or one (S, S, 3) image), S = ``bundle.image_size``;
-                use :func:`engine.runtime.images.prepare_image` for other sizes.
+                use :func:`engine.inference.images.prepare_image` for other sizes.
 
         Returns:
             (N, D) float32.
@@ -118,7 +118,7 @@ class BundleEncoders:
         s = self.bundle.image_size
         if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (s, s, 3):
             raise UserInputError("images", f"expected uint8 (N, {s}, {s}, 3), got {images.dtype} {images.shape}",
-                                 "resize with engine.runtime.images.prepare_image")
+                                 "resize with engine.inference.images.prepare_image")
         out = np.empty((images.shape[0], self.embedding_dim), np.float32)
         session = self._session("image")
         for start in range(0, images.shape[0], self.image_batch):

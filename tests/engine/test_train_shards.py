@@ -1,4 +1,4 @@
-"""train --cache: the GPU input pipeline's training loop, run on CPU: log, checkpoints, exact resume,
+"""train --shards: the shard pipeline's training loop, run on CPU: log, checkpoints, exact resume,
 and two processes under torchrun (gloo) where only rank 0 writes."""
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import torch
 
 from engine.checkpoint import load_checkpoint, load_encoders, read_run_config
 from engine.cli import main
+from engine.config.run import load_preset
 from engine.errors import Cancelled
-from engine.gpu.train_loop import train_from_cache
 from engine.progress import Job
-from engine.train.config import load_preset
+from engine.shard_training.train_loop import train_from_shards
 from engine.train.metrics_log import read_metrics
 from tests.conftest import ROOT
 from tests.engine.shards_fixture import make_soundingearth
@@ -37,7 +37,7 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _train(cache: Path, run: Path, *extra: str) -> int:
-    return main(["train", "--cache", str(cache), "--out", str(run), *TRAIN, *extra])
+    return main(["train", "--shards", str(cache), "--out", str(run), *TRAIN, *extra])
 
 
 def test_train_from_cache_logs_validates_and_checkpoints(cache: Path, tmp_path: Path) -> None:
@@ -72,7 +72,7 @@ def test_train_from_cache_writes_epoch_scalars_and_log_lines_like_the_cpu_loop(
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     run = tmp_path / "run"
-    with caplog.at_level(logging.INFO, logger="engine.gpu.train_loop"):
+    with caplog.at_level(logging.INFO, logger="engine.shard_training.train_loop"):
         assert _train(cache, run, "--epochs", "2") == 0
     epochs = [e for e in read_metrics(run / "metrics.jsonl") if e["event"] == "epoch"]
     acc = EventAccumulator(str(run / "tensorboard"))
@@ -81,7 +81,7 @@ def test_train_from_cache_writes_epoch_scalars_and_log_lines_like_the_cpu_loop(
         {e["step"]: e["train_loss"] for e in epochs}, rel=1e-6)
     assert {e.step: e.value for e in acc.Scalars("val/audio_to_image/mean_rank")} == pytest.approx(
         {e["step"]: e["val"]["audio_to_image"]["mean_rank"] for e in epochs}, rel=1e-6)
-    lines = [r.getMessage() for r in caplog.records if r.name == "engine.gpu.train_loop" and "train loss" in r.getMessage()]
+    lines = [r.getMessage() for r in caplog.records if r.name == "engine.shard_training.train_loop" and "train loss" in r.getMessage()]
     expected = []
     for e in epochs:
         i2a, a2i = e["val"]["image_to_audio"], e["val"]["audio_to_image"]
@@ -97,7 +97,7 @@ def test_interrupted_run_resumes_exactly(cache: Path, tmp_path: Path) -> None:
     cfg = load_preset("tiny").replace("train", batch_size=4, device="cpu", epochs=2).replace("data", num_workers=0)
     job = Job(lambda done, total, message: job.cancel() if done >= 4 else None)
     with pytest.raises(Cancelled):
-        train_from_cache(cfg, cache, resumed, job=job)
+        train_from_shards(cfg, cache, resumed, job=job)
     stopped = load_checkpoint(resumed / "checkpoints" / "last.pt")
     assert stopped["step"] == 5 and stopped["progress"]["epoch_step"] == 2  # mid-epoch 2
     # The cache is taken from the run's config on --resume.
@@ -117,7 +117,7 @@ def test_interrupted_run_resumes_exactly(cache: Path, tmp_path: Path) -> None:
 def test_a_nan_loss_stops_the_cache_loop_and_names_the_kept_checkpoint(
         bad_step: int, cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
-    import engine.gpu.train_loop as train_loop
+    import engine.shard_training.train_loop as train_loop
 
     real, calls = train_loop.PairLoss.forward, itertools.count(1)  # the loss diverges at step bad_step
     monkeypatch.setattr(train_loop.PairLoss, "forward", lambda self, image_emb, audio_emb: real(
@@ -134,13 +134,13 @@ def test_a_nan_loss_stops_the_cache_loop_and_names_the_kept_checkpoint(
 
 
 def test_bad_cache_options(cache: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    assert main(["train", "--cache", str(tmp_path), "--out", str(tmp_path / "r1"), *TRAIN]) == 2
-    assert "is not a prepared cache" in capsys.readouterr().err
-    assert main(["train", "--cache", str(cache), "--out", str(tmp_path / "r2"), "--preset", "paper-r18",
+    assert main(["train", "--shards", str(tmp_path), "--out", str(tmp_path / "r1"), *TRAIN]) == 2
+    assert "is not a folder of prepared shards" in capsys.readouterr().err
+    assert main(["train", "--shards", str(cache), "--out", str(tmp_path / "r2"), "--preset", "paper-r18",
                  "--device", "cpu"]) == 2
     assert "prepare again with --image-region 0.75" in capsys.readouterr().err
     assert main(["train", "--data", str(cache), "--out", str(tmp_path / "r3"), "--compile", *TRAIN]) == 2
-    assert "add --cache CACHE" in capsys.readouterr().err
+    assert "add --shards SHARDS" in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -149,7 +149,7 @@ def test_torchrun_two_processes_share_the_batch_and_rank0_writes(cache: Path, tm
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-         "-m", "engine.cli", "train", "--cache", str(cache), "--out", str(run), "--epochs", "1", *TRAIN],
+         "-m", "engine.cli", "train", "--shards", str(cache), "--out", str(run), "--epochs", "1", *TRAIN],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     events = read_metrics(run / "metrics.jsonl")

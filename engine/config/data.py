@@ -1,4 +1,4 @@
-"""How a dataset is read and prepared for the encoders (torch-free; recorded in RUN/config.json)."""
+"""How a dataset is read and prepared for the encoders (recorded in RUN/config.json)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from engine.config.fields import known_fields
 from engine.errors import ConfigError
 
 
@@ -61,15 +62,3 @@ class DataConfig:
     def from_dict(cls, data: dict[str, Any]) -> DataConfig:
         # ``ground_size_m`` is written beside the config by ``train`` (a fact about the data, not a setting).
         return cls(**known_fields(cls, {k: v for k, v in data.items() if k != "ground_size_m"}, "data"))
-
-
-def known_fields(cls: type, data: dict[str, Any], section: str) -> dict[str, Any]:
-    """``data`` restricted to the dataclass's fields; unknown keys are a :class:`ConfigError`.
-
-    Keys starting with ``_`` are notes for readers (e.g. derived values) and are ignored.
-    """
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(k for k in data if k not in names and not k.startswith("_"))
-    if unknown:
-        raise ConfigError(section, f"unknown keys {unknown}", f"use only {sorted(names)}")
-    return {k: v for k, v in data.items() if k in names}

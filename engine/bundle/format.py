@@ -1,13 +1,27 @@
 """The model bundle: a folder with two ONNX encoders and ``manifest.json`` (torch-free).
 
-Layout (``docs/ARCHITECTURE.md``, "The model bundle")::
+Layout (written by ``soundscape-engine export``, :mod:`engine.export`)::
 
-    BUNDLE/image_encoder.onnx   input "image": uint8 (N, S, S, 3) RGB; output "embedding" (N, D)
-    BUNDLE/audio_encoder.onnx   input "log_mel": float32 (N, 1, n_mels, T); output "embedding" (N, D)
-    BUNDLE/manifest.json        format, version, sizes, front-end, chunk rule, provenance, hashes
+    BUNDLE/image_encoder.onnx   input "image": uint8 (N, S, S, 3) RGB as decoded (the graph casts, scales
+                                and normalises); output "embedding" float32 (N, D); only N is dynamic
+    BUNDLE/audio_encoder.onnx   input "log_mel": float32 (N, 1, n_mels, T), the front-end's normalised
+                                log-mel chunks; output "embedding" (N, D); N and T are dynamic
+    BUNDLE/manifest.json        see below
+
+``manifest.json``: ``format: "soundscape-bundle"``, ``format_version: 1``, ``embedding_dim``, ``distance``
+(``euclidean`` or ``cosine``), ``precision`` (``fp32``/``fp16``/``int8``), ``image`` (``input``, ``size``,
+``layout: "NHWC"``, ``dtype: "uint8"``, ``arch``, ``normalisation``, ``resize``, ``ground_size_m``: the
+ground width of the evaluation view a training image gave the encoder, or null; an atlas cuts its tiles at
+that width by default), ``audio`` (``input``, ``front_end``: the full
+:class:`~engine.config.front_end.FrontEndConfig`, ``chunk_rule``, ``aggregate: "mean"``, ``arch``),
+``trained_on`` (the run's dataset, kind, audio source, split rule, pairs per split, preset, epoch, step,
+metrics, run, checkpoint), ``exported_at``, ``exporter``, ``l2_normalised``, ``files`` (sha256 of each
+.onnx), ``parity`` (the measured onnxruntime-vs-PyTorch difference and on what inputs), ``variant``
+(fp16/int8 only: difference, sizes, retrieval change on the run's validation pairs) and ``bundle_id``.
 
 ``bundle_id`` is the sha256 of the text ``"<name>:<sha256>\\n"`` over the files sorted by name, so it
-changes exactly when an encoder file changes. An atlas records it.
+changes exactly when an encoder file changes. An atlas records it. Images of another size reach S x S by
+:func:`engine.inference.images.prepare_image`.
 """
 
 from __future__ import annotations
@@ -20,7 +34,7 @@ from typing import Any
 
 from engine.audio import FrontEndConfig
 from engine.errors import BundleError, ConfigError
-from engine.files import atomic_write_text, json_safe
+from engine.files import atomic_write_text, json_safe, read_manifest
 
 BUNDLE_FORMAT = "soundscape-bundle"
 BUNDLE_VERSION = 1
@@ -95,8 +109,8 @@ def load_bundle(path: str | Path, verify_hashes: bool = True) -> Bundle:
 
     Args:
         path: the bundle folder (or its manifest.json).
-        verify_hashes: check each .onnx file against its sha256 in the manifest (about 50 ms for a
-            ResNet-18 pair; turn off only for a bundle just verified).
+        verify_hashes: check each .onnx file against its sha256 in the manifest (a full read of each
+            file; turn off only for a bundle just verified).
 
     Returns:
         The :class:`Bundle`.
@@ -111,22 +125,10 @@ def load_bundle(path: str | Path, verify_hashes: bool = True) -> Bundle:
     if not path.is_dir():
         raise BundleError(path, "model bundle not found", "name a folder made by 'soundscape-engine export'")
     manifest_path = path / MANIFEST_FILE
-    if not manifest_path.is_file():
-        raise BundleError(path, f"not a model bundle (no {MANIFEST_FILE})",
-                          "name a folder made by 'soundscape-engine export'")
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise BundleError(manifest_path, f"unreadable manifest ({type(err).__name__})",
-                          "re-export the bundle or restore the folder from a copy") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
-        raise BundleError(manifest_path, "is not a Soundscape Mapper model bundle manifest",
-                          "name a folder made by 'soundscape-engine export'")
-    version = manifest.get("format_version")
-    if version != BUNDLE_VERSION:
-        raise BundleError(path, f"bundle format version {version!r} is not supported (this version reads "
-                          f"{BUNDLE_VERSION})", "re-export the bundle with this version of Soundscape Mapper, "
-                          "or update Soundscape Mapper")
+    manifest = read_manifest(manifest_path, BUNDLE_FORMAT, (BUNDLE_VERSION,), BundleError, what="a model bundle",
+                             version_key="format_version", make="name a folder made by 'soundscape-engine export'",
+                             redo="re-export the bundle with this version of Soundscape Mapper, or update "
+                                  "Soundscape Mapper")
     missing_keys = [k for k in _REQUIRED_KEYS if k not in manifest]
     if missing_keys:
         raise BundleError(manifest_path, f"manifest lacks {missing_keys}", "re-export the bundle")
