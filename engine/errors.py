@@ -52,3 +52,11 @@ class Cancelled(Exception):
 
 class TrainingError(UserInputError):
     """A training run that cannot go on (e.g. the loss became NaN); the last good checkpoint is kept."""
+
+
+class DiskFullError(UserInputError):
+    """A write that failed because the disk (or the user's quota) is full; the previous file is intact."""
+
+
+class FolderBusyError(UserInputError):
+    """A run folder or atlas that another live process is writing (it holds the folder's lock)."""

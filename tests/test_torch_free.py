@@ -39,6 +39,8 @@ PORTABLE_MODULES = [
     "engine.atlas.query",
     "engine.commands.atlas",
     "engine.files",
+    "engine.folder_lock",
+    "engine.stop_signals",
     "app.state",
     "app.services.geo",
     "app.services.settings",

@@ -37,6 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from engine.progress import TqdmJob
+    from engine.stop_signals import stop_on_signals
     from engine.shards.prepare import PrepareConfig, check_out_dir, prepare_cache
     from engine.train.config import load_preset
 
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
 
         raise DatasetError(args.data, "not found", "point --data at a SoundingEarth folder or a pair table")
     check_out_dir(args.out)  # bad input gets its one-line error before any progress bar
-    with TqdmJob("prepare", unit="img") as job:
+    with TqdmJob("prepare", unit="img") as job, stop_on_signals(job, "the current shard"):
         summary = prepare_cache(args.data, args.out, prep, job)
     print(summary.describe())
     return 0
