@@ -23,8 +23,11 @@ run: setup
 	@test -f "$(DEMO)/pairs.csv" || $(PY) -m engine.cli demo-world --out "$(DEMO)" --size default
 	$(VENV)/bin/soundscape
 
+# The whole suite is bounded too (each test already is: pytest-timeout, a faulthandler backstop): after
+# TEST_TIMEOUT seconds pytest and its process group get SIGTERM, then SIGKILL a minute later.
+TEST_TIMEOUT ?= 2400
 test: setup
-	$(PY) -m pytest -q
+	timeout --kill-after=60 $(TEST_TIMEOUT) $(PY) -m pytest -q
 
 # The demo model shipped in resources/demo-bundle, made from scratch (about 7 minutes on 2 CPU cores): the
 # default demo world (seed 0), the demo-cpu preset, the test split evaluated (paper protocol; the metrics
