@@ -25,7 +25,7 @@ from engine.atlas.writer import AtlasWriter, now
 from engine.audio import probe_audio
 from engine.data.records import PairRecord
 from engine.data.source import RecordingScan, scan_recordings
-from engine.errors import AtlasError, ConfigError, UserInputError
+from engine.errors import AtlasError, ConfigError, DiskFullError, UserInputError
 from engine.formats.bundle import Bundle, load_bundle
 from engine.progress import Job
 from engine.runtime.encoders import BundleEncoders
@@ -351,6 +351,8 @@ def build_atlas(out: str | Path, bundle: Bundle | str | Path, imagery: Sequence[
                     entry, src, grid = item
                     try:
                         _build_source(writer, encoders, src, grid, entry, progress, report)
+                    except DiskFullError:  # not the input's fault: stop; the same build resumes later
+                        raise
                     except UserInputError as err:
                         entry["status"], entry["error"] = "failed", str(err)
                         writer.commit()
