@@ -186,3 +186,40 @@ def test_torchrun_ranks_always_exit_under_cpu_load(cache: Path, tmp_path: Path) 
             result = _torchrun(cache, run, timeout=240)  # raises on timeout or on an orphaned rank
             assert result.returncode == 0, result.stderr[-3000:]
             assert read_metrics(run / "metrics.jsonl")[-1]["status"] == "finished"
+
+
+def test_sigterm_stops_the_cache_loop_cleanly_and_resume_matches(cache: Path, tmp_path: Path) -> None:
+    """SIGTERM (a scheduler's stop) is handled like Ctrl-C on the cache path too: 'last' saved, the log
+    ends 'interrupted', and --resume gives the weights of an uninterrupted run."""
+    import signal
+
+    from engine.stop_signals import stop_on_signals
+
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    assert _train(cache, straight, "--epochs", "2") == 0
+    cfg = load_preset("tiny").replace("train", batch_size=4, device="cpu", epochs=2).replace("data", num_workers=0)
+    job = Job(lambda done, total, message: os.kill(os.getpid(), signal.SIGTERM) if done == 4 else None)
+    with stop_on_signals(job), pytest.raises(Cancelled):
+        train_from_cache(cfg, cache, stopped, job=job)
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is put back
+    end = read_metrics(stopped / "metrics.jsonl")[-1]
+    assert end["status"] == "interrupted" and load_checkpoint(stopped / "checkpoints" / "last.pt")["step"] == end["step"]
+    assert main(["train", "--out", str(stopped), "--resume", "--device", "cpu"]) == 0
+    a = load_checkpoint(straight / "checkpoints" / "last.pt")
+    b = load_checkpoint(stopped / "checkpoints" / "last.pt")
+    for part in ("image_encoder", "audio_encoder"):
+        for name, value in a[part].items():
+            torch.testing.assert_close(b[part][name], value, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_a_second_stop_signal_aborts_at_once() -> None:
+    import signal
+
+    from engine.stop_signals import stop_on_signals
+
+    job = Job()
+    with stop_on_signals(job):
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert job.cancelled
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
