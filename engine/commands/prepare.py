@@ -37,8 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from engine.progress import TqdmJob
-    from engine.stop_signals import stop_on_signals
     from engine.shards.prepare import PrepareConfig, check_out_dir, prepare_cache
+    from engine.stop_signals import stop_on_signals
     from engine.train.config import load_preset
 
     cfg = load_preset(args.preset)
