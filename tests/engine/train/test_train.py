@@ -22,6 +22,7 @@ from engine.train.config import load_preset
 from engine.train.loop import train
 from engine.train.metrics_log import read_metrics
 from tests.conftest import ROOT
+from tests.reaping import reaped_popen
 
 STEP_KEYS = {"event", "time", "epoch", "step", "loss", "r1_image_to_audio", "r1_audio_to_image", "lr",
              "samples_per_s", "eta_s"}
@@ -222,18 +223,18 @@ def test_sigint_saves_and_exits_cleanly(world: dict[str, Path], tmp_path: Path) 
     """The app cancels a run by sending SIGINT: the run saves 'last', logs 'interrupted', exits 130."""
     run = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "train", "--data", str(world["data"]), "--preset",
-                             "tiny", "--epochs", "200", "--out", str(run), "--cache-dir", str(world["cache"])],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     log = run / "metrics.jsonl"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        if log.exists() and sum(1 for e in read_metrics(log) if e["event"] == "step") >= 3:
-            break
-        time.sleep(0.1)
-    assert proc.poll() is None, proc.communicate()
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
+    with reaped_popen([sys.executable, "-m", "engine.cli", "train", "--data", str(world["data"]), "--preset",
+                       "tiny", "--epochs", "200", "--out", str(run), "--cache-dir", str(world["cache"])],
+                      cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            if log.exists() and sum(1 for e in read_metrics(log) if e["event"] == "step") >= 3:
+                break
+            time.sleep(0.1)
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "cancelled; work done so far was kept" in err
     end = read_metrics(log)[-1]
