@@ -214,9 +214,13 @@ def atlas_inputs(demo_world_tiny: Path, tmp_path_factory: pytest.TempPathFactory
     paths = {"b0": make_bundle(root / "b0", seed=0).path, "b1": make_bundle(root / "b1", seed=1).path,
              "mosaic": demo_world_tiny / "mosaic.tif", "table": table, "built": root / "built",
              "reembedded": root / "reembedded"}
+    started = time.perf_counter()
     assert main(_build_args(paths, paths["built"])) == 0
+    paths["build_s"] = time.perf_counter() - started  # type: ignore[assignment]  # the scale of a random moment
     shutil.copytree(paths["built"], paths["reembedded"])
+    started = time.perf_counter()
     assert main(["atlas", "reembed", "--atlas", str(paths["reembedded"]), "--bundle", str(paths["b1"])]) == 0
+    paths["reembed_s"] = time.perf_counter() - started  # type: ignore[assignment]
     return paths
 
 
@@ -273,14 +277,18 @@ def test_atlas_build_and_reembed_stopped_at_random_moments_end_byte_identical(
         sig: signal.Signals, atlas_inputs: dict[str, Path], tmp_path: Path) -> None:
     rng = random.Random(f"{SEED}-atlas-{sig.name}")
     atlas = tmp_path / "atlas"
-    proc = _stop_atlas_command(_build_args(atlas_inputs, atlas), sig, rng.uniform(0.0, 3.0))
+    # A moment within the time an uninterrupted build took here (if the command is done by then, the
+    # resume below must still leave the same files).
+    proc = _stop_atlas_command(_build_args(atlas_inputs, atlas), sig, rng.uniform(0.05, 0.9) * atlas_inputs["build_s"])
+    print(f"build: exit status {proc.returncode} after {sig.name}")  # 0: it was done before the signal
     if sig == signal.SIGTERM and proc.returncode != 0:  # stopped (not already done): cleanly, in one line
         assert proc.returncode == 130 and "Traceback" not in proc.stderr_text  # type: ignore[attr-defined]
     assert main(_build_args(atlas_inputs, atlas)) == 0
     assert _atlas_files(atlas) == _atlas_files(atlas_inputs["built"])
 
     reembed = ["atlas", "reembed", "--atlas", str(atlas), "--bundle", str(atlas_inputs["b1"]), "--threads", "1"]
-    proc = _stop_atlas_command(reembed, sig, rng.uniform(0.0, 2.0))
+    proc = _stop_atlas_command(reembed, sig, rng.uniform(0.05, 0.9) * atlas_inputs["reembed_s"])
+    print(f"reembed: exit status {proc.returncode} after {sig.name}")
     if sig == signal.SIGTERM and proc.returncode != 0:
         assert proc.returncode == 130 and "Traceback" not in proc.stderr_text  # type: ignore[attr-defined]
     assert main(reembed) == 0
