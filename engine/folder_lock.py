@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import IO
 
-from engine.errors import FolderBusyError
+from engine.errors import FolderBusyError, UserInputError
 
 LOCK_NAME = ".lock"
 
@@ -30,15 +30,20 @@ class FolderLock:
         fix: the fix text of the error.
     Raises:
         FolderBusyError: another live process holds the lock (the message names its pid).
+        UserInputError: the folder cannot be made or written (e.g. the path is a file).
     """
 
     def __init__(self, folder: str | Path, subject: str | None = None,
                  busy: str = "is being written by another process",
                  fix: str = "wait for it to finish or stop it") -> None:
         self.folder = Path(folder)
-        self.folder.mkdir(parents=True, exist_ok=True)
         self.path = self.folder / LOCK_NAME
-        self._file: IO[bytes] | None = open(self.path, "a+b")  # noqa: SIM115 - closed in release()
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._file: IO[bytes] | None = open(self.path, "a+b")  # noqa: SIM115 - closed in release()
+        except OSError as err:  # e.g. the path is a file, or a read-only place
+            raise UserInputError(subject or self.folder, f"cannot be used as a folder ({err.strerror or err})",
+                                 "choose another folder") from None
         if not _try_lock(self._file):
             holder = _read_pid(self._file)
             self._file.close()

@@ -14,7 +14,7 @@ import torch
 
 from engine.checkpoint import load_checkpoint
 from engine.cli import main
-from engine.errors import FolderBusyError
+from engine.errors import FolderBusyError, UserInputError
 from engine.files import remove_stale_temp_files
 from engine.folder_lock import FolderLock
 from engine.train.metrics_log import read_metrics, repair_for_resume
@@ -97,3 +97,9 @@ def test_the_folder_lock_names_its_holder_and_goes_with_it(tmp_path: Path) -> No
     lock.release()
     with FolderLock(tmp_path / "run"):  # released: free again (the lock file stays)
         assert (tmp_path / "run" / ".lock").read_text().strip() == str(os.getpid())
+
+
+def test_a_file_where_the_folder_should_be_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "run").write_text("not a folder")
+    with pytest.raises(UserInputError, match=r"^--out run: cannot be used as a folder \(File exists\); choose"):
+        FolderLock(tmp_path / "run", subject="--out run")
