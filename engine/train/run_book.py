@@ -304,11 +304,13 @@ class RunBook:
         if self.log is None:
             return
         p, last = self.progress, self.ckpt_dir / "last.pt"
+        log_file, self.log = self.log, None
         try:
-            self.log.event("end", status=status, message=message, checkpoint=str(last) if last.exists() else None,
+            log_file.event("end", status=status, message=message, checkpoint=str(last) if last.exists() else None,
                            epoch=p.epoch, step=p.step, best_epoch=p.best_epoch, skipped_while_training=p.skipped)
-            self.log.close()
         except (OSError, UserInputError) as err:  # a full disk must not hide why the run ended
-            self.logger.warning("could not end the log %s (%s)", self.log.path, err)
-        self.log = None
+            self.logger.warning("could not end the log %s (%s)", log_file.path, err)
+        finally:
+            with contextlib.suppress(OSError):
+                log_file.close()
         (self.logger.info if status == "finished" else self.logger.warning)("%s: %s", status, message)
