@@ -36,8 +36,24 @@ RUN_VERSION = 1
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
-    """Save a checkpoint dict atomically (see module docstring for the keys)."""
-    atomic_write_bytes(Path(path), lambda f: torch.save(payload, f))
+    """Save a checkpoint dict atomically (see module docstring for the keys).
+
+    Raises:
+        DiskFullError: the disk is full (one line naming the folder and the bytes needed); the previous
+            file is intact.
+    """
+    atomic_write_bytes(Path(path), lambda f: torch.save(payload, f), size_hint=tensor_bytes(payload))
+
+
+def tensor_bytes(value: Any) -> int:
+    """The bytes of all tensors in a nested dict/list (about the size of its checkpoint file)."""
+    if isinstance(value, torch.Tensor):
+        return value.nelement() * value.element_size()
+    if isinstance(value, dict):
+        return sum(tensor_bytes(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(tensor_bytes(v) for v in value)
+    return 0
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -81,6 +81,14 @@ def _main(argv: Sequence[str] | None) -> int:
     except KeyboardInterrupt:
         print("interrupted; work done so far was kept", file=sys.stderr)
         return 130
+    except OSError as err:
+        from engine.files import disk_full_error, is_disk_full
+
+        if not is_disk_full(err):
+            raise
+        # A write outside the atomic writer (which names the bytes) ran out of space: still one line.
+        print(f"error: {disk_full_error(err.filename or '.', None)}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -69,3 +69,12 @@ def brief(err: BaseException | str, limit: int = 160, last_line: bool = False) -
         return text
     cut = text.rfind(" ", 0, limit - 3)
     return text[:cut if cut > limit // 2 else limit - 3].rstrip(" ,;:") + "..."
+
+
+
+class DiskFullError(UserInputError):
+    """A write that failed because the disk (or the user's quota) is full; the previous file is intact."""
+
+
+class FolderBusyError(UserInputError):
+    """A run folder or atlas that another live process is writing (it holds the folder's lock)."""

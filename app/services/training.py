@@ -1,5 +1,5 @@
 """The training job: ``soundscape-engine train`` in a subprocess, its metrics.jsonl tailed for the
-live curves, a clean stop on cancel (SIGINT: the engine saves its checkpoint and exits), then
+live curves, a clean stop on cancel (SIGTERM: the engine saves its checkpoint and exits), then
 ``soundscape-engine export`` into a new model bundle.
 
 The app never imports torch; the engine runs in its own process with the same Python.
@@ -27,7 +27,7 @@ from engine.progress import Job
 log = logging.getLogger(__name__)
 
 POLL_S = 0.2
-STOP_GRACE_S = 120.0  # after SIGINT the engine finishes its step and writes a checkpoint
+STOP_GRACE_S = 120.0  # after SIGTERM the engine finishes its step and writes a checkpoint
 
 
 @dataclass(frozen=True)
@@ -153,8 +153,8 @@ def _popen(cmd: list[str], log_file: Any) -> subprocess.Popen:
 def _interrupt(proc: subprocess.Popen) -> None:
     if os.name == "nt":
         proc.send_signal(signal.CTRL_BREAK_EVENT)  # type: ignore[attr-defined]
-    else:
-        proc.send_signal(signal.SIGINT)
+    else:  # the engine stops on SIGTERM as on Ctrl-C (engine.stop_signals): 'last' saved, 'end' logged
+        proc.send_signal(signal.SIGTERM)
 
 
 def _last_error_line(log_path: Path) -> str:
@@ -170,7 +170,7 @@ def _last_error_line(log_path: Path) -> str:
 
 def run_process(cmd: list[str], log_path: Path, job: Job, on_poll: Callable[[], None] | None = None,
                 what: str = "training") -> int:
-    """Run ``cmd`` until it exits, calling ``on_poll`` every 0.2 s; a cancel sends SIGINT and waits.
+    """Run ``cmd`` until it exits, calling ``on_poll`` every 0.2 s; a cancel sends SIGTERM and waits.
 
     Returns:
         The exit status (0).
@@ -192,7 +192,7 @@ def run_process(cmd: list[str], log_path: Path, job: Job, on_poll: Callable[[], 
                     _interrupt(proc)
                     interrupted_at = time.monotonic()
                 if interrupted_at is not None and time.monotonic() - interrupted_at > STOP_GRACE_S:
-                    log.warning("%s did not stop within %.0f s of SIGINT; killing it", what, STOP_GRACE_S)
+                    log.warning("%s did not stop within %.0f s of SIGTERM; killing it", what, STOP_GRACE_S)
                     proc.kill()
                 time.sleep(POLL_S)
         except BaseException:

@@ -33,7 +33,7 @@ from engine.audio import probe_audio
 from engine.bundle.format import Bundle, load_bundle
 from engine.data.records import PairRecord
 from engine.data.source import RecordingScan, scan_recordings
-from engine.errors import AtlasError, AudioFileError, ConfigError, UserInputError
+from engine.errors import AtlasError, AudioFileError, ConfigError, DiskFullError, UserInputError
 from engine.inference.encoders import BundleEncoders
 from engine.inference.images import prepare_image
 from engine.progress import Job
@@ -384,6 +384,8 @@ def build_atlas(out: str | Path, bundle: Bundle | str | Path, imagery: Sequence[
                     entry, src, grid = item
                     try:
                         _build_source(writer, encoders, src, grid, entry, progress, report)
+                    except DiskFullError:  # not the input's fault: stop; the same build resumes later
+                        raise
                     except UserInputError as err:
                         entry["status"], entry["error"] = "failed", str(err)
                         writer.commit()

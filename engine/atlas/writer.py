@@ -7,7 +7,6 @@ import datetime as dt
 import json
 import logging
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,8 @@ from engine.atlas.format import (
 )
 from engine.bundle.format import Bundle
 from engine.errors import AtlasError
-from engine.files import atomic_write_text, json_safe
+from engine.files import atomic_write_text, disk_full_error, is_disk_full, json_safe, remove_stale_temp_files
+from engine.folder_lock import LOCK_NAME, FolderLock
 
 RECORDING_META = Path("recordings") / "meta.jsonl"
 log = logging.getLogger(__name__)
@@ -50,38 +50,31 @@ class _Appender:
         self.path = path
         self.file = open(path, "ab")  # noqa: SIM115 - closed in close()
         self.size = keep
+        self._unsynced = 0
 
     def write(self, data: bytes) -> None:
-        self.file.write(data)
+        try:
+            self.file.write(data)
+        except OSError as err:
+            self._raise(err, len(data))
         self.size += len(data)
+        self._unsynced += len(data)
 
     def sync(self) -> None:
-        self.file.flush()
-        os.fsync(self.file.fileno())
+        try:
+            self.file.flush()
+            os.fsync(self.file.fileno())
+        except OSError as err:
+            self._raise(err, self._unsynced)
+        self._unsynced = 0
+
+    def _raise(self, err: OSError, needed: int) -> None:
+        """A full disk as a one-line error (the manifest does not count the bytes, so nothing is lost)."""
+        if is_disk_full(err):
+            raise disk_full_error(self.path, needed) from err
+        raise err
 
     def close(self) -> None:
-        self.file.close()
-
-
-class _Lock:
-    """An exclusive lock on ATLAS/.lock so two builds never append to one atlas at once."""
-
-    def __init__(self, root: Path) -> None:
-        self.file = open(root / ".lock", "a+b")  # noqa: SIM115 - closed in release()
-        try:
-            if sys.platform == "win32":
-                import msvcrt
-
-                msvcrt.locking(self.file.fileno(), msvcrt.LK_NBLCK, 1)
-            else:
-                import fcntl
-
-                fcntl.flock(self.file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            self.file.close()
-            raise AtlasError(root, "is being written by another build", "wait for it to finish or cancel it") from None
-
-    def release(self) -> None:
         self.file.close()
 
 
@@ -112,14 +105,16 @@ class AtlasWriter:
                 read_manifest(self.root)  # raises the right "not found / not an atlas" error
             if self.root.exists() and not self.root.is_dir():
                 raise AtlasError(self.root, "is a file, not a folder", "choose a new --out folder")
-            if self.root.exists() and any(p.name != ".lock" for p in self.root.iterdir()):
+            if self.root.exists() and any(p.name != LOCK_NAME for p in self.root.iterdir()):
                 raise AtlasError(self.root, "folder exists and is not an atlas", "choose a new --out folder")
             try:
                 self.root.mkdir(parents=True, exist_ok=True)
             except OSError as err:  # a path through a file, no permission, a read-only disk
                 raise AtlasError(self.root, f"cannot be created ({err.strerror})", "choose another --out folder") from None
-        self._lock = _Lock(self.root)
+        self._lock = FolderLock(self.root, busy="is being written by another build",
+                                fix="wait for it to finish or cancel it")
         try:
+            remove_stale_temp_files(self.root)  # an atlas.json write cut short by a kill
             if (self.root / MANIFEST).is_file():
                 self.manifest = read_manifest(self.root)
             else:

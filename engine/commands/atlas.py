@@ -109,8 +109,9 @@ def _finish(report, err) -> int:
 def _build(args: argparse.Namespace) -> int:
     from engine.atlas import AtlasBuildError, build_atlas
     from engine.progress import TqdmJob
+    from engine.stop_signals import stop_on_signals
 
-    with TqdmJob("atlas", unit="item") as job:
+    with TqdmJob("atlas", unit="item") as job, stop_on_signals(job, "the current part"):
         try:
             report = build_atlas(args.out, args.bundle, imagery=args.imagery, tile_size_m=args.tile_size_m,
                                  tile_px=args.tile_px, recordings=args.recordings, assume_crs=args.assume_crs,
@@ -148,8 +149,9 @@ def _indices(args: argparse.Namespace) -> int:
 def _reembed(args: argparse.Namespace) -> int:
     from engine.atlas import reembed_atlas
     from engine.progress import TqdmJob
+    from engine.stop_signals import stop_on_signals
 
-    with TqdmJob("re-embed", unit="item") as job:
+    with TqdmJob("re-embed", unit="item") as job, stop_on_signals(job, "the current part"):
         report = reembed_atlas(args.atlas, args.bundle, job=job, threads=args.threads)
     return _finish(report, None)
 

@@ -40,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.progress import TqdmJob
     from engine.shards.plan import PrepareConfig
     from engine.shards.prepare import check_out_dir, prepare_shards
+    from engine.stop_signals import stop_on_signals
 
     cfg = load_preset(args.preset)
     cfg = cfg.replace("data", image_region=args.image_region, stored_size=args.stored_size,
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
 
         raise DatasetError(args.data, "not found", "point --data at a SoundingEarth folder or a pair table")
     check_out_dir(args.out)  # bad input gets its one-line error before any progress bar
-    with TqdmJob("prepare", unit="img") as job:
+    with TqdmJob("prepare", unit="img") as job, stop_on_signals(job, "the current shard"):
         summary = prepare_shards(args.data, args.out, prep, job)
     print(summary.describe())
     return 0

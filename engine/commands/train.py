@@ -2,8 +2,10 @@
 
 The data is a SoundingEarth folder as distributed, a pair table (CSV: id, longitude, latitude, image,
 audio) or the demo world. The run folder gets config.json, checkpoints/{last,best}.pt, metrics.jsonl
-(the app plots it live) and TensorBoard events. Ctrl-C (SIGINT) saves 'last' and stops cleanly;
---resume continues exactly where the run stopped.
+(the app plots it live) and TensorBoard events. Ctrl-C (SIGINT) or SIGTERM (schedulers, the app's
+Cancel) saves 'last' and stops cleanly; --resume continues exactly where the run stopped (a run that
+stopped before its first checkpoint starts again from scratch). One training at a time per run folder
+(RUN/.lock).
 """
 
 from __future__ import annotations
@@ -11,15 +13,11 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from engine.commands import add_renamed_flag
 from engine.config.run import RunConfig
+from engine.stop_signals import stop_on_signals
 
 log = logging.getLogger(__name__)
 
@@ -71,27 +69,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "in the loader processes (libjpeg-turbo; the GPU then only augments and trains)")
 
 
-@contextmanager
-def cancel_on_sigint(job: Any) -> Iterator[None]:
-    """First Ctrl-C/SIGINT: cancel the job (the run saves and stops after the current step).
-    A second one interrupts at once."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        if job.cancelled:
-            raise KeyboardInterrupt
-        job.cancel()
-        log.warning("stopping after the current step and saving 'last' (press Ctrl-C again to abort at once)")
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
 def resolve_config(args: argparse.Namespace) -> RunConfig:
     """The run's config: the preset (or, on --resume, the run's config.json) plus the options given."""
     from engine.checkpoint import read_run_config
@@ -100,7 +77,8 @@ def resolve_config(args: argparse.Namespace) -> RunConfig:
 
     if args.resume:
         last = args.out / "checkpoints" / "last.pt"
-        if not last.is_file():
+        # A run folder without a checkpoint (stopped before its first epoch ended) restarts from its config.
+        if not last.is_file() and not (args.out / "config.json").is_file():
             raise CheckpointError(f"--resume {last}", "no checkpoint to resume from",
                                   "start a new run without --resume, or name the run folder with --out")
         cfg = RunConfig.from_dict(read_run_config(args.out))
@@ -173,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     # Log lines go above the progress bar instead of through it.
-    with TqdmJob("training", unit="step") as job, cancel_on_sigint(job), logging_redirect_tqdm():
+    with TqdmJob("training", unit="step") as job, stop_on_signals(job), logging_redirect_tqdm():
         result = train(cfg, data, args.out, resume=args.resume, job=job, cache_root=args.sample_cache_dir,
                        announce=lambda text: print(text, flush=True))
     val = (result.metrics or {}).get("val")
@@ -201,7 +179,7 @@ def _run_from_shards(args: argparse.Namespace, cfg: RunConfig) -> int:
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     try:
-        with cancel_on_sigint(job), logging_redirect_tqdm():
+        with stop_on_signals(job), logging_redirect_tqdm():
             result = train_from_shards(cfg, args.shards, args.out, resume=args.resume, job=job, compute=compute,
                                       jpeg_decode=args.jpeg_decode, announce=lambda text: print(text, flush=True))
     finally:

@@ -13,8 +13,10 @@ test_distributed.py checks this with 2 gloo processes).
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
+import time
 from dataclasses import dataclass
 
 import torch
@@ -82,6 +84,33 @@ def init_distributed(device: str = "auto") -> DistContext:
     return DistContext(rank, world, local, dev, backend)
 
 
-def cleanup_distributed() -> None:
-    if dist.is_available() and dist.is_initialized():
-        dist.destroy_process_group()
+# How long the main thread lets go of the GIL before the process group is destroyed (see below).
+_WORKER_DRAIN_S = 0.05
+
+
+def cleanup_distributed(ctx: DistContext | None = None, synchronize: bool = False) -> None:
+    """Leave the process group in an order that cannot deadlock at exit.
+
+    The caller first drops its DDP wrapper (and with it the reducer, which holds the process group);
+    here the last cycles are collected, the ranks meet at a barrier when ``synchronize`` (a clean end:
+    every rank gets here; after an error a peer may be gone, so no barrier), the GIL is released for a
+    moment, and only then is the group destroyed. Why: when the reducer was the last owner of a gloo
+    group, the group's destructor ran inside the reducer's (holding the GIL) and joined gloo's worker
+    threads while one of them waited for the GIL to drop a finished work's tensors: a process that never
+    exited (issue 12). Destroying the group from here, with no work in flight and the workers given
+    the GIL to finish, is the same on NCCL.
+
+    Args:
+        ctx: this process's context (for the barrier's device on NCCL).
+        synchronize: meet the other ranks at a barrier first.
+    """
+    gc.collect()
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    if synchronize:
+        if ctx is not None and ctx.backend == "nccl":
+            dist.barrier(device_ids=[ctx.local_rank])
+        else:
+            dist.barrier()
+    time.sleep(_WORKER_DRAIN_S)  # sleeping releases the GIL: gloo's workers drop their last work objects
+    dist.destroy_process_group()

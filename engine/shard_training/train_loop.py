@@ -19,7 +19,9 @@ folder; a cancel (Ctrl-C) is agreed by all ranks at the next logging step.
 from __future__ import annotations
 
 import logging
+import sys
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -39,7 +41,7 @@ from engine.shard_training.distributed import DistContext, cleanup_distributed, 
 from engine.shard_training.loader import LoaderConfig, ShardBatches, iter_clip_batches, make_loader
 from engine.shard_training.pipeline import DevicePipeline, PipelineConfig
 from engine.shards.format import ShardIndex, read_index
-from engine.train.run_book import RunBook, TrainResult, torch_settings
+from engine.train.run_book import RunBook, TrainResult, run_folder_lock, torch_settings
 from engine.train.state import build_optimizer, build_scheduler
 
 log = logging.getLogger(__name__)  # the epoch and end lines: RunBook logs through this module's logger
@@ -83,10 +85,10 @@ class _ShardTrainer(RunBook):
         super().__init__(cfg, run_dir, job)
         self.index, self.compute, self.ctx, self.jpeg_decode = index, compute, ctx, jpeg_decode
         self.device = ctx.device
-        payload = self._check_run_folder(resume)
-        if cfg.train.batch_size % ctx.world_size:
+        if cfg.train.batch_size % ctx.world_size:  # refused before the run folder is touched
             raise ConfigError("--batch-size", f"{cfg.train.batch_size} does not split over {ctx.world_size} "
                               "processes", f"use a multiple of {ctx.world_size}")
+        payload = self._check_run_folder(resume)
         self.batch = cfg.train.batch_size // ctx.world_size
         torch.manual_seed(cfg.train.seed)  # the same initial weights on every rank (DDP also broadcasts)
         image, audio = build_image_encoder(cfg.model), build_audio_encoder(cfg.model)
@@ -120,6 +122,11 @@ class _ShardTrainer(RunBook):
     @property
     def is_main(self) -> bool:
         return self.ctx.is_main
+
+    def release(self) -> None:
+        """Drop the DDP wrapper, its reducer and everything holding them (before the process group goes)."""
+        for name in ("step", "net", "optimizer", "scheduler", "model", "image_encoder", "audio_encoder"):
+            self.__dict__.pop(name, None)
 
     # -- helpers -------------------------------------------------------------------------------------
     def _agree_to_stop(self) -> bool:
@@ -224,13 +231,26 @@ def train_from_shards(cfg: RunConfig, shards: str | Path, run_dir: str | Path, *
         UserInputError: a bad cache, option or run folder.
     """
     ctx = init_distributed(cfg.train.device)
+    trainer: _ShardTrainer | None = None
+    clean = False
     try:
         index = read_index(shards)
         check_shards(index, cfg)
-        with torch_settings(cfg):  # the run's threads and determinism, as the CPU path sets them
+        # Rank 0 holds RUN/.lock; the run's threads and determinism as the CPU path sets them.
+        with run_folder_lock(Path(run_dir), ctx.is_main), torch_settings(cfg):
             trainer = _ShardTrainer(cfg, index, Path(run_dir), resume, job or Job(), compute or ComputeConfig(),
                                     ctx, announce if ctx.is_main and announce else (lambda text: None), jpeg_decode)
-            return trainer.run()
+            result = trainer.run()
+        clean = True
+        return result
     finally:
         if ctx.distributed:
-            cleanup_distributed()
+            # Teardown order: the DDP wrapper and its reducer first (also those a traceback's frames hold),
+            # then a barrier on a clean end, then the process group (engine.shard_training.distributed).
+            if trainer is not None:
+                trainer.release()
+            trainer = None
+            error = sys.exc_info()[1]
+            if error is not None:
+                traceback.clear_frames(error.__traceback__)
+            cleanup_distributed(ctx, synchronize=clean)

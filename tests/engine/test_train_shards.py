@@ -3,6 +3,7 @@ and two processes under torchrun (gloo) where only rank 0 writes."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import os
@@ -22,6 +23,7 @@ from engine.shard_training.train_loop import train_from_shards
 from engine.train.metrics_log import read_metrics
 from tests.conftest import ROOT
 from tests.engine.shards_fixture import make_soundingearth
+from tests.reaping import python_env, reaped_popen, run_reaped
 
 TRAIN = ["--preset", "tiny", "--device", "cpu", "--workers", "0", "--batch-size", "4"]
 
@@ -143,14 +145,19 @@ def test_bad_cache_options(cache: Path, tmp_path: Path, capsys: pytest.CaptureFi
     assert "add --shards SHARDS" in capsys.readouterr().err
 
 
+def _torchrun(cache: Path, run: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    """The two-process job (gloo), reaped: its own session, the group killed on timeout, and a failure
+    if any process of it (a rank that outlived torchrun) is still alive after torchrun exited."""
+    env = python_env(OMP_NUM_THREADS="1")
+    return run_reaped([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                       "-m", "engine.cli", "train", "--shards", str(cache), "--out", str(run), "--epochs", "1", *TRAIN],
+                      timeout, cwd=ROOT, env=env, check_orphans=True)
+
+
 @pytest.mark.slow
 def test_torchrun_two_processes_share_the_batch_and_rank0_writes(cache: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    result = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-         "-m", "engine.cli", "train", "--shards", str(cache), "--out", str(run), "--epochs", "1", *TRAIN],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    result = _torchrun(cache, run)
     assert result.returncode == 0, result.stderr[-3000:]
     events = read_metrics(run / "metrics.jsonl")
     assert [e["event"] for e in events].count("start") == 1  # one writer
@@ -159,3 +166,60 @@ def test_torchrun_two_processes_share_the_batch_and_rank0_writes(cache: Path, tm
     # shards (8 and 7 pairs), so both take 7 // 2 = 3 steps.
     assert events[0]["steps_per_epoch"] == 3 and events[-1]["status"] == "finished" and events[-1]["step"] == 3
     assert load_checkpoint(run / "checkpoints" / "last.pt")["step"] == 3
+
+
+TORCHRUN_REPEATS = 3
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_torchrun_ranks_always_exit_under_cpu_load(cache: Path, tmp_path: Path) -> None:
+    """Issue 12: a rank deadlocked at exit (the process group destroyed while DDP's reducer held it)
+    and outlived torchrun. Repeated under CPU load (busy loops on every core, started and killed here),
+    every run must end within its own timeout with no process of its group left."""
+    busy = [reaped_popen([sys.executable, "-c", "while True: pass"]) for _ in range(min(2, os.cpu_count() or 1))]
+    with contextlib.ExitStack() as stack:
+        for loop in busy:
+            stack.enter_context(loop)
+        for attempt in range(TORCHRUN_REPEATS):
+            run = tmp_path / f"run{attempt}"
+            result = _torchrun(cache, run, timeout=240)  # raises on timeout or on an orphaned rank
+            assert result.returncode == 0, result.stderr[-3000:]
+            assert read_metrics(run / "metrics.jsonl")[-1]["status"] == "finished"
+
+
+def test_sigterm_stops_the_cache_loop_cleanly_and_resume_matches(cache: Path, tmp_path: Path) -> None:
+    """SIGTERM (a scheduler's stop) is handled like Ctrl-C on the cache path too: 'last' saved, the log
+    ends 'interrupted', and --resume gives the weights of an uninterrupted run."""
+    import signal
+
+    from engine.stop_signals import stop_on_signals
+
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    assert _train(cache, straight, "--epochs", "2") == 0
+    cfg = load_preset("tiny").replace("train", batch_size=4, device="cpu", epochs=2).replace("data", num_workers=0)
+    job = Job(lambda done, total, message: os.kill(os.getpid(), signal.SIGTERM) if done == 4 else None)
+    with stop_on_signals(job), pytest.raises(Cancelled):
+        train_from_shards(cfg, cache, stopped, job=job)
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is put back
+    end = read_metrics(stopped / "metrics.jsonl")[-1]
+    assert end["status"] == "interrupted" and load_checkpoint(stopped / "checkpoints" / "last.pt")["step"] == end["step"]
+    assert main(["train", "--out", str(stopped), "--resume", "--device", "cpu"]) == 0
+    a = load_checkpoint(straight / "checkpoints" / "last.pt")
+    b = load_checkpoint(stopped / "checkpoints" / "last.pt")
+    for part in ("image_encoder", "audio_encoder"):
+        for name, value in a[part].items():
+            torch.testing.assert_close(b[part][name], value, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_a_second_stop_signal_aborts_at_once() -> None:
+    import signal
+
+    from engine.stop_signals import stop_on_signals
+
+    job = Job()
+    with stop_on_signals(job):
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert job.cancelled
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)

@@ -22,6 +22,7 @@ from engine.progress import Job
 from engine.train.loop import train
 from engine.train.metrics_log import read_metrics
 from tests.conftest import ROOT
+from tests.reaping import reaped_popen
 
 STEP_KEYS = {"event", "time", "epoch", "step", "loss", "r1_image_to_audio", "r1_audio_to_image", "lr",
              "samples_per_s", "eta_s"}
@@ -158,7 +159,15 @@ def test_a_failed_checkpoint_write_keeps_the_previous_one(world: dict[str, Path]
     rc = main(["train", "--data", str(world["data"]), "--preset", "tiny", "--out", str(run),
                "--sample-cache-dir", str(world["cache"])])
     assert rc == 2
-    assert "last.pt: could not be written (No space left on device)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    # One line naming the folder and about the checkpoint's size (its tensors; the file is a little larger).
+    size_mb = (run / "checkpoints" / "last.pt").stat().st_size / 1e6
+    line = next(ln for ln in err.splitlines() if ln.startswith("error:"))
+    assert line.startswith(f"error: {run / 'checkpoints'}: the disk is full (writing last.pt needs about ")
+    assert abs(float(line.split("needs about ")[1].split(" MB")[0]) - size_mb) < 0.2 * size_mb
+    assert "Traceback" not in err
+    end = read_metrics(run / "metrics.jsonl")[-1]  # the app shows the same one line
+    assert end["status"] == "failed" and end["message"] == line.removeprefix("error: ")
     assert load_checkpoint(run / "checkpoints" / "last.pt")["epoch"] == 1
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["best.pt", "last.pt"]
 
@@ -214,18 +223,18 @@ def test_sigint_saves_and_exits_cleanly(world: dict[str, Path], tmp_path: Path) 
     """The app cancels a run by sending SIGINT: the run saves 'last', logs 'interrupted', exits 130."""
     run = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "train", "--data", str(world["data"]), "--preset",
-                             "tiny", "--epochs", "200", "--out", str(run), "--sample-cache-dir", str(world["cache"])],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     log = run / "metrics.jsonl"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        if log.exists() and sum(1 for e in read_metrics(log) if e["event"] == "step") >= 3:
-            break
-        time.sleep(0.1)
-    assert proc.poll() is None, proc.communicate()
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
+    with reaped_popen([sys.executable, "-m", "engine.cli", "train", "--data", str(world["data"]), "--preset",
+                       "tiny", "--epochs", "200", "--out", str(run), "--sample-cache-dir", str(world["cache"])],
+                      cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            if log.exists() and sum(1 for e in read_metrics(log) if e["event"] == "step") >= 3:
+                break
+            time.sleep(0.1)
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "cancelled; work done so far was kept" in err
     end = read_metrics(log)[-1]
