@@ -20,7 +20,7 @@ from engine.bundle.format import load_bundle
 from engine.checkpoint import load_checkpoint, load_encoders, read_run_config
 from engine.cli import main
 from engine.data.soundingearth import decode_spectrogram_jpg
-from engine.export import ImageInput
+from engine.export.onnx import ImageInput
 from engine.inference.encoders import BundleEncoders
 from engine.interop.soundingearth import import_checkpoint
 
