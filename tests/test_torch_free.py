@@ -44,6 +44,7 @@ PORTABLE_MODULES = [
     "engine.ecology.indices",
     "engine.ecology.table",
     "engine.ecology.maps",
+    "engine.ecology.shipped",
     "engine.ecology.atlas_indices",
     "engine.atlas.indices",
     "engine.gis",

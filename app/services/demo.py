@@ -97,4 +97,21 @@ def build_demo_atlas(paths: DemoPaths, bundle: Any, job: Job | None = None) -> P
         tile_size = world_tile_size_m(paths.world)
     build_atlas(paths.atlas, bundle, imagery=world_imagery(paths.world), recordings=paths.world / "pairs.csv",
                 tile_size_m=tile_size, job=job)
+    add_shipped_indices(paths)
     return paths.atlas
+
+
+def add_shipped_indices(paths: DemoPaths, folder: Path | None = None) -> str:
+    """Store the acoustic indices shipped in ``resources/`` (computed once for the seed-0 default world)
+    in the demo atlas, so it shows index layers without scikit-maad; another world gets none (the layer
+    chooser says how to add them). Never fails the demo: a problem is logged and returned."""
+    from app.services.project import resources_dir
+    from engine.ecology.shipped import import_shipped_indices
+    from engine.errors import UserInputError
+
+    try:
+        note = import_shipped_indices(paths.atlas, paths.world, folder or resources_dir())
+    except (OSError, ValueError, KeyError, UserInputError) as err:
+        note = f"demo atlas without acoustic indices: the shipped table could not be read ({err})"
+    log.info("%s", note)
+    return note
