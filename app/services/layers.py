@@ -60,7 +60,7 @@ def make_predictor(atlas: Any) -> tuple[Any, str]:
 def layer_choices(predictor: Any, note: str, query_available: bool) -> list[LayerChoice]:
     """The chooser's entries: imagery, the query's heat map, then each index and composition share."""
     choices = [LayerChoice(IMAGERY, "Imagery"),
-               LayerChoice(SIMILARITY, SIMILARITY_LABEL, "similarity to the sound", query_available,
+               LayerChoice(SIMILARITY, SIMILARITY_LABEL, "", query_available,
                            "" if query_available else "search with a sound first (Sound search tab)")]
     if predictor is None:
         return choices
@@ -91,7 +91,7 @@ def index_layer(predictor: Any, name: str) -> MapLayer:
 def similarity_layer(scores: np.ndarray) -> MapLayer:
     """The heat map of a sound query (cosine-like similarity per tile, higher is more alike)."""
     values = np.asarray(scores, np.float64)
-    return MapLayer(SIMILARITY, SIMILARITY_LABEL, "similarity", values, None, levels_for(SIMILARITY, values))
+    return MapLayer(SIMILARITY, SIMILARITY_LABEL, "", values, None, levels_for(SIMILARITY, values))
 
 
 def tile_indices(predictor: Any, index: int, tile_id: int, profile_name: str) -> TileIndices:
