@@ -79,6 +79,8 @@ class MapView(QWidget):
         self._lut = self.colour_map.getLookupTable(nPts=256, alpha=False)
         self.colour_bar = pg.ColorBarItem(values=(0, 1), colorMap=self.colour_map, interactive=False,
                                           label="similarity", width=14)
+        self.colour_bar.getAxis("left").setLabel(None)
+        self.colour_bar.axis.setWidth(62)  # room for the legend title (a layer's name and unit)
         self.colour_bar.hide()
         self.canvas.addItem(self.colour_bar, row=0, col=1)
 
@@ -197,7 +199,7 @@ class MapView(QWidget):
             self.plot.addItem(item)
             self._heat_items.append(item)
         self.colour_bar.setLevels(levels)
-        self.colour_bar.getAxis("left").setLabel(label)
+        self.colour_bar.axis.setLabel(label)  # beside the tick values, outside the bar
         self.colour_label = label
         self.colour_bar.show()
 
