@@ -42,7 +42,8 @@ class ExportActions:
         s = self.app.state
         tile = s.selection.tile
         name = KINDS[kind][2].format(layer=s.layers.current.key, tile=tile.tile_id if tile is not None else "none")
-        folder = Path(self.app.settings.export_folder or Path.home())
+        remembered = self.app.settings.export_folder
+        folder = Path(remembered) if isinstance(remembered, str) and remembered else Path.home()
         return folder / name
 
     def export(self, kind: str, path: str | Path, png: bytes | None = None,

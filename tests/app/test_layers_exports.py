@@ -210,6 +210,9 @@ def test_every_export_from_the_window_round_trips(make_app, indices_atlas: Path,
     assert [int(r["tile"]) for r in matches] == [t.id for t in h.state.query.result.top]
 
     assert h.controller.settings.export_folder == str(out.resolve())
+    from app.services.settings import load_settings
+
+    assert load_settings(h.controller.context.config_dir).export_folder == str(out.resolve())  # saved
     assert h.controller.exports.default_path("layer_cog").parent == out.resolve()
     assert folder_digest(indices_atlas) == before
 
