@@ -100,3 +100,18 @@ def test_another_world_gets_no_indices_rather_than_wrong_ones(demo_like) -> None
     assert open_atlas(paths.atlas).indices is None and folder_digest(paths.atlas) == before
     (shipped / SHIPPED_JSON).unlink()
     assert "no shipped indices" in demo.add_shipped_indices(paths, shipped)
+
+
+def test_an_older_demo_atlas_gets_the_shipped_indices_when_the_app_opens_it(make_app, demo_like, bundle_path: Path,
+                                                                           built_atlas: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    paths, shipped, _ = demo_like
+    monkeypatch.setattr(demo, "shipped_indices_folder", lambda: shipped)
+    h = make_app()
+    assert h.controller.context.data_dir == paths.root
+    before = folder_digest(built_atlas)
+    h.open(built_atlas, bundle_path)  # not the demo atlas: left alone, no index layers
+    assert "ACI" not in h.window.layers_control.keys() and folder_digest(built_atlas) == before
+    h.open(paths.atlas, bundle_path)
+    assert h.window.layers_control.keys()[-2:] == ["ACI", "NDSI"]
+    assert not h.window.layers_control.note.isVisible()
