@@ -242,3 +242,22 @@ def test_export_to_an_unwritable_folder_is_one_line_and_writes_nothing(make_app,
             folder.chmod(0o755)
     assert blocker.read_text() == "x" and sorted(p.name for p in out.iterdir()) in (["a-file"], ["a-file", "read-only"])
     assert h.controller.settings.export_folder is None
+
+
+def test_headless_layer_option_draws_the_index_map_without_torch(tmp_path: Path, indices_atlas: Path,
+                                                                 bundle_path: Path) -> None:
+    from PIL import Image
+
+    from tests.app.test_headless import run_app
+
+    shots = {}
+    for layer in ("imagery", "NDSI"):
+        out = tmp_path / f"{layer}.png"
+        result = run_app(["--screenshot", str(out), "--atlas", str(indices_atlas), "--bundle", str(bundle_path),
+                          "--size", "1000x700", "--layer", layer], tmp_path, block_torch=True, DISPLAY=None,
+                         WAYLAND_DISPLAY=None, QT_QPA_PLATFORM=None)
+        assert result.returncode == 0, result.stderr
+        shots[layer] = np.asarray(Image.open(out).convert("RGB"), dtype=np.float32)
+    # The map (left half) is coloured by the layer; the imagery alone looks different there.
+    left = slice(100, 600), slice(20, 450)
+    assert np.abs(shots["NDSI"][left] - shots["imagery"][left]).mean() > 20  # about 67 when measured
