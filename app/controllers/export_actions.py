@@ -18,7 +18,9 @@ log = logging.getLogger(__name__)
 
 # kind -> (menu text, file-dialog filter, default file name)
 KINDS: dict[str, tuple[str, str, str]] = {
-    "layer_cog": ("Map layer as GeoTIFF (COG)…", "Cloud-Optimized GeoTIFF (*.tif)", "{layer}.tif"),
+    "layer_cog": ("Map layer as GeoTIFF (COG, the imagery's CRS)…", "Cloud-Optimized GeoTIFF (*.tif)", "{layer}.tif"),
+    "layer_cog_wgs84": ("Map layer as GeoTIFF (COG, EPSG:4326)…", "Cloud-Optimized GeoTIFF (*.tif)",
+                        "{layer}-wgs84.tif"),
     "layer_gpkg": ("Map layer as GeoPackage…", "GeoPackage (*.gpkg)", "{layer}.gpkg"),
     "map_png": ("Map as PNG (legend, scale bar)…", "PNG image (*.png)", "map-{layer}.png"),
     "query_csv": ("Best matches of the sound query as CSV…", "CSV (*.csv)", "query-matches.csv"),
@@ -58,6 +60,7 @@ class ExportActions:
         layer, tile, result = s.layers.current, s.selection.tile, s.query.result
         jobs: dict[str, Callable[[], Any]] = {
             "layer_cog": lambda: exports.layer_cog(atlas, layer, path),
+            "layer_cog_wgs84": lambda: exports.layer_cog(atlas, layer, path, crs="EPSG:4326"),
             "layer_gpkg": lambda: exports.layer_gpkg(atlas, layer, path),
             "map_png": lambda: exports.write_png(png or b"", path),
             "spectrogram_png": lambda: exports.write_png(png or b"", path),

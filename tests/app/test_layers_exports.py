@@ -161,6 +161,13 @@ def test_every_export_from_the_window_round_trips(make_app, indices_atlas: Path,
             assert value == pytest.approx(float(aci.values[tile]), rel=1e-6)
         assert ds.tags(1) or ds.descriptions[0] == "ACI"
 
+    export(h, "layer_cog_wgs84", out / "aci-wgs84.tif")
+    with rasterio.open(out / "aci-wgs84.tif") as ds:
+        assert ds.crs.to_epsg() == 4326
+        tile = len(atlas.tiles) // 3
+        (value,) = next(ds.sample([(float(atlas.tiles.lon[tile]), float(atlas.tiles.lat[tile]))]))
+        assert value == pytest.approx(float(aci.values[tile]), rel=1e-6)
+
     export(h, "layer_gpkg", out / "aci.gpkg")
     meta, _, geometry, fields = pyogrio.raw.read(out / "aci.gpkg")
     assert list(meta["fields"]) == ["tile", "lon", "lat", "ACI", "ACI_uncertainty"] and meta["crs"] == "EPSG:4326"
