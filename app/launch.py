@@ -69,7 +69,7 @@ def run_app(args: argparse.Namespace) -> int:
     window.show()
     controller.project.launch(args.atlas, args.bundle)
     if args.screenshot is None:
-        if args.select_lonlat or args.query_audio or args.record_seconds:
+        if args.select_lonlat or args.query_audio or args.record_seconds or getattr(args, "layer", None):
             def once() -> None:  # the options apply to the first atlas that opens
                 state.project.changed.disconnect(once)
                 _apply_options(window, controller, args, headless=False)
@@ -92,6 +92,10 @@ def _apply_options(window: Any, controller: AppController, args: argparse.Namesp
     """Select a tile and run a sound query as the options ask (after the atlas opened)."""
     if headless:
         _wait(controller, args.timeout)
+    if getattr(args, "layer", None):
+        controller.layers.choose(args.layer)
+        if headless:
+            _wait(controller, args.timeout)
     if args.select_lonlat:
         lon, lat = args.select_lonlat
         if not controller.project.select_at(lon, lat):

@@ -80,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="record N seconds from the default input device and search with it")
     parser.add_argument("--print-matches", action="store_true",
                         help="print the top tiles of the sound query as JSON (tile id, lon, lat, score)")
+    parser.add_argument("--layer", metavar="NAME", help="the map layer to show: imagery, similarity or an index "
+                        "(ACI, NDSI, biophony_share, ...)")
     parser.add_argument("--tab", choices=["listen", "search", "train"], help="the tab shown in the screenshot")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for background work (headless)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from app.controllers.audio_actions import AudioActions
 from app.controllers.engine_actions import EngineActions
+from app.controllers.export_actions import ExportActions
+from app.controllers.layer_actions import LayerActions
 from app.controllers.project_actions import ProjectActions
 from app.controllers.training_actions import TrainingActions
 from app.services.audio_io import AudioBackend
@@ -53,6 +55,8 @@ class AppController:
         self.engine = EngineActions(self)
         self.engine.refresh()
         self.training = TrainingActions(self, self.engine, self.project.open_bundle)
+        self.layers = LayerActions(self)
+        self.exports = ExportActions(self)
 
     def save_settings(self) -> None:
         """Persist the settings; a failure is logged and shown, never fatal."""

@@ -83,9 +83,13 @@ class ProjectActions:
                 then(True, "")
 
         self._atlas_task = self.app.runner.submit(
-            f"Opening {path.name}", lambda job: open_project(path, candidates),
+            f"Opening {path.name}", lambda job: self._open(path, candidates),
             on_success=opened, on_error=fail, cancellable=False)
         return self._atlas_task
+
+    def _open(self, path: Path, candidates: list[Path]) -> Project:
+        demo.upgrade_demo_atlas(path, self.app.context.data_dir)  # a demo atlas from before the shipped indices
+        return open_project(path, candidates)
 
     def _set_project(self, project: Project) -> None:
         self.state.selection.set_tile(None)

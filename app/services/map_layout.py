@@ -73,11 +73,12 @@ class TileLayout:
         return float(np.median(self.x1 - self.x0)) if self.count else 1.0
 
     def rasterise(self, values: np.ndarray, lut: np.ndarray, levels: tuple[float, float],
-                  alpha: int = 255) -> list[tuple[np.ndarray, Affine]]:
+                  alpha: int = 255, nan_rgba: tuple[int, int, int, int] | None = None
+                  ) -> list[tuple[np.ndarray, Affine]]:
         """Colour ``values`` (one per tile) through ``lut`` into one RGBA image per source grid.
 
         Args:
-            values: (N,) floats; NaN tiles stay transparent.
+            values: (N,) floats; NaN tiles stay transparent, or take ``nan_rgba`` ("no value").
             lut: (256, 3 or 4) uint8 colour table.
             levels: the values mapped to the first and last colour.
             alpha: opacity of coloured cells.
@@ -97,6 +98,8 @@ class TileLayout:
             ok = finite[g.tiles]
             rgba[g.rows[ok], g.cols[ok], :3] = colours[g.tiles[ok]]
             rgba[g.rows[ok], g.cols[ok], 3] = alpha
+            if nan_rgba is not None:
+                rgba[g.rows[~ok], g.cols[~ok]] = nan_rgba
             out.append((rgba, g.affine))
         return out
 

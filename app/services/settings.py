@@ -46,6 +46,7 @@ class Settings:
     train_preset: str | None = None
     train_epochs: int = 5
     window_geometry: str | None = None  # base64 of QWidget.saveGeometry()
+    export_folder: str | None = None  # where File > Export last wrote
 
     def remember_atlas(self, atlas: str | Path, bundle: str | Path | None) -> None:
         """Make ``atlas`` the last one opened and move it to the front of the recent list."""

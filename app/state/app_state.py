@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from app.state.engine_state import EngineState
+from app.state.layer_state import LayerState
 from app.state.observable import Event
 from app.state.recording_state import RecordingSession
 from app.state.training_state import TrainingState
@@ -239,6 +240,7 @@ class AppState:
         self.tasks = TasksState()
         self.training = TrainingState()
         self.engine = EngineState()
+        self.layers = LayerState()
         self.message = Event("app.message")
         self.last_message: Message | None = None
 

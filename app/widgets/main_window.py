@@ -27,11 +27,15 @@ from app.services.map_layout import layout_tiles
 from app.services.project import resources_dir
 from app.services.training import available_presets
 from app.state import AppState, Message
+from app.state.layer_state import IMAGERY, SIMILARITY, MapLayer
+from app.widgets.export_menu import ExportMenu
+from app.widgets.layers_control import NO_VALUE_RGBA, LayerControl, NoValueKey
 from app.widgets.map_view import MapView
 from app.widgets.message_banner import MessageBanner
 from app.widgets.record_panel import RecordPanel
 from app.widgets.recordings_panel import RecordingsPanel
 from app.widgets.status_bar import StatusBar
+from app.widgets.tile_indices import TileIndicesPanel
 from app.widgets.training_panel import TrainingPanel
 
 log = logging.getLogger(__name__)
@@ -67,7 +71,13 @@ class MainWindow(QMainWindow):
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(6, 6, 0, 6)
         left_layout.addWidget(self.banner)
+        self.layers_control = LayerControl()
+        left_layout.addWidget(self.layers_control)
         left_layout.addWidget(self.map, 1)
+        self.no_value_key = NoValueKey(self.map.canvas)
+        self.no_value_key.move(6, 6)
+        self.tile_panel = TileIndicesPanel()
+        self.listen.layout().insertWidget(1, self.tile_panel)
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
         splitter.addWidget(self.tabs)
@@ -108,6 +118,8 @@ class MainWindow(QMainWindow):
         self.open_geotiff_action = self._action(file_menu, "Open GeoTIFF…", self._open_geotiff_dialog, "Ctrl+G")
         self.open_audio_action = self._action(file_menu, "Open audio file…", self._open_audio_dialog, "Ctrl+Shift+O")
         self.open_bundle_action = self._action(file_menu, "Open model bundle…", self._open_bundle_dialog)
+        file_menu.addSeparator()
+        self.export_menu = ExportMenu(self, file_menu)
         file_menu.addSeparator()
         self._action(file_menu, "Quit", self.close, QKeySequence.StandardKey.Quit)
         view_menu = self.menuBar().addMenu("&View")
@@ -178,6 +190,11 @@ class MainWindow(QMainWindow):
         s.training.changed.connect(lambda: self.train.render(s.training))
         s.engine.changed.connect(lambda: self.train.render_engine(s.engine))
         s.message.connect(self._show_message)
+        s.layers.changed.connect(self._render_layer)
+        s.layers.choices_changed.connect(lambda: self.layers_control.render_choices(s.layers.choices, s.layers.note))
+        s.layers.tile_changed.connect(self.tile_panel.render)
+        self.layers_control.chosen.connect(c.layers.choose)
+        self.layers_control.render_choices(s.layers.choices, s.layers.note)
 
         self.map.clicked.connect(self._map_clicked)
         self.listen.play_requested.connect(self._toggle_play)
@@ -255,9 +272,16 @@ class MainWindow(QMainWindow):
 
     def _render_query(self, result: Any) -> None:
         p = self.state.project
-        self.map.set_heat(None if result is None or not result.searched else result.scores)
         self.search.show_result(result, p.atlas.thumbnail if p.atlas is not None else (lambda i: None),
                                 p.bundle.front_end if p.bundle is not None else None)
+
+    def _render_layer(self, layer: MapLayer) -> None:
+        """The chosen layer over the imagery: its colours, colour bar with units, and "no value" tiles."""
+        index_layer = layer.key not in (IMAGERY, SIMILARITY)
+        self.map.set_heat(layer.values, layer.levels if layer.values is not None else None, layer.legend_title,
+                          NO_VALUE_RGBA if index_layer else None)
+        self.layers_control.render_current(layer)
+        self.no_value_key.render_layer(layer)
 
     def _render_audio(self) -> None:
         a = self.state.audio

@@ -79,6 +79,8 @@ class MapView(QWidget):
         self._lut = self.colour_map.getLookupTable(nPts=256, alpha=False)
         self.colour_bar = pg.ColorBarItem(values=(0, 1), colorMap=self.colour_map, interactive=False,
                                           label="similarity", width=14)
+        self.colour_bar.getAxis("left").setLabel(None)
+        self.colour_bar.axis.setWidth(62)  # room for the legend title (a layer's name and unit)
         self.colour_bar.hide()
         self.canvas.addItem(self.colour_bar, row=0, col=1)
 
@@ -103,6 +105,7 @@ class MapView(QWidget):
         self._thumb_cache: OrderedDict[int, np.ndarray] = OrderedDict()
         self.heat_values: np.ndarray | None = None
         self.heat_levels: tuple[float, float] = (0.0, 1.0)
+        self.colour_label = "similarity"
         self.selected: int | None = None
         self.last_hover_text = ""
 
@@ -170,8 +173,10 @@ class MapView(QWidget):
         west, south, east, north = self.tile_layout.bounds
         self.view.setRange(QRectF(west, south, east - west, north - south), padding=0.02)
 
-    def set_heat(self, values: np.ndarray | None, levels: tuple[float, float] | None = None) -> None:
-        """Colour every tile by ``values`` (one per tile) with a colour bar; None removes the heat map."""
+    def set_heat(self, values: np.ndarray | None, levels: tuple[float, float] | None = None,
+                 label: str = "similarity", no_value_rgba: tuple[int, int, int, int] | None = None) -> None:
+        """Colour every tile by ``values`` (one per tile) with a colour bar titled ``label``; None removes
+        the heat map. NaN tiles are transparent, or drawn in ``no_value_rgba`` (never as a value)."""
         for item in self._heat_items:
             self.plot.removeItem(item)
         self._heat_items = []
@@ -185,7 +190,8 @@ class MapView(QWidget):
             if levels[1] <= levels[0]:
                 levels = (levels[0], levels[0] + 1e-6)
         self.heat_levels = levels
-        for rgba, (a, b, c, d, e, f) in self.tile_layout.rasterise(self.heat_values, self._lut, levels):
+        for rgba, (a, b, c, d, e, f) in self.tile_layout.rasterise(self.heat_values, self._lut, levels,
+                                                                    nan_rgba=no_value_rgba):
             item = _image_item(3)
             item.setImage(rgba, autoLevels=False)
             item.setTransform(QTransform(a, d, b, e, c, f))
@@ -193,6 +199,8 @@ class MapView(QWidget):
             self.plot.addItem(item)
             self._heat_items.append(item)
         self.colour_bar.setLevels(levels)
+        self.colour_bar.axis.setLabel(label)  # beside the tick values, outside the bar
+        self.colour_label = label
         self.colour_bar.show()
 
     def set_selected(self, index: int | None) -> None:
