@@ -1,6 +1,22 @@
-"""Recorder campaigns (torch-free): the campaign folder, chips and audio windows for training."""
+"""Field campaigns: folders of recorder files (AudioMoth, Song Meter, GUANO) with sites and imagery, read
+into one table of recordings with positions and times. Torch-free.
 
-from engine.campaign.table import (Campaign, CampaignRecording, Site, is_campaign, load_campaign,
-                                   write_campaign)
+    from engine.campaign import load_campaign
+    campaign = load_campaign("CAMPAIGN")
+    for site, recordings in campaign.by_site().items(): ...
+"""
 
-__all__ = ["Campaign", "CampaignRecording", "Site", "is_campaign", "load_campaign", "write_campaign"]
+from engine.campaign.table import (
+    FORMAT,
+    VERSION,
+    Campaign,
+    CampaignRecording,
+    Site,
+    is_campaign,
+    load_campaign,
+    load_skipped,
+    write_campaign,
+)
+
+__all__ = ["FORMAT", "VERSION", "Campaign", "CampaignRecording", "Site", "is_campaign", "load_campaign",
+           "load_skipped", "write_campaign"]

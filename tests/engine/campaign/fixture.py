@@ -7,7 +7,7 @@ learn to pair them. Written through ``engine.campaign.write_campaign``.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +56,7 @@ def make_campaign(root: Path, n_sites: int = 10, files_per_site: int = 2, second
     recordings, sites = [], []
     rec_root = root / "recordings"
     t = np.arange(int(seconds * rate)) / rate
-    start = datetime(2019, 5, 22, 4, 0, tzinfo=timezone.utc)
+    start = datetime(2019, 5, 22, 4, 0, tzinfo=UTC)
     for k, (x, y) in enumerate(xy):
         name = f"S{k:02d}"
         lon, lat = to_wgs.transform(x, y)

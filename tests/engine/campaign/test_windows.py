@@ -10,7 +10,14 @@ import soundfile as sf
 
 from engine.audio import FrontEndConfig
 from engine.audio.front_end import read_window
-from engine.campaign.windows import SiteFile, Window, draw_window, fixed_windows, window_samples, windows_log_mel
+from engine.campaign.windows import (
+    SiteFile,
+    Window,
+    draw_window,
+    fixed_windows,
+    window_samples,
+    windows_log_mel,
+)
 
 RATE = 8000
 SCALE = 2.0 ** -20  # sample k of file f holds (k + f * 2**19) * SCALE: exact in float32
