@@ -54,7 +54,9 @@ def _outputs(image: torch.nn.Module, audio: torch.nn.Module) -> tuple[torch.Tens
         return image(x_img), audio(x_aud)
 
 
-def test_campaign_run_records_sites_and_ground_size(source_run: dict[str, Path]) -> None:
+def test_campaign_run_records_sites_and_ground_size(source_run: dict[str, Path],
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOUNDSCAPE_CACHE", str(source_run["cache"]))  # evaluate's chips: not the user's cache
     config = json.loads((source_run["run"] / "config.json").read_text())
     assert config["dataset"]["kind"] == "campaign" and config["dataset"]["pairs"]["test"] == 2
     assert config["data"]["ground_size_m"] == pytest.approx(180.0)
@@ -120,7 +122,8 @@ def test_frozen_backbone_then_layer4(source_run: dict[str, Path], tmp_path: Path
         for name, tensor in start[enc].items():
             same = torch.equal(tensor, after_head[enc][name])
             assert same == (not name.startswith("head.")), (enc, name)  # BN statistics kept too
-    assert main(["train", "--resume", "--out", str(tmp_path / "ft"), "--epochs", "2"]) == 0
+    assert main(["train", "--resume", "--out", str(tmp_path / "ft"), "--epochs", "2", "--cache-dir",
+                 str(source_run["cache"])]) == 0
     after_l4 = load_checkpoint(tmp_path / "ft" / "checkpoints" / "last.pt")
     for enc in ("image_encoder", "audio_encoder"):
         assert torch.equal(after_l4[enc]["backbone.layer3.0.conv1.weight"], start[enc]["backbone.layer3.0.conv1.weight"])
