@@ -21,8 +21,11 @@ import argparse
 import json
 import logging
 import statistics
+import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 VARIANTS = ("zero-shot", "finetune", "finetune-all", "scratch", "scratch-hi")
 
