@@ -11,6 +11,8 @@ checkpoint) and prints median rank, R@1, R@5 and R@10 in both directions, and th
   zero-shot      the --init run itself, no training on the campaign
   finetune       --preset field-finetune --init RUN (heads first, then layer4; lr 3e-4)
   finetune-all   the same with the whole backbone trainable from the start
+  finetune-head  only the heads train (backbones frozen throughout)
+  finetune-low   as finetune at a third of the learning rate (1e-4)
   scratch        the same model from random weights (field-finetune's budget, whole model, lr 3e-4)
   scratch-hi     as scratch with the demo preset's learning rate (2e-3)
 """
@@ -27,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-VARIANTS = ("zero-shot", "finetune", "finetune-all", "scratch", "scratch-hi")
+VARIANTS = ("zero-shot", "finetune", "finetune-all", "finetune-head", "finetune-low", "scratch", "scratch-hi")
 
 
 def _preset(base: dict, out: Path, name: str, **train: object) -> Path:
@@ -46,6 +48,9 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=1)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     parser.add_argument("--epochs", type=int, help="override the preset's epochs for every variant")
+    parser.add_argument("--halves", action="store_true",
+                        help="hold out half the sites instead: fold 0 the western half, fold 1 the eastern half "
+                             "(larger test galleries; at most 2 folds)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
@@ -65,17 +70,26 @@ def main() -> None:
     presets = {
         "finetune": "field-finetune",
         "finetune-all": str(_preset(base, args.out, "finetune-all", freeze_epochs=0, trainable="all")),
+        "finetune-head": str(_preset(base, args.out, "finetune-head", trainable="head")),
+        "finetune-low": str(_preset(base, args.out, "finetune-low", lr=0.0001)),
     }
     scratch = {**base, "model": source["model"]}
     presets["scratch"] = str(_preset(scratch, args.out, "scratch", freeze_epochs=0, trainable="all"))
     presets["scratch-hi"] = str(_preset(scratch, args.out, "scratch-hi", freeze_epochs=0, trainable="all", lr=0.002))
     rows: dict[str, list[dict]] = {v: [] for v in args.variants}
     for fold in range(args.folds):
-        splits, rule = split_sites([s.name for s in sites], [s.lon for s in sites], [s.lat for s in sites], seed=fold)
-        held = ",".join(s.name for s, split in zip(sites, splits, strict=True) if split == "test")
+        if args.halves:
+            order = sorted(sites, key=lambda s: s.lon)
+            half = order[:len(order) // 2] if fold == 0 else order[len(order) // 2:]
+            held, rule = ",".join(s.name for s in half), f"{'western' if fold == 0 else 'eastern'} half"
+        else:
+            splits, rule = split_sites([s.name for s in sites], [s.lon for s in sites], [s.lat for s in sites],
+                                       seed=fold)
+            held = ",".join(s.name for s, split in zip(sites, splits, strict=True) if split == "test")
         print(f"fold {fold}: held-out sites {held} ({rule})", flush=True)
         for variant in args.variants:
-            run = args.out / f"fold{fold}-{variant}"
+            tag = f"{'half' if args.halves else 'fold'}{fold}"
+            run = args.out / f"{tag}-{variant}"
             seconds = 0.0
             if variant == "zero-shot":
                 run = args.init
@@ -89,7 +103,7 @@ def main() -> None:
                 if not (run / "checkpoints" / "last.pt").exists():
                     assert cli(cmd) == 0, cmd
                 seconds = time.perf_counter() - started
-            out = args.out / f"fold{fold}-{variant}-eval.json"
+            out = args.out / f"{tag}-{variant}-eval.json"
             assert cli(["evaluate", "--run", str(run), "--data", str(args.campaign), "--holdout-sites", held,
                         "--out", str(out)]) == 0
             report = json.loads(out.read_text())

@@ -149,3 +149,14 @@ def test_epoch_draws_each_training_site_once_per_round(source_run: dict[str, Pat
         seen += batch["key"]
     train_keys = sorted(source.records[i].key for i in train)
     assert sorted(seen) == sorted(train_keys * 3)  # every training site once per round, no test site
+
+
+def test_export_checks_parity_on_the_campaign_sites(source_run: dict[str, Path], tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.checkpoint import load_encoders as load
+    from engine.export import parity_inputs
+
+    monkeypatch.setenv("SOUNDSCAPE_CACHE", str(source_run["cache"]))
+    inputs = parity_inputs(load(source_run["run"], "last"), [], n_images=4)
+    assert "campaign.json" in inputs.description and "synthetic images" not in inputs.description
+    assert inputs.images.shape == (4, 32, 32, 3) and len(inputs.log_mels) >= 3
