@@ -136,10 +136,7 @@ def write_campaign(out: str | Path, campaign: Campaign, skipped: list[tuple[str,
 
     rows = []
     for rec in campaign.recordings:
-        try:
-            rel = Path(rec.path).resolve().relative_to(root).as_posix()
-        except ValueError:
-            raise ValueError(f"{rec.path} is not under the recordings root {root}") from None
+        rel = _relative(Path(rec.path), root)
         rows.append([rel, rec.site, rec.recorder, rec.recorder_model, repr(float(rec.lon)), repr(float(rec.lat)),
                      rec.position_source, format_utc(rec.start_utc), format_local(rec.start_local), rec.timezone,
                      repr(float(rec.duration_s)), str(int(rec.sample_rate)), str(int(rec.channels))])
@@ -203,6 +200,16 @@ def load_skipped(path: str | Path) -> list[tuple[str, str]]:
     folder = Path(path)
     folder = folder.parent if folder.name == "campaign.json" else folder
     return [(row["path"], row["reason"]) for _, row in _read_rows(folder / "skipped.csv", SKIPPED_COLUMNS)]
+
+
+def _relative(path: Path, root: Path) -> str:
+    """``path`` relative to ``root``, '/'-separated; through symbolic links as walked, else resolved."""
+    for candidate in (path.absolute(), path.resolve()):
+        try:
+            return candidate.relative_to(root).as_posix()
+        except ValueError:
+            continue
+    raise ValueError(f"{path} is not under the recordings root {root}")
 
 
 def _csv_text(columns: list[str], rows: Iterable[list[str]]) -> str:
