@@ -42,7 +42,8 @@ RECALL_NOTE = ("rank is 1-based with ties averaged; R@k counts rank <= k (top k)
 
 def evaluate_run(run_dir: str | Path, data_dir: str | Path, split: str = "test", protocol: str = "paper",
                  checkpoint: str = "best", out: str | Path | None = None, device: str = "auto",
-                 workers: int | None = None, job: Job | None = None) -> dict[str, Any]:
+                 workers: int | None = None, job: Job | None = None,
+                 holdout_sites: tuple[str, ...] | None = None) -> dict[str, Any]:
     """Embed a split with a run's encoders and compute :func:`engine.evaluate.retrieval_metrics`.
 
     Args:
@@ -55,6 +56,7 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path, split: str = "test",
         device: ``auto``, ``cpu``, ``cuda``...
         workers: data loader processes (default: the run's).
         job: progress and cancellation.
+        holdout_sites: a recorder campaign's test sites (default: the run's own ``data.holdout_sites``).
     Returns:
         The metrics dict written to ``out``.
     Raises:
@@ -69,6 +71,7 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path, split: str = "test",
     cfg = RunConfig.from_dict(run.config)
     if workers is not None:
         cfg = cfg.replace("data", num_workers=workers)
+    cfg = cfg.replace("data", holdout_sites=holdout_sites)
     dev = resolve_device(device)
     data = open_run_data(data_dir, cfg, use_cache=False)
     if split == "all":

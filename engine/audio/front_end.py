@@ -201,6 +201,36 @@ def load_audio(path: str | Path, sample_rate: int | None = None,
     return samples, rate
 
 
+def read_window(path: str | Path, start_seconds: float, seconds: float, sample_rate: int | None = None,
+                quality: str = "HQ") -> np.ndarray:
+    """Mono float32 samples of ``[start_seconds, start_seconds + seconds)`` of a file, resampled to
+    ``sample_rate`` (native rate if None). Seeks to the start, so only the window is decoded, however long
+    the file; a window running past the end is cut short there.
+
+    Raises:
+        AudioFileError: see :func:`iter_audio_blocks`; also a start beyond the file's end.
+    """
+    path = _check_path(path)
+    with _open(path) as f:
+        in_rate = int(f.samplerate)
+        start = int(round(max(0.0, start_seconds) * in_rate))
+        if start >= f.frames:
+            raise AudioFileError(path, f"window at {start_seconds:.1f} s starts after the end "
+                                 f"({f.frames / in_rate:.1f} s)", "the campaign table is stale; scan it again")
+        try:
+            f.seek(start)
+            data = f.read(int(round(seconds * in_rate)), dtype="float32", always_2d=True)
+        except (sf.LibsndfileError, RuntimeError) as err:
+            raise AudioFileError(path, f"decoding failed at {start_seconds:.1f} s ({_short(err)})",
+                                 "the file is truncated or corrupt; re-copy or re-export it") from None
+    mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
+    if not np.isfinite(mono).all():
+        raise AudioFileError(path, f"contains NaN or infinite samples near {start_seconds:.1f} s",
+                             "re-export the recording as 16- or 24-bit PCM")
+    mono = np.ascontiguousarray(mono, dtype=np.float32)
+    return mono if sample_rate is None else resample(mono, in_rate, int(sample_rate), quality)
+
+
 def resample(samples: np.ndarray, orig_rate: int, target_rate: int, quality: str = "HQ") -> np.ndarray:
     """Resample a mono signal with soxr (the library librosa also uses by default)."""
     samples = np.asarray(samples, dtype=np.float32)

@@ -1,11 +1,12 @@
 """Train an image encoder and an audio encoder on paired aerial images and recordings.
 
 The data is a SoundingEarth folder as distributed, a pair table (CSV: id, longitude, latitude, image,
-audio) or the demo world. The run folder gets config.json, checkpoints/{last,best}.pt, metrics.jsonl
-(the app plots it live) and TensorBoard events. Ctrl-C (SIGINT) or SIGTERM (schedulers, the app's
-Cancel) saves 'last' and stops cleanly; --resume continues exactly where the run stopped (a run that
-stopped before its first checkpoint starts again from scratch). One training at a time per run folder
-(RUN/.lock).
+audio), the demo world, or a recorder campaign (a folder made by 'campaign scan': one pair per site, its
+chip cut from the imagery and random windows of its hours). --init RUN fine-tunes another run's encoders.
+The run folder gets config.json, checkpoints/{last,best}.pt, metrics.jsonl (the app plots it live) and
+TensorBoard events. Ctrl-C (SIGINT) or SIGTERM (schedulers, the app's Cancel) saves 'last' and stops
+cleanly; --resume continues exactly where the run stopped (a run that stopped before its first checkpoint
+starts again from scratch). One training at a time per run folder (RUN/.lock).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ log = logging.getLogger(__name__)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, help="dataset: SoundingEarth folder, pair table (.csv or folder with "
-                        "pairs.csv) or demo world (default on --resume: the run's own data)")
+                        "pairs.csv), demo world or campaign folder (default on --resume: the run's own data)")
     parser.add_argument("--preset", default="demo-cpu",
                         help="preset name (demo-cpu, paper-r18, paper-r50, tiny) or a preset .json file "
                              "(default demo-cpu)")
@@ -43,6 +44,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split-rule", choices=["auto", "paper", "blocked", "column"],
                         help="how pairs are split into train/val/test (default auto)")
     parser.add_argument("--block-km", type=float, help="cell size of the blocked split (default 10)")
+    field = parser.add_argument_group("recorder campaigns and fine-tuning")
+    field.add_argument("--init", type=Path, metavar="RUN",
+                       help="start both encoders from this run's best.pt (else last.pt); the run's model, front-end "
+                            "and ground size are kept (see the field-finetune preset)")
+    field.add_argument("--holdout-sites", metavar="A,B,C",
+                       help="a campaign's test sites by name (default: drawn by spatial blocks)")
+    field.add_argument("--ground-size-m", type=float, metavar="M",
+                       help="a campaign's chip ground width seen by the encoder (default: the --init run's or the "
+                            "preset's)")
+    field.add_argument("--samples-per-site", type=int, metavar="K",
+                       help="random audio windows drawn per training site in an epoch (campaigns)")
     parser.add_argument("--sample-cache-dir", type=Path, metavar="DIR",
                         help="where decoded samples are cached (default: the user cache folder)")
     add_renamed_flag(parser, "--cache-dir", "--sample-cache-dir", "sample_cache_dir", type=Path)
@@ -84,7 +96,9 @@ def resolve_config(args: argparse.Namespace) -> RunConfig:
         cfg = RunConfig.from_dict(read_run_config(args.out))
         for option, value in (("--batch-size", args.batch_size), ("--seed", args.seed), ("--lr", args.lr),
                               ("--image-weights", args.image_weights), ("--audio-source", args.audio_source),
-                              ("--split-rule", args.split_rule), ("--block-km", args.block_km)):
+                              ("--split-rule", args.split_rule), ("--block-km", args.block_km),
+                              ("--init", args.init), ("--holdout-sites", args.holdout_sites),
+                              ("--ground-size-m", args.ground_size_m), ("--samples-per-site", args.samples_per_site)):
             if value is not None:
                 raise ConfigError(option, "cannot change when resuming (the run would not continue exactly)",
                                   "drop the option, or start a new run")
@@ -96,9 +110,31 @@ def resolve_config(args: argparse.Namespace) -> RunConfig:
             from dataclasses import replace
 
             cfg = replace(cfg, image_weights=str(args.image_weights.resolve()))
+        if args.init is not None:
+            if args.image_weights is not None:
+                raise ConfigError("--image-weights", "cannot be combined with --init (which sets both encoders)",
+                                  "drop one of them")
+            from engine.config.run import preset_data
+            from engine.train.init import apply_init
+
+            cfg = apply_init(cfg, preset_data(args.preset), args.init)
+        cfg = cfg.replace("data", ground_size_m=args.ground_size_m, samples_per_site=args.samples_per_site,
+                          holdout_sites=holdout_names(args.holdout_sites))
     cfg = cfg.replace("train", epochs=args.epochs, device=args.device)
     cfg = cfg.replace("data", num_workers=args.workers, cache=False if args.no_sample_cache else None)
     return cfg
+
+
+def holdout_names(text: str | None) -> tuple[str, ...] | None:
+    """``--holdout-sites A,B,C`` as names (None when not given)."""
+    if text is None:
+        return None
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    if not names:
+        from engine.errors import ConfigError
+
+        raise ConfigError("--holdout-sites", "names no site", "give site names separated by commas, e.g. A,B,C")
+    return names
 
 
 def cpu_threads_wait_passively() -> None:

@@ -28,6 +28,11 @@ class DataConfig:
         cache_max_seconds: longer clips are cached as their first this-many seconds.
         num_workers: data loader processes (0: load in the training process).
         cache_workers: processes that decode the cache (1: in the calling process).
+        ground_size_m: recorder campaigns: the ground width (m) the encoder's view covers, which sets the
+            chips cut from the imagery (``train --init`` takes the initial run's; None: unknown).
+        samples_per_site: recorder campaigns: random windows drawn per training site in an epoch.
+        eval_windows: recorder campaigns: fixed windows whose mean embedding is a site's sound in evaluation.
+        holdout_sites: recorder campaigns: the test sites by name (``--holdout-sites``); empty: drawn by cells.
     """
 
     layout: str = "auto"
@@ -41,8 +46,17 @@ class DataConfig:
     cache_max_seconds: float = 60.0
     num_workers: int = 2
     cache_workers: int = 2
+    ground_size_m: float | None = None
+    samples_per_site: int = 1
+    eval_windows: int = 4
+    holdout_sites: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "holdout_sites", tuple(str(s) for s in self.holdout_sites))
+        if self.ground_size_m is not None and not self.ground_size_m > 0:
+            raise ConfigError("data.ground_size_m", f"{self.ground_size_m} is not positive", "use e.g. 200")
+        if self.samples_per_site < 1 or self.eval_windows < 1:
+            raise ConfigError("data", "samples_per_site and eval_windows must be at least 1", None)
         if self.layout not in ("auto", "soundingearth", "pairs"):
             raise ConfigError("data.layout", f"unknown layout {self.layout!r}", "use auto, soundingearth or pairs")
         if not 0 < self.image_region <= 1:
@@ -60,5 +74,7 @@ class DataConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DataConfig:
-        # ``ground_size_m`` is written beside the config by ``train`` (a fact about the data, not a setting).
-        return cls(**known_fields(cls, {k: v for k, v in data.items() if k != "ground_size_m"}, "data"))
+        # ``train`` writes ``ground_size_m`` as a fact about the data (the view's ground width); read back,
+        # it is the chip size a recorder campaign is cut at.
+        return cls(**known_fields(cls, data, "data"))
+

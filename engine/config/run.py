@@ -56,7 +56,9 @@ class TrainConfig:
     ``lr * min_lr_ratio`` at the last step, ``constant`` keeps it (the paper: Adam, 1e-3, constant).
     ``device`` ``auto`` takes CUDA when present. ``deterministic`` asks PyTorch for deterministic
     kernels (exact resume and reproducible runs, somewhat slower on GPU). ``threads`` > 0 sets the
-    CPU threads. ``log_every``: steps between step events in metrics.jsonl.
+    CPU threads. ``log_every``: steps between step events in metrics.jsonl. ``freeze_epochs``: the first
+    epochs train only the encoders' heads (backbones frozen, their batch-norm statistics kept);
+    ``trainable`` says which backbone parts train afterwards: ``all``, ``layer4`` or ``head`` (none).
     """
 
     epochs: int = 100
@@ -77,8 +79,14 @@ class TrainConfig:
     threads: int = 0
     log_every: int = 10
     val_every: int = 1
+    freeze_epochs: int = 0
+    trainable: str = "all"
 
     def __post_init__(self) -> None:
+        if self.trainable not in ("all", "layer4", "head"):
+            raise ConfigError("train.trainable", f"unknown value {self.trainable!r}", "use all, layer4 or head")
+        if self.freeze_epochs < 0:
+            raise ConfigError("train.freeze_epochs", f"must be at least 0, got {self.freeze_epochs}", None)
         if self.optimizer not in ("adam", "adamw"):
             raise ConfigError("train.optimizer", f"unknown optimizer {self.optimizer!r}", "use adam or adamw")
         if self.schedule not in ("constant", "cosine"):
@@ -120,6 +128,7 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     preset: str = ""
     image_weights: str | None = None
+    init: dict[str, Any] | None = None  # train --init: the run the encoders started from (engine.train.init)
 
     @property
     def crop_frames(self) -> int:
@@ -135,7 +144,7 @@ class RunConfig:
         data["_view_fraction"] = self.view_fraction  # derived; for readers such as the exporter
         return {"model": self.model.to_dict(), "front_end": self.front_end.to_dict(), "data": data,
                 "augment": self.augment.to_dict(), "train": dataclasses.asdict(self.train),
-                "preset": self.preset, "image_weights": self.image_weights}
+                "preset": self.preset, "image_weights": self.image_weights, "init": self.init}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
@@ -148,6 +157,7 @@ class RunConfig:
             train=TrainConfig(**known_fields(TrainConfig, data.get("train", {}), "train")),
             preset=str(data.get("preset", "")),
             image_weights=data.get("image_weights"),
+            init=data.get("init"),
         )
 
     def replace(self, section: str, **changes: Any) -> RunConfig:
@@ -169,11 +179,11 @@ def preset_names() -> list[str]:
     return sorted(p.name[:-5] for p in _presets_folder().iterdir() if p.name.endswith(".json"))
 
 
-def load_preset(name: str) -> RunConfig:
-    """A shipped preset by name, or a preset JSON file by path.
+def preset_data(name: str) -> dict[str, Any]:
+    """The raw sections of a shipped preset (by name) or a preset JSON file (by path), ``preset`` set.
 
     Raises:
-        ConfigError: no such preset, an unreadable file, or a bad value in it.
+        ConfigError: no such preset, or an unreadable file.
     """
     path = Path(name)
     if name.endswith(".json") or path.is_file():
@@ -192,6 +202,16 @@ def load_preset(name: str) -> RunConfig:
         raise ConfigError(f"--preset {name}", f"not valid JSON ({err})", "fix the file") from None
     data = {k: v for k, v in data.items() if k not in ("description",)}
     data.setdefault("preset", label)
+    return data
+
+
+def load_preset(name: str) -> RunConfig:
+    """A shipped preset by name, or a preset JSON file by path.
+
+    Raises:
+        ConfigError: no such preset, an unreadable file, or a bad value in it.
+    """
+    data = preset_data(name)
     try:
         return RunConfig.from_dict(data)
     except TypeError as err:

@@ -130,6 +130,8 @@ def image_ground_m(source: PairSource) -> float | None:
     """
     if source.layout == "soundingearth":
         return SOUNDINGEARTH_IMAGE_M
+    if source.layout == "campaign":  # a campaign's chips are cut at a known ground size
+        return getattr(source, "image_ground_m", None)
     info = demo_world_info(source.table)
     try:
         size = float(info.get("image_size_m", 0)) if info else 0.0

@@ -48,6 +48,12 @@ def open_run_source(run: LoadedRun) -> tuple[PairSource, RunConfig] | None:
         return None
     cfg = RunConfig.from_dict(run.config)
     try:
+        from engine.campaign import is_campaign
+
+        if is_campaign(path):  # a recorder campaign: its sites' chips and evaluation windows
+            from engine.train.campaign_data import open_campaign
+
+            return open_campaign(path, cfg), cfg  # type: ignore[return-value]
         return open_source(path, cfg.data, cfg.front_end), cfg
     except UserInputError as err:
         log.warning("the run's data cannot be read (%s); using synthetic inputs", err)

@@ -10,6 +10,7 @@ What the run writes is :class:`engine.train.run_book.RunBook`'s, shared with ``t
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from engine.losses import Gather, PairLoss, in_batch_recall_at_1
 from engine.models import build_audio_encoder, build_image_encoder, load_torchvision_weights
 from engine.progress import Job
 from engine.train.data import RunData, clip_loader, open_run_data, train_loader
+from engine.train.init import load_init_weights, set_trainable, trainable_at
 from engine.train.metrics_log import MetricsLog
 from engine.train.run_book import RunBook, TrainResult, run_folder_lock, torch_settings
 from engine.train.state import build_optimizer, build_scheduler
@@ -89,6 +91,9 @@ class _Trainer(RunBook):
         self.audio_encoder = build_audio_encoder(cfg.model)
         if cfg.image_weights and payload is None:
             load_torchvision_weights(self.image_encoder, cfg.image_weights)
+        if cfg.init and payload is None:  # train --init: the weights, and their file's hash for config.json
+            self.cfg = cfg = dataclasses.replace(
+                cfg, init=load_init_weights(self.image_encoder, self.audio_encoder, cfg.init))
         self.image_encoder.to(self.device)
         self.audio_encoder.to(self.device)
         self.loader, self.sampler, self.dataset = train_loader(self.data, cfg)
@@ -142,6 +147,9 @@ class _Trainer(RunBook):
         self.dataset.set_epoch(epoch)
         self.image_encoder.train()
         self.audio_encoder.train()
+        if cfg.train.freeze_epochs or cfg.train.trainable != "all":
+            set_trainable([self.image_encoder, self.audio_encoder],
+                          trainable_at(epoch, cfg.train.freeze_epochs, cfg.train.trainable))
         window: dict[str, float] = {}
         since = time.perf_counter()
         for batch in self.loader:

@@ -173,7 +173,7 @@ def test_a_failed_checkpoint_write_keeps_the_previous_one(world: dict[str, Path]
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["--preset", "nope"], "error: --preset nope: no such preset; use one of demo-cpu, paper-r18, paper-r50, tiny"),
+    (["--preset", "nope"], "error: --preset nope: no such preset; use one of demo-cpu, field-finetune, paper-r18, paper-r50, tiny"),
     (["--resume"], "error: --resume {run}/checkpoints/last.pt: no checkpoint to resume from;"),
     (["--epochs", "0"], "error: --epochs: must be at least 1, got 0"),
     (["--device", "cuda:7"], "error: --device: cuda:7:"),
