@@ -154,7 +154,7 @@ def test_epoch_draws_each_training_site_once_per_round(source_run: dict[str, Pat
 def test_export_checks_parity_on_the_campaign_sites(source_run: dict[str, Path], tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     from engine.checkpoint import load_encoders as load
-    from engine.export import parity_inputs
+    from engine.export.parity import parity_inputs
 
     monkeypatch.setenv("SOUNDSCAPE_CACHE", str(source_run["cache"]))
     inputs = parity_inputs(load(source_run["run"], "last"), [], n_images=4)
