@@ -37,6 +37,8 @@ PORTABLE_MODULES = [
     "engine.runtime.images",
     "engine.atlas",
     "engine.atlas.query",
+    "engine.atlas.times",
+    "engine.atlas.campaign_input",
     "engine.commands.atlas",
     "engine.files",
     "engine.interop.conventions",
