@@ -31,6 +31,8 @@ PORTABLE_MODULES = [
     "engine.shards.prepare",
     "engine.shards.synthetic",
     "app.main",
+    "app.services.new_project",
+    "app.state.new_project_state",
     "engine.geo",
     "engine.formats.bundle",
     "engine.runtime.encoders",

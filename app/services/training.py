@@ -172,8 +172,9 @@ def _last_error_line(log_path: Path) -> str:
 
 
 def run_process(cmd: list[str], log_path: Path, job: Job, on_poll: Callable[[], None] | None = None,
-                what: str = "training") -> int:
-    """Run ``cmd`` until it exits, calling ``on_poll`` every 0.2 s; a cancel sends SIGINT and waits.
+                what: str = "training", interrupt: Callable[[subprocess.Popen], None] | None = None) -> int:
+    """Run ``cmd`` until it exits, calling ``on_poll`` every 0.2 s; a cancel sends SIGINT (or calls
+    ``interrupt`` with the process, e.g. to send SIGTERM) and waits.
 
     Returns:
         The exit status (0).
@@ -192,7 +193,7 @@ def run_process(cmd: list[str], log_path: Path, job: Job, on_poll: Callable[[], 
                     on_poll()
                 if job.cancelled and interrupted_at is None:
                     log.info("cancel: interrupting %s (pid %d)", what, proc.pid)
-                    _interrupt(proc)
+                    (interrupt or _interrupt)(proc)
                     interrupted_at = time.monotonic()
                 if interrupted_at is not None and time.monotonic() - interrupted_at > STOP_GRACE_S:
                     log.warning("%s did not stop within %.0f s of SIGINT; killing it", what, STOP_GRACE_S)
