@@ -136,3 +136,25 @@ def test_recordings_without_times_never_match_a_limit(tmp_path: Path, bundle: Ha
 
     assert len(nearest_recordings(atlas, -60.0, -10.0, 5)) == 1
     assert nearest_recordings(atlas, -60.0, -10.0, 5, where=TimeFilter(hours=(0.0, 24.0))) == []
+
+
+def test_acoustic_indices_use_the_campaigns_local_hour(campaign_atlas: tuple[Path, Path], tmp_path: Path) -> None:
+    pytest.importorskip("maad", reason="scikit-maad (the engine extra) computes the indices")
+    import shutil
+
+    from engine.ecology.atlas_indices import add_atlas_indices
+    from engine.ecology.table import hour_of_day, start_from_name
+
+    campaign, atlas_dir = campaign_atlas
+    copy = tmp_path / "atlas"
+    shutil.copytree(atlas_dir, copy)
+    add_atlas_indices(copy, window_s=None)
+    atlas = open_atlas(copy)
+    table = _table(campaign)
+    expected = [_local_hour(table[rid]) for rid in atlas.recordings.ids]
+    np.testing.assert_allclose(atlas.indices.hour, expected, atol=1e-5)
+    # AudioMoth names are UTC: the name alone would be two hours off in Berlin's summer
+    moths = [i for i, rid in enumerate(atlas.recordings.ids) if table[rid]["recorder_model"] == "audiomoth"]
+    assert moths
+    for i in moths:
+        assert (expected[i] - hour_of_day(start_from_name(atlas.recordings.paths[i]))) % 24 == pytest.approx(2.0)
