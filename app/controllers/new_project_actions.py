@@ -85,9 +85,17 @@ class NewProjectActions:
             self.app.error("Scan the recordings first (a campaign with usable files is needed)")
             return None
         scan = state.scan
+        if not scan.footprints:
+            message = ("The campaign has no imagery: add the GeoTIFFs of the area (the sites' image chips are cut "
+                       "from them) and scan again")
+            state.set_phase(state.phase, message)
+            self.app.error(message)
+            return None
         spec = service.PipelineSpec(campaign_dir=scan.campaign_dir, project_dir=state.project_dir,
                                     imagery=self._request.imagery if self._request else (),
-                                    init_run=self.init_run(), extra_train_args=self.extra_train_args)
+                                    init_run=self.init_run(),
+                                    ground_size_m=service.bundle_ground_size_m(self.init_bundle or shipped_bundle_path()),
+                                    extra_train_args=self.extra_train_args)
         state.init_note = spec.describe_init()
         state.set_phase("training", state.init_note)
         self.task = self.app.runner.submit(

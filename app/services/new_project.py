@@ -32,6 +32,7 @@ from engine.progress import Job
 log = logging.getLogger(__name__)
 
 FINETUNE_PRESET = "field-finetune"
+DEFAULT_GROUND_SIZE_M = 200.0  # chips' ground width when training from scratch and no bundle says one
 PHASES = ("training", "exporting", "building the atlas")
 # Share of the whole pipeline's progress bar each phase takes (training dominates the time).
 PHASE_SPAN = {"training": (0.0, 0.8), "exporting": (0.8, 0.85), "building the atlas": (0.85, 1.0)}
@@ -127,15 +128,26 @@ def imagery_outlines(paths: Sequence[Path], points: int = 8) -> list[list[tuple[
 
 # ------------------------------------------------------------------------------------- the pipeline
 
+def _manifest(bundle_path: Path) -> dict[str, Any]:
+    try:
+        manifest = json.loads((Path(bundle_path) / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return manifest if isinstance(manifest, dict) else {}
+
+
 def default_init_run(bundle_path: Path) -> Path | None:
     """The training run behind a bundle (its manifest's ``trained_on.run``) when that run is on this
     machine; None otherwise (then the pipeline trains from scratch)."""
-    try:
-        manifest = json.loads((Path(bundle_path) / "manifest.json").read_text(encoding="utf-8"))
-        run = (manifest.get("trained_on") or {}).get("run")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return Path(run) if run and Path(run).is_dir() else None
+    run = (_manifest(bundle_path).get("trained_on") or {}).get("run")
+    return Path(run) if isinstance(run, str) and run and Path(run).is_dir() else None
+
+
+def bundle_ground_size_m(bundle_path: Path) -> float:
+    """The ground width a bundle's image encoder learnt (the chips of a from-scratch run are cut as wide,
+    so the new model sees the land at the demo model's scale); :data:`DEFAULT_GROUND_SIZE_M` if unknown."""
+    size = (_manifest(bundle_path).get("image") or {}).get("ground_size_m")
+    return float(size) if isinstance(size, (int, float)) and size > 0 else DEFAULT_GROUND_SIZE_M
 
 
 @dataclass(frozen=True)
@@ -146,6 +158,7 @@ class PipelineSpec:
     project_dir: Path
     imagery: tuple[Path, ...]
     init_run: Path | None
+    ground_size_m: float = DEFAULT_GROUND_SIZE_M  # only used without init_run (a run brings its own)
     preset: str = FINETUNE_PRESET
     python: str = sys.executable
     holdout_sites: tuple[str, ...] = ()
@@ -166,7 +179,7 @@ class PipelineSpec:
     def describe_init(self) -> str:
         if self.init_run is None:
             return (f"No run to fine-tune from was found (the demo model's run is not on this machine): training "
-                    f"from scratch with the {self.preset} preset")
+                    f"from scratch with the {self.preset} preset, {self.ground_size_m:g} m image chips")
         return f"Fine-tuning from {self.init_run} with the {self.preset} preset"
 
 
@@ -176,6 +189,8 @@ def pipeline_commands(spec: PipelineSpec) -> list[tuple[str, list[str], Path]]:
     train = [*engine, "train", "--data", str(spec.campaign_dir), "--preset", spec.preset, "--out", str(spec.run_dir)]
     if spec.init_run is not None:
         train += ["--init", str(spec.init_run)]
+    else:  # from scratch: no run says how much ground a chip covers
+        train += ["--ground-size-m", f"{spec.ground_size_m:g}"]
     if spec.holdout_sites:
         train += ["--holdout-sites", ",".join(spec.holdout_sites)]
     train += list(spec.extra_train_args)

@@ -110,6 +110,9 @@ def test_new_project_from_recordings_opens_the_new_atlas(make_app, campaign_demo
         assert argv[argv.index("--preset") + 1] == "field-finetune"
         if service.default_init_run(bundle_path) is None:  # the demo model's run is not on this machine
             assert "--init" not in argv and "from scratch" in dialog.engine_note.text()
+            # chips as wide as the demo model's view (its bundle says how wide)
+            ground = json.loads((bundle_path / "manifest.json").read_text())["image"].get("ground_size_m") or 200.0
+            assert float(argv[argv.index("--ground-size-m") + 1]) == pytest.approx(ground)
         assert dialog.progress.value() == dialog.progress.maximum()
 
         # The Listen tab: each recording's site and local time, and the hour filter against the table.
@@ -166,7 +169,7 @@ def test_cancel_stops_the_running_step_and_reports_cancelled(make_app, campaign_
         h.qtbot.mouseClick(dialog.run_button, Qt.MouseButton.LeftButton)
         h.qtbot.waitUntil(lambda: actions.state.phase == "training" and actions.state.progress[0] > 0, timeout=60_000)
         argv = json.loads((actions.state.project_dir / "run" / "argv.json").read_text())
-        assert argv[argv.index("--init") + 1] == str(run)
+        assert argv[argv.index("--init") + 1] == str(run) and "--ground-size-m" not in argv
         assert f"Fine-tuning from {run}" in dialog.engine_note.text()
         assert dialog.cancel_button.isEnabled()
         h.qtbot.mouseClick(dialog.cancel_button, Qt.MouseButton.LeftButton)
@@ -196,6 +199,12 @@ def test_without_the_engine_the_button_points_to_the_install(make_app, campaign_
         assert "Install the engine" in dialog.status.text() and dialog.install_button.isVisible()
         h.qtbot.mouseClick(dialog.install_button, Qt.MouseButton.LeftButton)
         assert h.window.tabs.currentWidget() is h.window.train
+        # with the engine back, a campaign scanned without imagery is refused before anything runs
+        import importlib.util
+
+        h.controller.engine.find_spec = importlib.util.find_spec
+        h.qtbot.mouseClick(dialog.run_button, Qt.MouseButton.LeftButton)
+        assert actions.state.phase == "scanned" and "no imagery" in dialog.status.text()
     finally:
         dialog.hide()
         h.wait_idle()
