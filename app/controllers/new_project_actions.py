@@ -95,7 +95,7 @@ class NewProjectActions:
                                     imagery=self._request.imagery if self._request else (),
                                     init_run=self.init_run(),
                                     ground_size_m=service.bundle_ground_size_m(self.init_bundle or shipped_bundle_path()),
-                                    extra_train_args=self.extra_train_args)
+                                    extra_train_args=self.extra_train_args).next_free()
         state.init_note = spec.describe_init()
         state.set_phase("training", state.init_note)
         self.task = self.app.runner.submit(

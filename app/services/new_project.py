@@ -163,18 +163,31 @@ class PipelineSpec:
     python: str = sys.executable
     holdout_sites: tuple[str, ...] = ()
     extra_train_args: tuple[str, ...] = field(default_factory=tuple)
+    attempt: int = 1  # a run again after a cancel or failure writes run-2, bundle-2, atlas-2 (the first kept)
+
+    def _folder(self, name: str) -> Path:
+        return self.project_dir / (name if self.attempt == 1 else f"{name}-{self.attempt}")
 
     @property
     def run_dir(self) -> Path:
-        return self.project_dir / "run"
+        return self._folder("run")
 
     @property
     def bundle_dir(self) -> Path:
-        return self.project_dir / "bundle"
+        return self._folder("bundle")
 
     @property
     def atlas_dir(self) -> Path:
-        return self.project_dir / "atlas"
+        return self._folder("atlas")
+
+    def next_free(self) -> PipelineSpec:
+        """This spec with the first attempt number whose folders do not exist yet."""
+        from dataclasses import replace
+
+        spec = self
+        while spec.run_dir.exists() or spec.bundle_dir.exists() or spec.atlas_dir.exists():
+            spec = replace(spec, attempt=spec.attempt + 1)
+        return spec
 
     def describe_init(self) -> str:
         if self.init_run is None:
@@ -200,8 +213,8 @@ def pipeline_commands(spec: PipelineSpec) -> list[tuple[str, list[str], Path]]:
     if spec.imagery:
         atlas += ["--imagery", *map(str, spec.imagery)]
     return [("training", train, spec.run_dir / "app-train.log"),
-            ("exporting", export, spec.project_dir / "app-export.log"),
-            ("building the atlas", atlas, spec.project_dir / "app-atlas.log")]
+            ("exporting", export, spec.run_dir / "app-export.log"),
+            ("building the atlas", atlas, spec.run_dir / "app-atlas.log")]
 
 
 def _terminate(proc: subprocess.Popen) -> None:
@@ -253,7 +266,8 @@ def run_pipeline(spec: PipelineSpec, job: Job, on_event: Callable[[dict[str, Any
                 for record in tail.read_new():
                     if record.get("event") == "start" and isinstance(record.get("total_steps"), int):
                         total_steps.append(record["total_steps"])
-                    elif record.get("event") == "step" and isinstance(record.get("step"), int) and total_steps:
+                    elif record.get("event") in ("step", "epoch") and isinstance(record.get("step"), int) \
+                            and total_steps:
                         report(phase, record["step"] / max(total_steps[-1], 1),
                                f"training: step {record['step']} of {total_steps[-1]}")
                     on_event(record)

@@ -217,3 +217,23 @@ def test_a_bad_recordings_folder_is_one_line(make_app, tmp_path: Path) -> None:
     h.qtbot.waitUntil(lambda: actions.state.phase == "failed", timeout=30_000)
     assert "recordings folder not found" in actions.state.message and "\n" not in actions.state.message
     h.wait_idle()
+
+
+def test_commands_follow_the_engines_cli_and_a_second_attempt_keeps_the_first(tmp_path: Path) -> None:
+    spec = service.PipelineSpec(campaign_dir=tmp_path / "campaign", project_dir=tmp_path,
+                                imagery=(tmp_path / "ortho.tif",), init_run=tmp_path / "demo-run",
+                                holdout_sites=("site-01", "site-02"), python="py")
+    (phase1, train, _), (phase2, export, _), (phase3, atlas, _) = service.pipeline_commands(spec)
+    assert (phase1, phase2, phase3) == service.PHASES
+    assert train == ["py", "-m", "engine.cli", "train", "--data", str(tmp_path / "campaign"), "--preset",
+                     "field-finetune", "--out", str(tmp_path / "run"), "--init", str(tmp_path / "demo-run"),
+                     "--holdout-sites", "site-01,site-02"]
+    assert export == ["py", "-m", "engine.cli", "export", "--run", str(tmp_path / "run"), "--out",
+                      str(tmp_path / "bundle")]
+    assert atlas == ["py", "-m", "engine.cli", "atlas", "build", "--bundle", str(tmp_path / "bundle"), "--out",
+                     str(tmp_path / "atlas"), "--recordings", str(tmp_path / "campaign"), "--imagery",
+                     str(tmp_path / "ortho.tif")]
+    (tmp_path / "run").mkdir()  # a cancelled first attempt
+    again = spec.next_free()
+    assert (again.run_dir, again.bundle_dir, again.atlas_dir) == (tmp_path / "run-2", tmp_path / "bundle-2",
+                                                                  tmp_path / "atlas-2")
