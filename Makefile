@@ -42,8 +42,11 @@ run: system-deps $(APP_STAMP)
 
 engine: system-deps $(ENGINE_STAMP)
 
+# The whole suite is bounded too (each test already is: pytest-timeout, a faulthandler backstop): after
+# TEST_TIMEOUT seconds pytest and its process group get SIGTERM, then SIGKILL a minute later.
+TEST_TIMEOUT ?= 2400
 test: setup
-	$(PY) -m pytest -q
+	timeout --kill-after=60 $(TEST_TIMEOUT) $(PY) -m pytest -q
 
 # The demo model shipped in resources/demo-bundle, made from scratch (about 7 minutes on 2 CPU cores): the
 # default demo world (seed 0), the demo-cpu preset, the test split evaluated (paper protocol; the metrics
@@ -55,7 +58,7 @@ demo-model: setup
 		$(PY) -m engine.cli demo-world --out $(DEMO_MODEL)/world --size default --seed 0
 	rm -rf $(DEMO_MODEL)/run $(DEMO_MODEL)/bundle
 	$(PY) -m engine.cli train --data $(DEMO_MODEL)/world --preset demo-cpu --out $(DEMO_MODEL)/run \
-		--cache-dir $(DEMO_MODEL)/decoded
+		--sample-cache-dir $(DEMO_MODEL)/decoded
 	$(PY) -m engine.cli evaluate --run $(DEMO_MODEL)/run --data $(DEMO_MODEL)/world --split test \
 		--protocol paper --out $(DEMO_MODEL)/run/eval/test.json
 	$(PY) -m engine.cli export --run $(DEMO_MODEL)/run --out $(DEMO_MODEL)/bundle

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import time
@@ -147,6 +146,8 @@ def _headless(window: Any, state: AppState, controller: AppController, args: arg
         result = state.query.result
         if result is None:
             return 1
-        print(json.dumps([{"tile_id": int(m.id), "lon": float(m.lon), "lat": float(m.lat),
+        from engine.cli_output import json_line
+
+        print(json_line([{"tile_id": int(m.id), "lon": float(m.lon), "lat": float(m.lat),
                            "score": float(m.score)} for m in result.top]))
     return 1 if failed else 0

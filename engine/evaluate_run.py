@@ -17,14 +17,14 @@ from typing import Any
 import numpy as np
 
 from engine.checkpoint import load_encoders
+from engine.config.run import RunConfig
 from engine.data.splits import SPLIT_NAMES
 from engine.device import resolve_device
 from engine.embedding import embed_loader
 from engine.errors import ConfigError, DatasetError
 from engine.evaluate import DIRECTIONS, PROTOCOLS, RetrievalResult, recall_curve, retrieval_metrics
-from engine.files import atomic_write_bytes
+from engine.files import atomic_write_bytes, json_safe
 from engine.progress import Job
-from engine.train.config import RunConfig
 from engine.train.data import clip_loader, open_run_data
 
 log = logging.getLogger(__name__)
@@ -104,7 +104,7 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path, split: str = "test",
         write_ranks(ranks_path, emb.keys, result)
         plot_recall(plot_path, result, title=f"{Path(run_dir).name}: {split} split, {protocol} protocol")
         report["files"] = {"ranks": str(ranks_path), "recall_plot": str(plot_path)}
-        atomic_write_bytes(out, lambda f: f.write(json.dumps(report, indent=2).encode()))
+        atomic_write_bytes(out, lambda f: f.write(json.dumps(json_safe(report), indent=2, allow_nan=False).encode()))
     return report
 
 

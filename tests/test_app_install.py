@@ -30,12 +30,12 @@ import pytest
 from PIL import Image
 
 from engine.atlas import open_atlas
-from engine.runtime.encoders import BundleEncoders
+from engine.inference.encoders import BundleEncoders
 from tests.app import independent
 from tests.conftest import ROOT
 from tests.test_torch_free import PORTABLE_MODULES
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]  # a pip install into a fresh venv
 
 SOURCES = ("pyproject.toml", "README.md", "app", "engine", "resources")
 ENGINE_EXTRA_MODULES = ("torch", "torchvision", "torchaudio", "onnx", "matplotlib", "safetensors", "tensorboard")

@@ -20,7 +20,7 @@ def reembed(atlas_path: Path, bundle_path: Path, job: Job) -> Path:
         The atlas folder.
     """
     from engine.atlas import reembed_atlas
-    from engine.formats.bundle import load_bundle
+    from engine.bundle.format import load_bundle
 
     reembed_atlas(atlas_path, load_bundle(bundle_path), job=job)
     return atlas_path
@@ -28,7 +28,7 @@ def reembed(atlas_path: Path, bundle_path: Path, job: Job) -> Path:
 
 def build_demo_atlas(paths: demo.DemoPaths, bundle_path: Path, job: Job) -> Path:
     """Build, finish or check the demo atlas with the bundle at ``bundle_path``. Returns its folder."""
-    from engine.formats.bundle import load_bundle
+    from engine.bundle.format import load_bundle
 
     return demo.build_demo_atlas(paths, load_bundle(bundle_path), job)
 

@@ -8,10 +8,13 @@ import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from engine.errors import DatasetError
 from engine.progress import Job
+
+if TYPE_CHECKING:
+    from engine.bundle.format import Bundle
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +85,7 @@ def world_imagery(world: Path) -> list[Path]:
     return tifs
 
 
-def build_demo_atlas(paths: DemoPaths, bundle: Any, job: Job | None = None) -> Path:
+def build_demo_atlas(paths: DemoPaths, bundle: Bundle, job: Job | None = None) -> Path:
     """Build (or resume building) the demo atlas from the demo world with ``bundle``.
 
     Returns:

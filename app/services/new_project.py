@@ -17,8 +17,6 @@ import json
 import logging
 import os
 import re
-import signal
-import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -217,14 +215,6 @@ def pipeline_commands(spec: PipelineSpec) -> list[tuple[str, list[str], Path]]:
             ("building the atlas", atlas, spec.run_dir / "app-atlas.log")]
 
 
-def _terminate(proc: subprocess.Popen) -> None:
-    """Stop a step at once: SIGTERM (Windows: TerminateProcess)."""
-    if os.name == "nt":
-        proc.terminate()
-    else:
-        proc.send_signal(signal.SIGTERM)
-
-
 def _tqdm_progress(log_path: Path) -> tuple[int, int] | None:
     """The last ``n/total`` a tqdm bar wrote into a step's log (the atlas build's progress)."""
     try:
@@ -277,7 +267,7 @@ def run_pipeline(spec: PipelineSpec, job: Job, on_event: Callable[[dict[str, Any
                     report(phase, seen[0] / seen[1], f"building the atlas: {seen[0]} of {seen[1]}")
 
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        run_process(cmd, log_path, job, poll, phase, interrupt=_terminate)
+        run_process(cmd, log_path, job, poll, phase)  # a cancel sends SIGTERM to the running step
     report("building the atlas", 1.0, "done")
     return spec.atlas_dir
 

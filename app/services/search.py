@@ -5,9 +5,9 @@ and progress/cancel for the app."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import soxr
@@ -19,6 +19,10 @@ from app.state import SoundQueryResult, TileSelection
 from engine.audio import StreamingLogMel, iter_audio_blocks, normalise, resample
 from engine.errors import AudioFileError
 from engine.progress import Job
+
+if TYPE_CHECKING:
+    from app.services.project import Project
+    from engine.audio import FrontEndConfig
 
 TOP_TILES = 24
 TOP_RECORDINGS = 10
@@ -37,10 +41,12 @@ def tile_at(project: Project, lon: float, lat: float) -> int | None:
     """The index of the tile under (lon, lat); None there is none (or the point is off the Earth,
     as the map's empty margins can be)."""
     from engine.atlas.query import locate_tile
+    from engine.geo import wrap_lon
 
-    if not (-180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0):
+    if not (-540.0 <= lon <= 540.0 and -90.0 <= lat <= 90.0):
         return None
-    index = locate_tile(project.atlas, lon, lat)
+    # Past the map's east or west edge (an image across the antimeridian is drawn there) is the same place.
+    index = locate_tile(project.atlas, float(wrap_lon(lon)), lat)
     return None if index is None else int(index)
 
 
@@ -67,7 +73,7 @@ def best_recording_title(project: Project, index: int) -> str | None:
     return str(best[0].title) if best else None
 
 
-def _stream_log_mel(blocks: Any, cfg: Any, job: Job | None, total_samples: int | None,
+def _stream_log_mel(blocks: Iterable[np.ndarray], cfg: FrontEndConfig, job: Job | None, total_samples: int | None,
                     source: str) -> tuple[np.ndarray, float]:
     stream = StreamingLogMel(cfg)
     parts, seen = [], 0

@@ -20,16 +20,23 @@ from typing import Any
 
 import numpy as np
 
-from engine.atlas.imagery import DEFAULT_TILE_SIZE_M, ImagerySource, TileGrid, gdal_env, thumbnail_jpeg
+from engine.atlas.imagery import (
+    DEFAULT_TILE_SIZE_M,
+    ImagerySource,
+    OccupiedCells,
+    TileGrid,
+    gdal_env,
+    thumbnail_jpeg,
+)
 from engine.atlas.writer import AtlasWriter, now
 from engine.audio import probe_audio
+from engine.bundle.format import Bundle, load_bundle
 from engine.data.records import PairRecord
 from engine.data.source import RecordingScan, scan_recordings
-from engine.errors import AtlasError, ConfigError, UserInputError
-from engine.formats.bundle import Bundle, load_bundle
+from engine.errors import AtlasError, AudioFileError, ConfigError, DiskFullError, UserInputError
+from engine.inference.encoders import BundleEncoders
+from engine.inference.images import prepare_image
 from engine.progress import Job
-from engine.runtime.encoders import BundleEncoders
-from engine.runtime.images import prepare_image
 
 log = logging.getLogger(__name__)
 
@@ -176,11 +183,17 @@ def _build_source(writer: AtlasWriter, encoders: BundleEncoders, src: ImagerySou
     read_size = max(size, thumb_px)
     per_part = int(entry["part_tiles"])
     n_parts = math.ceil(grid.count / per_part)
+    # Cells without a single valid pixel are skipped from the mask, a strip at a time (exactly those the
+    # valid-fraction test below would drop, unless it accepts empty tiles).
+    occupied = OccupiedCells(src, grid) if src.has_mask and tiling["min_valid_fraction"] > 0 else None
     for part in range(int(entry["parts_done"]), n_parts):
         images, thumbs, cols, rows = [], [], [], []
         for k in range(part * per_part, min((part + 1) * per_part, grid.count)):
             progress.job.check()
             col, row = grid.position(k)
+            if occupied is not None and not occupied(col, row):
+                progress.advance(1, Path(entry["path"]).name)
+                continue
             rgb, valid = src.read_tile(grid, col, row, read_size)
             progress.advance(1, Path(entry["path"]).name)
             if valid < tiling["min_valid_fraction"]:
@@ -221,7 +234,11 @@ def _build_table(writer: AtlasWriter, encoders: BundleEncoders, scan: RecordingS
         for i, record in enumerate(records[start:start + RECORDING_PART], start=start):
             progress.job.check()
             try:
-                embeddings.append(encoders.embed_audio_file(record.audio))
+                embedding = encoders.embed_audio_file(record.audio)
+                if not np.isfinite(embedding).all():  # never stored: a NaN row would match nothing, silently
+                    raise AudioFileError(record.audio, "its embedding is not finite (NaN or infinite values)",
+                                         "check that it is valid audio; re-export it as 16- or 24-bit PCM")
+                embeddings.append(embedding)
                 meta.append(_recording_meta(record, entry["index"], extras[i] if extras else None))
             except UserInputError as err:
                 report.skip(str(err))
@@ -273,6 +290,21 @@ def _open_table(writer: AtlasWriter, path: Path, report: BuildReport) -> tuple[R
 
 # ----------------------------------------------------------------------------------- public API
 
+def _check_build_numbers(tile_size_m: float | None, thumbnail_px: int, min_valid_fraction: float, part_tiles: int,
+                         threads: int | None) -> None:
+    """One line for a number no build can use (NaN and infinity included), before anything is written."""
+    if tile_size_m is not None and not (math.isfinite(tile_size_m) and tile_size_m > 0):
+        raise ConfigError("--tile-size-m", f"{tile_size_m!r} is not a positive size", "give metres, e.g. 200")
+    if not 8 <= int(thumbnail_px) <= 1024:
+        raise ConfigError("--thumbnail-px", f"must be from 8 to 1024, got {thumbnail_px}", "use e.g. 128")
+    if not 0.0 <= float(min_valid_fraction) <= 1.0:
+        raise ConfigError("min_valid_fraction", f"must be from 0 to 1, got {min_valid_fraction}", None)
+    if int(part_tiles) < 1:
+        raise ConfigError("part_tiles", f"must be at least 1, got {part_tiles}", None)
+    if threads is not None and int(threads) < 1:
+        raise ConfigError("--threads", f"must be at least 1, got {threads}", "leave it out to use the cores")
+
+
 def build_atlas(out: str | Path, bundle: Bundle | str | Path, imagery: Sequence[str | Path] = (),
                 tile_size_m: float | None = None, tile_px: int | None = None,
                 recordings: str | Path | Sequence[str | Path] | None = None, assume_crs: str | None = None,
@@ -306,6 +338,7 @@ def build_atlas(out: str | Path, bundle: Bundle | str | Path, imagery: Sequence[
     """
     if tile_size_m is not None and tile_px is not None:
         raise ConfigError("--tile-size-m/--tile-px", "both given", "give one of them")
+    _check_build_numbers(tile_size_m, thumbnail_px, min_valid_fraction, part_tiles, threads)
     bundle = _as_bundle(bundle)
     job = job or Job()
     out = Path(out)
@@ -357,6 +390,8 @@ def build_atlas(out: str | Path, bundle: Bundle | str | Path, imagery: Sequence[
                     entry, src, grid = item
                     try:
                         _build_source(writer, encoders, src, grid, entry, progress, report)
+                    except DiskFullError:  # not the input's fault: stop; the same build resumes later
+                        raise
                     except UserInputError as err:
                         entry["status"], entry["error"] = "failed", str(err)
                         writer.commit()

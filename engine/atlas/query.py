@@ -25,7 +25,7 @@ import numpy as np
 from engine.atlas.format import Atlas
 from engine.atlas.times import TimeFilter
 from engine.errors import UserInputError
-from engine.geo import haversine_km
+from engine.geo import haversine_km, wrap_lon
 
 
 @dataclass(frozen=True)
@@ -149,19 +149,24 @@ def top_k(distances: np.ndarray, k: int) -> np.ndarray:
 def locate_tile(atlas: Atlas, lon: float, lat: float) -> int | None:
     """The index of the tile whose footprint contains (lon, lat), or None.
 
-    Where footprints overlap (several images of one place) the tile with the nearest centre wins.
+    Longitudes are compared around each tile's centre, so tiles astride the antimeridian (corners just past
+    +-180) are found from either side. Where footprints overlap (several images of one place) the tile with the nearest centre wins.
     """
     if not (-180 <= lon <= 180 and -90 <= lat <= 90):
         raise UserInputError("lon,lat", f"({lon}, {lat}) is not a place on Earth", "give longitude then latitude in degrees")
     bounds = _footprint_bounds(atlas)
     if bounds.shape[0] == 0:
         return None
-    cand = np.flatnonzero((bounds[:, 0] <= lon) & (lon <= bounds[:, 2]) & (bounds[:, 1] <= lat) & (lat <= bounds[:, 3]))
+    centre_lon = np.asarray(atlas.tiles.lon, dtype=np.float64)
+    east = wrap_lon(lon - centre_lon)  # the point's longitude relative to each tile's centre
+    cand = np.flatnonzero((bounds[:, 0] <= east) & (east <= bounds[:, 2]) & (bounds[:, 1] <= lat) &
+                          (lat <= bounds[:, 3]))
     if cand.size == 0:
         return None
-    quads = np.asarray(atlas.tiles.footprints[cand], dtype=np.float64)  # (c, 4, 2)
+    quads = np.asarray(atlas.tiles.footprints[cand], dtype=np.float64).copy()  # (c, 4, 2)
+    quads[:, :, 0] = wrap_lon(quads[:, :, 0] - centre_lon[cand, None])
     edges = np.roll(quads, -1, axis=1) - quads
-    rel = np.array([lon, lat]) - quads
+    rel = np.stack([east[cand], np.full(cand.size, lat)], axis=1)[:, None, :] - quads
     cross = edges[:, :, 0] * rel[:, :, 1] - edges[:, :, 1] * rel[:, :, 0]
     inside = (cross >= 0).all(axis=1) | (cross <= 0).all(axis=1)
     hits = cand[inside]
@@ -172,11 +177,13 @@ def locate_tile(atlas: Atlas, lon: float, lat: float) -> int | None:
 
 
 def _footprint_bounds(atlas: Atlas) -> np.ndarray:
-    """(N, 4) west, south, east, north of each footprint, computed once per opened atlas."""
+    """(N, 4): each footprint's west and east relative to its tile's centre (degrees, wrapped), south and
+    north; computed once per opened atlas."""
     cached = getattr(atlas, "_footprint_bounds_cache", None)
     if cached is None or cached.shape[0] != len(atlas.tiles):
-        fp = atlas.tiles.footprints
-        cached = np.stack([fp[:, :, 0].min(1), fp[:, :, 1].min(1), fp[:, :, 0].max(1), fp[:, :, 1].max(1)], axis=1)
+        fp = np.asarray(atlas.tiles.footprints, dtype=np.float64)
+        east = wrap_lon(fp[:, :, 0] - np.asarray(atlas.tiles.lon, dtype=np.float64)[:, None])
+        cached = np.stack([east.min(1), fp[:, :, 1].min(1), east.max(1), fp[:, :, 1].max(1)], axis=1)
         atlas._footprint_bounds_cache = cached
     return cached
 

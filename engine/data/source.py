@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from engine.audio import FrontEndConfig, file_log_mel, normalise
-from engine.data.config import DataConfig
+from engine.config.data import DataConfig
 from engine.data.images import decode_central_region
 from engine.data.pair_table import DEMO_WORLD_FORMAT, TABLE_NAME, WORLD_FILE, scan_pair_table
 from engine.data.records import SPECTROGRAM_JPG, PairRecord, SkipReport

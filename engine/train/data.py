@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from engine.config.run import RunConfig
 from engine.data.cache import open_cache
 from engine.data.datasets import EpochBatchSampler, PairDataset, PairStore, collate_pairs, quiet_worker
 from engine.data.records import SkipReport
@@ -18,7 +19,6 @@ from engine.data.source import PairSource, open_source
 from engine.data.splits import SPLIT_NAMES
 from engine.errors import DatasetError
 from engine.progress import Job
-from engine.train.config import RunConfig
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def device_log_mel_fn(cfg: RunConfig, device: torch.device) -> Callable[[np.ndar
     numpy front-end is as fast there, and stays the reference)."""
     if device.type != "cuda":
         return None
-    from engine.gpu.log_mel import DeviceLogMel
+    from engine.device_log_mel import DeviceLogMel
 
     module = DeviceLogMel(cfg.front_end).to(device)
 

@@ -19,7 +19,7 @@ import pytest
 
 from engine.atlas import open_atlas
 from engine.audio import probe_audio
-from engine.runtime.encoders import BundleEncoders
+from engine.inference.encoders import BundleEncoders
 from tests.app import independent
 from tests.app.pulse_server import PulseServer, missing_pieces
 from tests.conftest import ROOT

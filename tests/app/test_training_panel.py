@@ -11,9 +11,9 @@ import pytest
 from PySide6.QtCore import Qt
 
 from engine.atlas import open_atlas
-from engine.formats.bundle import load_bundle
+from engine.bundle.format import load_bundle
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # the real engine trains in a subprocess
 
 
 @pytest.fixture(scope="module")
