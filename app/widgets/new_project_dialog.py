@@ -5,6 +5,7 @@ done by :class:`app.controllers.new_project_actions.NewProjectActions`."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pyqtgraph as pg
@@ -63,6 +64,10 @@ class SitesMap(pg.PlotWidget):
             self.addItem(item)
             self.outlines.append(item)
         brushes = [pg.mkBrush(210, 50, 40) if s.in_imagery is False else pg.mkBrush(40, 160, 80) for s in sites]
+        lats = [p[1] for ring in rings for p in ring] + [s.lat for s in sites]
+        if lats:  # a degree of longitude is cos(latitude) as long as one of latitude: keep the ground's shape
+            middle = math.radians((min(lats) + max(lats)) / 2)
+            self.setAspectLocked(True, ratio=max(math.cos(middle), 0.05))
         self.sites.setData([s.lon for s in sites], [s.lat for s in sites], brush=brushes,
                            data=[s.name for s in sites], tip=lambda x, y, data: f"{data}\n{x:.5f}, {y:.5f}")
         self.autoRange()
@@ -198,7 +203,8 @@ class NewProjectDialog(QDialog):
             self.progress.setRange(0, 0)
         else:
             self.progress.setRange(0, max(total or 1, 1))
-            self.progress.setValue((total or 1) if s.phase == "finished" else (done if total else 0))
+            full = s.phase in ("finished", "scanned")
+            self.progress.setValue((total or 1) if full else (done if total else 0))
         self.engine_note.setText(f"{s.engine_reason}" if s.engine_reason else s.init_note)
         self.install_button.setVisible(bool(s.engine_reason))
         if s.scan is not None and self.summary.property("shown_scan") != id(s.scan):
