@@ -10,6 +10,7 @@ from app.controllers.audio_actions import AudioActions
 from app.controllers.engine_actions import EngineActions
 from app.controllers.export_actions import ExportActions
 from app.controllers.layer_actions import LayerActions
+from app.controllers.new_project_actions import NewProjectActions
 from app.controllers.project_actions import ProjectActions
 from app.controllers.training_actions import TrainingActions
 from app.services.audio_io import AudioBackend
@@ -57,6 +58,7 @@ class AppController:
         self.training = TrainingActions(self, self.engine, self.project.open_bundle)
         self.layers = LayerActions(self)
         self.exports = ExportActions(self)
+        self.new_project = NewProjectActions(self)  # File > New project from recordings…
 
     def save_settings(self) -> None:
         """Persist the settings; a failure is logged and shown, never fatal."""
@@ -77,6 +79,7 @@ class AppController:
         """Stop recording and playback, cancel background work (it keeps what it built), save settings."""
         self.audio.shutdown()
         self.training.shutdown()
+        self.new_project.shutdown()
         self.engine.shutdown()
         self.runner.shutdown()
         self.save_settings()

@@ -181,7 +181,7 @@ class ProjectActions:
         """Select the tile under (lon, lat); it is fast (no worker). Returns False if no tile is there."""
         if self.current is None:
             return False
-        selection = search.select_tile(self.current, lon, lat)
+        selection = search.select_tile(self.current, lon, lat, hours=self.state.selection.hours)
         if selection is None:
             return False
         self.state.selection.set_tile(selection)
@@ -193,10 +193,18 @@ class ProjectActions:
         """Select tile ``index`` (e.g. from the gallery)."""
         if self.current is None:
             return
-        selection = search.tile_selection(self.current, index)
+        selection = search.tile_selection(self.current, index, hours=self.state.selection.hours)
         self.state.selection.set_tile(selection)
         if selection.best:
             self.show_clip(selection.best[0])
+
+    def set_hour_filter(self, hours: tuple[float, float] | None) -> None:
+        """Limit the Listen tab's recordings to a local hour-of-day range (None: all); the selected tile's
+        lists are asked again."""
+        self.state.selection.hours = hours
+        tile = self.state.selection.tile
+        if tile is not None and self.current is not None:
+            self.select_tile(tile.index)
 
     def hover_text(self, lon: float, lat: float) -> str | None:
         """The map tooltip: tile id, lon/lat and best recording of the tile under the pointer."""

@@ -28,12 +28,13 @@ TOP_TILES = 24
 TOP_RECORDINGS = 10
 
 
-def select_tile(project: Project, lon: float, lat: float, k: int = TOP_RECORDINGS) -> TileSelection | None:
+def select_tile(project: Project, lon: float, lat: float, k: int = TOP_RECORDINGS,
+                hours: tuple[float, float] | None = None) -> TileSelection | None:
     """The tile under (lon, lat) and its predicted soundscape, or None when no tile is there."""
     index = tile_at(project, lon, lat)
     if index is None:
         return None
-    return tile_selection(project, int(index), k)
+    return tile_selection(project, int(index), k, hours)
 
 
 def tile_at(project: Project, lon: float, lat: float) -> int | None:
@@ -49,12 +50,15 @@ def tile_at(project: Project, lon: float, lat: float) -> int | None:
     return None if index is None else int(index)
 
 
-def tile_selection(project: Project, index: int, k: int = TOP_RECORDINGS) -> TileSelection:
-    """Tile ``index``'s best-matching recordings (by embedding) and its nearest ones (by km)."""
+def tile_selection(project: Project, index: int, k: int = TOP_RECORDINGS,
+                   hours: tuple[float, float] | None = None) -> TileSelection:
+    """Tile ``index``'s best-matching recordings (by embedding) and its nearest ones (by km), only those
+    that started in the local ``hours`` range (from, to; wrapping midnight when from > to) if given."""
     from engine.atlas.query import tile_soundscape
+    from engine.atlas.times import TimeFilter
 
     tiles = project.atlas.tiles
-    best, nearest = tile_soundscape(project.atlas, index, k)
+    best, nearest = tile_soundscape(project.atlas, index, k, where=TimeFilter(hours=hours) if hours else None)
     return TileSelection(index=index, tile_id=int(tiles.ids[index]), lon=float(tiles.lon[index]),
                          lat=float(tiles.lat[index]), best=list(best), nearest=list(nearest))
 

@@ -85,6 +85,7 @@ class SelectionState:
         self.clip: Any = None  # the RecordingMatch whose spectrogram is shown
         self.clip_log_mel: np.ndarray | None = None  # its (n_mels, T) dB log-mel
         self.clip_seconds = 0.0
+        self.hours: tuple[float, float] | None = None  # the Listen tab's local hour-of-day filter
 
     def set_tile(self, tile: TileSelection | None) -> None:
         self.tile = tile

@@ -118,6 +118,7 @@ class MainWindow(QMainWindow):
         self.open_geotiff_action = self._action(file_menu, "Open GeoTIFF…", self._open_geotiff_dialog, "Ctrl+G")
         self.open_audio_action = self._action(file_menu, "Open audio file…", self._open_audio_dialog, "Ctrl+Shift+O")
         self.open_bundle_action = self._action(file_menu, "Open model bundle…", self._open_bundle_dialog)
+        self.new_project_action = self._action(file_menu, "New project from recordings…", self.open_new_project)
         file_menu.addSeparator()
         self.export_menu = ExportMenu(self, file_menu)
         file_menu.addSeparator()
@@ -168,6 +169,17 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentWidget(self.search)
         self.controller.project.query_file(path)
 
+    def open_new_project(self) -> Any:
+        """File > New project from recordings… (the dialog is kept, so a running pipeline can be seen again)."""
+        from app.widgets.new_project_dialog import NewProjectDialog
+
+        if getattr(self, "new_project_dialog", None) is None:
+            self.new_project_dialog = NewProjectDialog(self.controller.new_project, self)
+            self.new_project_dialog.install_requested.connect(lambda: self.tabs.setCurrentWidget(self.train))
+        self.new_project_dialog.show()
+        self.new_project_dialog.raise_()
+        return self.new_project_dialog
+
     def _about(self) -> None:
         QMessageBox.about(self, "About Soundscape Mapper",
                           "<b>Soundscape Mapper</b><br>What does this place sound like? Where could this sound "
@@ -199,6 +211,7 @@ class MainWindow(QMainWindow):
         self.map.clicked.connect(self._map_clicked)
         self.listen.play_requested.connect(self._toggle_play)
         self.listen.clip_requested.connect(c.project.show_clip)
+        self.listen.hours_changed.connect(c.project.set_hour_filter)
         self.search.record_clicked.connect(self.start_recording)
         self.search.stop_clicked.connect(self.stop_recording)
         self.search.open_file_clicked.connect(self._open_audio_dialog)

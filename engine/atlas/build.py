@@ -217,12 +217,12 @@ def _build_source(writer: AtlasWriter, encoders: BundleEncoders, src: ImagerySou
 
 # ----------------------------------------------------------------------------------- recordings
 
-def _recording_meta(record: PairRecord, table_index: int) -> dict[str, Any]:
+def _recording_meta(record: PairRecord, table_index: int, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     # The dataset's own id (a pair table's id, SoundingEarth's key) and absolute paths; a recording
-    # without a title shows its id.
+    # without a title shows its id. ``extra``: a campaign recording's site and times.
     return {"id": record.key, "lon": record.lon, "lat": record.lat, "path": str(record.audio.resolve()),
             "title": record.title or record.key, "duration": round(probe_audio(record.audio).duration, 3),
-            "table": table_index}
+            "table": table_index, **(extra or {})}
 
 
 def _build_table(writer: AtlasWriter, encoders: BundleEncoders, scan: RecordingScan, entry: dict[str, Any],
@@ -230,7 +230,8 @@ def _build_table(writer: AtlasWriter, encoders: BundleEncoders, scan: RecordingS
     records = scan.records
     for start in range(int(entry["rows_done"]), len(records), RECORDING_PART):
         meta, embeddings = [], []
-        for record in records[start:start + RECORDING_PART]:
+        extras = getattr(scan, "extras", None)  # a campaign's sites and times, aligned with the records
+        for i, record in enumerate(records[start:start + RECORDING_PART], start=start):
             progress.job.check()
             try:
                 embedding = encoders.embed_audio_file(record.audio)
@@ -238,7 +239,7 @@ def _build_table(writer: AtlasWriter, encoders: BundleEncoders, scan: RecordingS
                     raise AudioFileError(record.audio, "its embedding is not finite (NaN or infinite values)",
                                          "check that it is valid audio; re-export it as 16- or 24-bit PCM")
                 embeddings.append(embedding)
-                meta.append(_recording_meta(record, entry["index"]))
+                meta.append(_recording_meta(record, entry["index"], extras[i] if extras else None))
             except UserInputError as err:
                 report.skip(str(err))
                 entry["skipped"] += 1
@@ -259,10 +260,14 @@ def _open_table(writer: AtlasWriter, path: Path, report: BuildReport) -> tuple[R
     """Scan a recordings table through the data layer; find or add its entry. None when already complete."""
     m = writer.manifest
     resolved = str(path.resolve())
-    scan = scan_recordings(path)
+    from engine.atlas.campaign_input import is_campaign_folder, scan_campaign_recordings
+
+    campaign = is_campaign_folder(path)
+    scan = scan_campaign_recordings(path) if campaign else scan_recordings(path)
+    stamp_file = scan.table if campaign else path  # a campaign changes when its recordings.csv does
     entry = next((t for t in m["recording_tables"] if t["path"] == resolved), None)
     if entry is not None:
-        if _fingerprint(path) != {"size": entry["size"], "mtime_ns": entry["mtime_ns"]}:
+        if _fingerprint(stamp_file) != {"size": entry["size"], "mtime_ns": entry["mtime_ns"]}:
             raise AtlasError(path, "changed since it was added to this atlas", "restore it, or build a new atlas")
         if entry["status"] == "complete":
             return None
@@ -274,7 +279,7 @@ def _open_table(writer: AtlasWriter, path: Path, report: BuildReport) -> tuple[R
         report.skip(message, count=0)
     report.skipped_count += skipped.skipped
     report.summaries.append(summary)
-    entry = {"index": len(m["recording_tables"]), "path": resolved, **_fingerprint(path), "kind": scan.kind,
+    entry = {"index": len(m["recording_tables"]), "path": resolved, **_fingerprint(stamp_file), "kind": scan.kind,
              "rows_total": len(scan.records), "rows_done": 0, "added": 0, "skipped": skipped.skipped,
              "skipped_examples": examples[:_KEEP_MESSAGES], "summary": skipped.describe(), "status": "building",
              "added_at": now()}
@@ -315,7 +320,8 @@ def build_atlas(out: str | Path, bundle: Bundle | str | Path, imagery: Sequence[
         tile_size_m: tile ground size; default: the atlas's, else the bundle's ``image.ground_size_m``,
             else :data:`DEFAULT_TILE_SIZE_M`.
         tile_px: tile size in pixels instead of metres.
-        recordings: pair table(s) or SoundingEarth metadata.csv.
+        recordings: pair table(s), SoundingEarth metadata.csv, or campaign folders (``campaign scan``:
+            each recording keeps its site and UTC/local start time, see :mod:`engine.atlas.times`).
         assume_crs: CRS for rasters that have none (e.g. ``EPSG:32618``).
         job: progress and cancel (:class:`engine.progress.Job`).
         thumbnail_px, min_valid_fraction, part_tiles: fixed when the atlas is created.

@@ -14,7 +14,9 @@ An atlas is a folder::
     tiles/embedding.<g>.f4      (N, D) float32 embeddings of generation g (atlas.json "generation")
     tiles/sqnorm.<g>.f4         (N,) float32 squared norms of those embeddings (for fast distances)
     thumbnails.bin              JPEG thumbnails, back to back
-    recordings/meta.jsonl       one JSON object per recording: id, lon, lat, path, title, duration, table
+    recordings/meta.jsonl       one JSON object per recording: id, lon, lat, path, title, duration, table;
+                                from a campaign also site, recorder, start_utc, start_local, timezone, hour
+                                (optional keys: see engine.atlas.times; older readers ignore them)
     recordings/embedding.<g>.f4 (M, D) float32
     overviews/source-<k>.png    RGBA overview of source k in EPSG:3857 (bounds in atlas.json)
     recordings/indices.f8       (R, K) float64 acoustic indices of the first R recordings (version 2;
@@ -41,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from engine import files
+from engine.atlas.times import RecordingTimes, times_from_meta
 from engine.errors import AtlasError
 
 if TYPE_CHECKING:
@@ -158,6 +161,7 @@ class AtlasRecordings:
     titles: list[str]
     durations: np.ndarray
     embeddings: np.ndarray
+    times: RecordingTimes | None = None  # sites and local times (campaign recordings; None/NaN for others)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -228,7 +232,8 @@ class Atlas:
             ids=[str(r["id"]) for r in rows], lon=np.array([r["lon"] for r in rows], np.float64),
             lat=np.array([r["lat"] for r in rows], np.float64), paths=[r["path"] for r in rows],
             titles=[r.get("title", "") for r in rows], durations=np.array([r.get("duration", 0.0) for r in rows]),
-            embeddings=_map(recording_embedding_path(self.path, self.generation), "<f4", (m, self.embedding_dim)))
+            embeddings=_map(recording_embedding_path(self.path, self.generation), "<f4", (m, self.embedding_dim)),
+            times=times_from_meta(rows))
 
     @cached_property
     def bounds(self) -> tuple[float, float, float, float] | None:

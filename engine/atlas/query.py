@@ -6,6 +6,9 @@
 - :func:`sound_query`: for a sound's embedding, a distance and a score for every tile (the heat map)
   and the best tiles.
 
+A tile's recordings can be limited to a local hour-of-day or date range (``where``, a
+:class:`engine.atlas.times.TimeFilter`); recordings without a time never match a limit.
+
 Distances follow the bundle: Euclidean (the paper) or cosine distance ``1 - cos``. The **score** is a
 similarity that grows as the distance shrinks: ``1 / (1 + d)`` for Euclidean distances (in (0, 1],
 1 for an identical embedding) and the cosine similarity ``1 - d`` (in [-1, 1]) for cosine bundles.
@@ -20,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.atlas.format import Atlas
+from engine.atlas.times import TimeFilter
 from engine.errors import UserInputError
 from engine.geo import haversine_km, wrap_lon
 
@@ -33,6 +37,8 @@ class RecordingMatch:
     distance: float  # embedding distance to the query
     score: float
     km: float  # great-circle distance from the query place (tile centre), NaN if there is none
+    site: str | None = None  # campaign recordings: the site and the local start (ISO 8601 with offset)
+    start_local: str | None = None
 
 
 @dataclass(frozen=True)
@@ -184,27 +190,49 @@ def _footprint_bounds(atlas: Atlas) -> np.ndarray:
 
 def _recording_matches(atlas: Atlas, rows: np.ndarray, distances: np.ndarray, km: np.ndarray) -> list[RecordingMatch]:
     rec = atlas.recordings
+    times = rec.times
     scores = scores_from_distances(distances, atlas.distance)
     return [RecordingMatch(index=int(r), id=rec.ids[r], title=rec.titles[r], path=rec.paths[r],
-                           distance=float(d), score=float(s), km=float(k))
+                           distance=float(d), score=float(s), km=float(k),
+                           site=times.sites[r] if times else None, start_local=times.start_local[r] if times else None)
             for r, d, s, k in zip(rows, distances, scores, km, strict=True)]
 
 
+def recording_mask(atlas: Atlas, where: TimeFilter | None) -> np.ndarray | None:
+    """Which of the atlas's recordings ``where`` allows (None: all of them)."""
+    times = atlas.recordings.times
+    if where is None or not where.active:
+        return None
+    if times is None:
+        return np.zeros(len(atlas.recordings), bool)
+    return times.mask(where)
+
+
+def _excluded_to_inf(values: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    if mask is None:
+        return values
+    values = np.array(values, dtype=np.float64 if values.dtype == np.float64 else np.float32)
+    values[~mask] = np.inf  # top_k never returns +inf
+    return values
+
+
 def nearest_recordings(atlas: Atlas, lon: float, lat: float, k: int = 10,
-                       embedding: np.ndarray | None = None) -> list[RecordingMatch]:
-    """The k recordings nearest to a place (km), with their embedding distance to ``embedding`` if given."""
+                       embedding: np.ndarray | None = None, where: TimeFilter | None = None) -> list[RecordingMatch]:
+    """The k recordings nearest to a place (km), with their embedding distance to ``embedding`` if given;
+    only those ``where`` allows."""
     rec = atlas.recordings
     if len(rec) == 0:
         return []
     km = haversine_km(lon, lat, rec.lon, rec.lat)
-    rows = top_k(km, k)
+    rows = top_k(_excluded_to_inf(km, recording_mask(atlas, where)), k)
     dist = _exact(rec.embeddings, rows, embedding, atlas.distance) if embedding is not None \
         else np.full(rows.size, np.nan)
     return _recording_matches(atlas, rows, dist, km[rows])
 
 
-def tile_soundscape(atlas: Atlas, i: int, k: int = 10) -> tuple[list[RecordingMatch], list[RecordingMatch]]:
-    """Tile ``i``'s predicted soundscape.
+def tile_soundscape(atlas: Atlas, i: int, k: int = 10,
+                    where: TimeFilter | None = None) -> tuple[list[RecordingMatch], list[RecordingMatch]]:
+    """Tile ``i``'s predicted soundscape (from the recordings ``where`` allows: a local hour or date range).
 
     Returns:
         (best, nearest): the k recordings closest to the tile in embedding space (nearest first), and
@@ -220,10 +248,10 @@ def tile_soundscape(atlas: Atlas, i: int, k: int = 10) -> tuple[list[RecordingMa
     query = np.asarray(atlas.tiles.embeddings[i], dtype=np.float32)
     lon, lat = float(atlas.tiles.lon[i]), float(atlas.tiles.lat[i])
     d = embedding_distances(rec.embeddings, query, atlas.distance)
-    rows = top_k(d, k)
+    rows = top_k(_excluded_to_inf(d, recording_mask(atlas, where)), k)
     km = haversine_km(lon, lat, rec.lon[rows], rec.lat[rows])
     best = _recording_matches(atlas, rows, _exact(rec.embeddings, rows, query, atlas.distance), km)
-    return best, nearest_recordings(atlas, lon, lat, k, embedding=query)
+    return best, nearest_recordings(atlas, lon, lat, k, embedding=query, where=where)
 
 
 def sound_query(atlas: Atlas, embedding: np.ndarray, k: int = 10) -> SoundQuery:

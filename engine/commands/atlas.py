@@ -1,8 +1,9 @@
 """Build and query atlases: tiles of GeoTIFF imagery and recordings, embedded with a model bundle.
 
   atlas build   --bundle B --out ATLAS [--imagery FILE ...] [--tile-size-m M | --tile-px P]
-                [--recordings TABLE ...] [--assume-crs EPSG:XXXX]     (run it again to resume)
+                [--recordings TABLE|CAMPAIGN ...] [--assume-crs EPSG:XXXX]     (run it again to resume)
   atlas query   --atlas A (--audio FILE | --lonlat=LON,LAT | --tile ID) [--top-k K] [--json [--all-scores]]
+                [--hours 4-8] [--dates 2019-05-01..2019-05-31]        (recordings of those local times only)
   atlas reembed --atlas A --bundle B                                  (after training a new bundle)
   atlas info    --atlas A
   atlas indices --atlas A [--window-s 60]                             (acoustic indices, scikit-maad)
@@ -33,7 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       "training ground size, else 200)")
     size.add_argument("--tile-px", type=int, help="tile size in pixels instead")
     build.add_argument("--recordings", type=Path, nargs="+", default=[], metavar="TABLE",
-                       help="pair table CSV(s) or SoundingEarth metadata.csv")
+                       help="pair table CSV(s), SoundingEarth metadata.csv, or campaign folders from 'campaign scan' "
+                       "(their recordings keep site and time)")
     build.add_argument("--assume-crs", help="CRS for imagery that has none, e.g. EPSG:32618")
     build.add_argument("--threads", type=int, help="onnxruntime threads (default: the cores, at most 8)")
     build.add_argument("--thumbnail-px", type=int, default=128, help="thumbnail size of a new atlas (default 128)")
@@ -50,6 +52,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     query.add_argument("--json", action="store_true", help="JSON output (one object on one line)")
     query.add_argument("--all-scores", action="store_true",
                        help="with --audio --json: also every tile's score (\"scores\", in tile id order)")
+    query.add_argument("--hours", help="only recordings that started in this local hour range, e.g. 4-8 "
+                       "(04:00 to 08:00) or 21-4 (across midnight)")
+    query.add_argument("--dates", help="only recordings of these local dates, e.g. 2019-05-01..2019-05-31 "
+                       "(inclusive) or one date")
 
     reembed = sub.add_parser("reembed", help="embed an atlas again with another bundle")
     reembed.add_argument("--atlas", type=Path, required=True)
@@ -158,7 +164,16 @@ def _reembed(args: argparse.Namespace) -> int:
 
 def _matches(items) -> list[dict[str, Any]]:
     return [{"index": m.index, "id": m.id, "title": m.title, "path": m.path, "distance": _num(m.distance),
-             "score": _num(m.score), "km": _num(m.km)} for m in items]
+             "score": _num(m.score), "km": _num(m.km), "site": m.site, "start_local": m.start_local}
+            for m in items]
+
+
+def _when(row: dict[str, Any]) -> str:
+    """A listed recording's site and local start, or "" for a recording without a time."""
+    local = row.get("start_local")
+    if not local:
+        return ""
+    return f"{row.get('site') or ''} {local[:16].replace('T', ' ')}{local[19:]}".strip()
 
 
 def _num(x: float, digits: int = 6) -> float | None:
@@ -167,6 +182,7 @@ def _num(x: float, digits: int = 6) -> float | None:
 
 def _query(args: argparse.Namespace) -> int:
     from engine.atlas import locate_tile, nearest_recordings, open_atlas, sound_query, tile_soundscape
+    from engine.atlas.times import time_filter
     from engine.cli_output import json_line
     from engine.errors import AtlasError, ConfigError
 
@@ -174,8 +190,11 @@ def _query(args: argparse.Namespace) -> int:
         raise ConfigError("--all-scores", "lists every tile's score of a sound query in JSON",
                           "use it with --audio FILE --json")
 
+    where = time_filter(args.hours, args.dates)  # a bad range stops here, before the atlas is read
     atlas = open_atlas(args.atlas)
     out: dict[str, Any] = {"atlas": str(atlas.path), "bundle_id": atlas.bundle_id}
+    if where.active:
+        out["where"] = {"hours": args.hours, "dates": args.dates, "describe": where.describe()}
     if args.audio is not None:
         from engine.bundle.format import load_bundle
         from engine.inference.encoders import BundleEncoders
@@ -209,9 +228,9 @@ def _query(args: argparse.Namespace) -> int:
         out["query"] = {"tile": tile}
     if tile is None:
         out["tile"], out["best"] = None, []
-        out["nearest"] = _matches(nearest_recordings(atlas, lon, lat, args.top_k))
+        out["nearest"] = _matches(nearest_recordings(atlas, lon, lat, args.top_k, where=where))
     else:
-        best, nearest = tile_soundscape(atlas, tile, args.top_k)
+        best, nearest = tile_soundscape(atlas, tile, args.top_k, where=where)
         out["tile"] = {"id": int(atlas.tiles.ids[tile]), "lon": float(atlas.tiles.lon[tile]),
                        "lat": float(atlas.tiles.lat[tile]),
                        "footprint": [[float(a), float(b)] for a, b in atlas.tiles.footprints[tile]],
@@ -222,11 +241,14 @@ def _query(args: argparse.Namespace) -> int:
     else:
         t = out["tile"]
         print("no tile here" if t is None else f"tile {t['id']} at {t['lon']:.5f}, {t['lat']:.5f} ({t['source']})")
+        if where.active:
+            print(f"recordings limited to {where.describe()}")
         for title, rows in (("best matches", out["best"]), ("nearest", out["nearest"])):
             print(f"{title}:")
             for r in rows:
+                when = _when(r)
                 print(f"  {r['id']:<24} score {r['score'] if r['score'] is not None else float('nan'):.4f}  "
-                      f"{r['km']:9.2f} km  {r['title']}")
+                      f"{r['km']:9.2f} km  {r['title']}" + (f"  [{when}]" if when else ""))
     return 0
 
 

@@ -73,7 +73,7 @@ def add_atlas_indices(atlas_path: str | Path, params: IndexParameters | None = N
                         if len(appender.entry["skipped_examples"]) < _KEEP:
                             appender.entry["skipped_examples"].append(reason)
                     values.append(row)
-                    hours.append(hour_of_day(start_from_name(paths[i])))
+                    hours.append(_local_hour(atlas, i, paths[i]))
                     job.report(i + 1, len(paths), Path(paths[i]).name)
                 appender.append(np.array(values, np.float64), np.array(hours, np.float64))
                 report.added += len(values)
@@ -82,6 +82,14 @@ def add_atlas_indices(atlas_path: str | Path, params: IndexParameters | None = N
         finally:
             appender.close()
     return report
+
+
+def _local_hour(atlas, i: int, path: str) -> float:
+    """A recording's local start hour: the campaign's (an AudioMoth names its files in UTC), else the name's."""
+    times = getattr(atlas.recordings, "times", None)
+    if times is not None and np.isfinite(times.hour[i]):
+        return float(times.hour[i])
+    return hour_of_day(start_from_name(path))
 
 
 def _store_neighbours(writer: AtlasWriter, atlas, job: Job) -> None:
