@@ -139,8 +139,10 @@ def _build(args: argparse.Namespace) -> int:
 def _store_indices(atlas: Path, window_s: float, summary: str) -> None:
     from engine.ecology.atlas_indices import add_atlas_indices
     from engine.progress import TqdmJob
+    from engine.stop_signals import stop_on_signals
 
-    with TqdmJob("indices", unit="file") as job:
+    # Resumable in parts like the build itself, so SIGTERM/Ctrl-C stop it after the current part too.
+    with TqdmJob("indices", unit="file") as job, stop_on_signals(job, "the current part"):
         report = add_atlas_indices(atlas, window_s=window_s or None, summary=summary, job=job)
     for line in report.skipped[:10]:
         print(f"no indices: {line}", file=sys.stderr)

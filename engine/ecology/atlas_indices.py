@@ -16,7 +16,8 @@ import numpy as np
 from engine.atlas.format import open_atlas
 from engine.atlas.indices import IndicesAppender
 from engine.atlas.writer import AtlasWriter
-from engine.ecology.indices import INDEX_NAMES, IndexParameters, maad_version, recording_indices
+from engine.ecology.indices import IndexParameters, maad_version, recording_indices
+from engine.ecology.names import INDEX_NAMES
 from engine.ecology.table import hour_of_day, start_from_name
 from engine.errors import UserInputError
 from engine.progress import Job

@@ -70,7 +70,7 @@ def write_shipped_indices(world: str | Path, indices_csv: str | Path, out: str |
         reader = csv.DictReader(f)
         rows = list(reader)
         header = list(reader.fieldnames or [])
-    from engine.ecology.indices import INDEX_NAMES  # scikit-maad is imported only to compute them
+    from engine.ecology.names import INDEX_NAMES
 
     names = [n for n in INDEX_NAMES if n in header]
     lines = [",".join(["id", "hour", *names])] + [",".join([r["id"], r["hour"], *(r[n] for n in names)]) for r in rows]

@@ -13,7 +13,7 @@ import pytest
 
 from app.services import demo
 from engine.atlas.format import open_atlas
-from engine.ecology.indices import INDEX_NAMES
+from engine.ecology.names import INDEX_NAMES
 from engine.ecology.shipped import SHIPPED_CSV, SHIPPED_JSON, read_shipped_indices, write_shipped_indices
 from tests.app.layer_fixtures import folder_digest
 from tests.conftest import ROOT
