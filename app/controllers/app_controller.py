@@ -8,6 +8,7 @@ from pathlib import Path
 
 from app.controllers.audio_actions import AudioActions
 from app.controllers.engine_actions import EngineActions
+from app.controllers.model_actions import ModelActions
 from app.controllers.project_actions import ProjectActions
 from app.controllers.training_actions import TrainingActions
 from app.services.audio_io import AudioBackend
@@ -42,7 +43,7 @@ class AppContext:
 
 
 class AppController:
-    """Everything a widget may ask for, grouped: ``project``, ``audio``, ``training``, ``engine``."""
+    """Everything a widget may ask for, grouped: ``project``, ``audio``, ``training``, ``engine``, ``models``."""
 
     def __init__(self, state: AppState, runner: TaskRunner, backend: AudioBackend, settings: Settings,
                  context: AppContext) -> None:
@@ -53,6 +54,7 @@ class AppController:
         self.engine = EngineActions(self)
         self.engine.refresh()
         self.training = TrainingActions(self, self.engine, self.project.open_bundle)
+        self.models = ModelActions(self, self.project)
 
     def save_settings(self) -> None:
         """Persist the settings; a failure is logged and shown, never fatal."""
