@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
 from collections.abc import Callable
@@ -36,6 +37,7 @@ class ProjectActions:
         self._query_task: Task | None = None
         self._clip_task: Task | None = None
         self._atlas_task: Task | None = None
+        self.display_n_fft: int | None = None  # the Listen spectrogram's STFT window (None: the model's)
 
     @property
     def state(self) -> AppState:
@@ -231,9 +233,17 @@ class ProjectActions:
             self._clip_task.cancel()
         self.state.selection.set_clip(match, None, 0.0)
         cfg = self.current.bundle.front_end
+        if self.display_n_fft and self.display_n_fft >= cfg.hop_length:
+            cfg = dataclasses.replace(cfg, n_fft=int(self.display_n_fft))
         self._clip_task = self.app.runner.submit(
             "Spectrogram", lambda job: file_spectrogram(match.path, cfg, job=job),
             on_success=lambda r: self._clip_ready(match, r), on_error=self.app.error)
+
+    def set_display_window(self, n_fft: int) -> None:
+        """Draw clips with an ``n_fft``-sample STFT window (display only; the model's input is unchanged)."""
+        self.display_n_fft = int(n_fft)
+        if self.state.selection.clip is not None:
+            self.show_clip(self.state.selection.clip)
 
     def _clip_ready(self, match: Any, result: tuple[Any, float]) -> None:
         if self.state.selection.clip is match:

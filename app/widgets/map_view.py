@@ -21,7 +21,7 @@ from PySide6.QtGui import QColor, QPolygonF, QTransform
 from PySide6.QtWidgets import QLabel, QToolTip, QVBoxLayout, QWidget
 
 from app.services.geo import (
-    format_lonlat,
+
     ground_metres_per_mercator_metre,
     lonlat_to_mercator,
     mercator_to_lonlat,
@@ -105,6 +105,7 @@ class MapView(QWidget):
         self.heat_levels: tuple[float, float] = (0.0, 1.0)
         self.selected: int | None = None
         self.last_hover_text = ""
+        self.coord_order = "latlon"  # View > Coordinates
 
         # Small, see-through markers: a SoundingEarth-sized atlas has tens of thousands of recordings.
         self.markers = pg.ScatterPlotItem(size=6, pxMode=True, pen=pg.mkPen(20, 20, 20, 170, width=1.0),
@@ -257,7 +258,7 @@ class MapView(QWidget):
         lon, lat = self.scene_to_lonlat(pos)
         self.hovered.emit(lon, lat)
         tip = self._hover_text(lon, lat) if self._hover_text is not None else None
-        self.readout.setText(f"{format_lonlat(lon, lat)}" + (f"   ·   {tip.splitlines()[0]}" if tip else ""))
+        self.readout.setText(f"{format_place(lat, lon, self.coord_order, 5)}" + (f"   ·   {tip.splitlines()[0]}" if tip else ""))
         self.last_hover_text = tip or ""
         if tip:
             QToolTip.showText(self.canvas.mapToGlobal(self.canvas.mapFromScene(pos)) + QPoint(14, 14), tip,
