@@ -29,6 +29,7 @@ class ModelInfo:
         metrics: validation R@10 both ways, or None when the manifest has none.
         bundle_id: the manifest's bundle id.
         ground_m_per_px: ground metres per model input pixel in training, or None.
+        ground_size_m: the ground width of one training image (a natural tile size), or None.
     """
 
     path: Path
@@ -39,6 +40,7 @@ class ModelInfo:
     metrics: dict[str, float] | None
     bundle_id: str
     ground_m_per_px: float | None
+    ground_size_m: float | None = None
 
     def metrics_text(self) -> str:
         """'val R@10 image→audio 0.37, audio→image 0.38' or 'no validation metrics'."""
@@ -68,7 +70,9 @@ def read_model_info(path: str | Path, kind: str) -> ModelInfo | None:
     return ModelInfo(path=path, kind=kind, name=path.name, date=_date(manifest.get("exported_at")),
                      trained_on=describe_training(trained), metrics=validation_metrics(trained),
                      bundle_id=str(manifest.get("bundle_id") or ""),
-                     ground_m_per_px=training_resolution(image))
+                     ground_m_per_px=training_resolution(image),
+                     ground_size_m=float(image["ground_size_m"]) if isinstance(image.get("ground_size_m"),
+                                                                                (int, float)) else None)
 
 
 def _date(value: Any) -> str:
