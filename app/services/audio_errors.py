@@ -43,6 +43,7 @@ def explain_audio_error(err: BaseException, device: str, action: str = "record")
     code = portaudio_code(err)
     text = PA_ERRORS.get(code) if code is not None else None
     if text is None:
-        raw = str(err).split(" [PaErrorCode")[0].strip() or type(err).__name__
+        first = err.args[0] if err.args and isinstance(err.args[0], str) else str(err)
+        raw = first.split(" [PaErrorCode")[0].strip() or type(err).__name__
         text = f"{raw}; choose another device or press Audio > Refresh devices"
     return f"{device}: cannot {action}: {text}"

@@ -37,25 +37,29 @@ log = logging.getLogger(__name__)
 
 GEOTIFF_FILTER = "GeoTIFF (*.tif *.tiff);;All files (*)"
 DEFAULT_TILE_M = 200.0
-MAX_GRID_LINES = 120  # beyond this the grid is drawn as a tint (lines would fill the preview)
+PREVIEW_W, PREVIEW_H = 420, 300
+MAX_GRID_LINES = 60  # beyond this only every k-th grid line is drawn (all of them would fill the preview)
+
+
+def grid_step(cols: int, rows: int) -> int:
+    """Draw every k-th grid line so that at most about MAX_GRID_LINES are drawn."""
+    return max(1, -(-(cols + rows) // MAX_GRID_LINES))
 
 
 def grid_pixmap(plan: ImagePlan, tile_size_m: float) -> QPixmap:
-    """The image's preview with the engine's tile grid drawn over it."""
+    """The image's preview with the engine's tile grid drawn over it (every k-th line when tiles are tiny)."""
     preview = np.ascontiguousarray(plan.preview[..., :3], dtype=np.uint8)
     h, w = preview.shape[:2]
     image = QImage(preview.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
     cols, rows, tile_px = plan.grid(tile_size_m)
     sx, sy = w / plan.width, h / plan.height
     painter = QPainter(image)
-    painter.setPen(QPen(QColor(255, 214, 0, 220), 1))
-    if cols + rows <= MAX_GRID_LINES:
-        for c in range(cols + 1):
-            painter.drawLine(round(c * tile_px * sx), 0, round(c * tile_px * sx), round(rows * tile_px * sy))
-        for r in range(rows + 1):
-            painter.drawLine(0, round(r * tile_px * sy), round(cols * tile_px * sx), round(r * tile_px * sy))
-    else:
-        painter.fillRect(0, 0, round(cols * tile_px * sx), round(rows * tile_px * sy), QColor(255, 214, 0, 60))
+    painter.setPen(QPen(QColor(255, 214, 0, 230), 1))
+    step = grid_step(cols, rows)
+    for c in list(range(0, cols + 1, step)) + [cols]:
+        painter.drawLine(round(c * tile_px * sx), 0, round(c * tile_px * sx), round(rows * tile_px * sy))
+    for r in list(range(0, rows + 1, step)) + [rows]:
+        painter.drawLine(0, round(r * tile_px * sy), round(cols * tile_px * sx), round(r * tile_px * sy))
     painter.end()
     return QPixmap.fromImage(image)
 
@@ -99,7 +103,7 @@ class NewAtlasDialog(QDialog):
         self.grid_label = QLabel("")
         self.preview = QLabel("Add a GeoTIFF to see its tile grid")
         self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.preview.setMinimumSize(320, 240)
+        self.preview.setFixedSize(PREVIEW_W, PREVIEW_H)
         self.note = QLabel("")  # the tile size was changed so the engine can cut tiles
         self.note.setWordWrap(True)
         self.warning = QLabel("")
@@ -120,7 +124,7 @@ class NewAtlasDialog(QDialog):
         form.addRow("Tile size", self.tile_spin)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
-        layout.addWidget(self.preview, 1)
+        layout.addWidget(self.preview, 0, Qt.AlignmentFlag.AlignHCenter)
         layout.addWidget(self.grid_label)
         layout.addWidget(self.note)
         layout.addWidget(self.warning)
@@ -172,11 +176,13 @@ class NewAtlasDialog(QDialog):
         size = self.tile_spin.value()
         cols, rows, tile_px = plan.grid(size)
         too_small = size < max(p.smallest_tile_m for p in self.plans)
+        step = grid_step(cols, rows)
         self.grid_label.setText(f"{plan.path.name}: {cols} x {rows} = {cols * rows:,} tiles of {tile_px} px"
+                                + (f" (lines every {step} tiles)" if step > 1 else "")
                                 + (" — too small: tiles must span at least 8 px" if too_small else ""))
         ok.setEnabled(cols * rows > 0 and not too_small)
         self.preview.setPixmap(grid_pixmap(plan, size).scaled(
-            self.preview.width(), self.preview.height(), Qt.AspectRatioMode.KeepAspectRatio,
+            PREVIEW_W, PREVIEW_H, Qt.AspectRatioMode.KeepAspectRatio,
             Qt.TransformationMode.SmoothTransformation))
         model = self.model
         warnings = [resolution_warning(p.pixel_m, model.ground_m_per_px if model is not None else None)

@@ -87,6 +87,7 @@ class SpectrogramView(QWidget):
         self.window_combo = QComboBox()
         for n in WINDOW_SIZES:
             self.window_combo.addItem(f"{n}", n)
+        self.window_combo.setCurrentIndex(WINDOW_SIZES.index(2048))  # the front-end's default
         self.window_combo.setToolTip("STFT window (samples): longer resolves pitch, shorter resolves time")
         self.fit_button = QPushButton("Fit")
         self.fit_button.setToolTip("Show the whole clip again (or double-click the plot)")
@@ -128,12 +129,11 @@ class SpectrogramView(QWidget):
 
     def configure(self, cfg: Any) -> None:
         """Use the front-end ``cfg`` (band frequencies, frame rate)."""
-        self.cfg = cfg
         self.plot.getAxis("left").setTicks([frequency_ticks(cfg)])
         self.plot.setYRange(0, cfg.n_mels, padding=0)
-        index = self.window_combo.findData(int(cfg.n_fft))
-        if index >= 0 and self.window_combo.currentIndex() < 0:
-            self.window_combo.setCurrentIndex(index)
+        if self.cfg is None or getattr(self.cfg, "n_fft", None) != getattr(cfg, "n_fft", None):
+            self.set_window_size(int(cfg.n_fft))
+        self.cfg = cfg
         if self.live:
             width = int(round(self.window_s * cfg.frames_per_second))
             self.data = np.full((cfg.n_mels, width), np.nan, np.float32)

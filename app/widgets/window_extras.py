@@ -43,11 +43,14 @@ def _attach_below(view: QWidget, bar: QWidget) -> QWidget:
     layout.setContentsMargins(0, 0, 0, 0)
     layout.setSpacing(2)
     if isinstance(parent, QSplitter):
-        index = parent.indexOf(view)
-        parent.replaceWidget(index, box)
-    elif parent is not None and parent.layout() is not None:
-        parent.layout().replaceWidget(view, box)
-    layout.addWidget(view, 1)
+        # insertWidget hands the box to the splitter (PySide's replaceWidget would leave it Python-owned);
+        # moving the view into the box then takes it out of the splitter.
+        sizes = parent.sizes()
+        parent.insertWidget(parent.indexOf(view), box)
+        layout.addWidget(view, 1)
+        parent.setSizes(sizes)
+    else:
+        layout.addWidget(view, 1)
     layout.addWidget(bar)
     view.show()
     return box
