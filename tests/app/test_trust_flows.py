@@ -71,6 +71,7 @@ def test_a_trained_model_is_offered_and_the_old_one_stays_until_accepted(
     h.open(atlas_copy, bundle_path)
     old_id = h.state.project.bundle.bundle_id
     panel, offer = h.window.train, h.window.extras.offer
+    h.window.tabs.setCurrentWidget(panel)  # where the user starts training
     panel.data_edit.setText(str(pair_table_folder(tmp_path)))
     h.qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
     h.qtbot.waitUntil(lambda: h.state.training.phase in ("finished", "failed", "cancelled"), timeout=60_000)
@@ -225,7 +226,7 @@ def test_playhead_follows_the_frames_played_and_a_click_seeks(make_app, built_at
     samples, rate = load_audio(clip.path)  # independent: the file at its own rate
     bar, view = h.window.extras.listen_bar, h.window.listen.spectrogram
     h.qtbot.mouseClick(bar.play_button, Qt.MouseButton.LeftButton)
-    h.qtbot.waitUntil(lambda: backend.streams and backend.streams[-1].started, timeout=30_000)
+    h.qtbot.waitUntil(lambda: bool(backend.streams) and backend.streams[-1].started, timeout=30_000)
     stream = backend.streams[-1]
     assert stream.samplerate == rate
     block = 4096
