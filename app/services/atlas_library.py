@@ -146,8 +146,7 @@ def build_new_atlas(out: Path, bundle_path: Path, images: list[Path], tile_size_
     Raises:
         UserInputError: every image failed (the engine's message names the file and the fix).
     """
-    from engine.atlas import build_atlas
-    from engine.atlas import AtlasBuildError
+    from engine.atlas import AtlasBuildError, build_atlas
     from engine.formats.bundle import load_bundle
 
     try:

@@ -20,12 +20,12 @@ from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPolygonF, QTransform
 from PySide6.QtWidgets import QLabel, QToolTip, QVBoxLayout, QWidget
 
+from app.services.coords import format_place
 from app.services.geo import (
     ground_metres_per_mercator_metre,
     lonlat_to_mercator,
     mercator_to_lonlat,
 )
-from app.services.coords import format_place
 from app.services.map_layout import TileLayout
 from app.widgets.scale_bar import ScaleBar
 

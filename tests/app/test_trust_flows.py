@@ -34,8 +34,8 @@ def tree_hashes(folder: Path) -> dict[str, str]:
 def fake_training(tmp_path: Path, bundle_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The engine's train and export replaced: train writes metrics.jsonl, export copies a real bundle
     (another id, validation R@10 0.52 / 0.55 in its manifest). Returns that bundle's template."""
-    from engine.formats.bundle import write_manifest
     import app.services.training as training
+    from engine.formats.bundle import write_manifest
 
     template = fixtures_data.variant_bundle(bundle_path, tmp_path / "trained-template")
     manifest = json.loads((template / "manifest.json").read_text())
@@ -170,7 +170,7 @@ def test_new_atlas_dialog_prefills_a_tile_size_the_coarse_image_allows(
         from rasterio.warp import transform as warp
 
         cx, cy = ds.width // 2, ds.height // 2
-        xs, ys = zip(*(ds.transform @ (cx + dx, cy + dy) for dx, dy in ((0, 0), (1, 0), (0, 1))))
+        xs, ys = zip(*(ds.transform @ (cx + dx, cy + dy) for dx, dy in ((0, 0), (1, 0), (0, 1))), strict=True)
         lon, lat = warp(ds.crs, "EPSG:4326", list(xs), list(ys))
     geod = Geod(ellps="WGS84")
     pixel_m = max(geod.inv(lon[0], lat[0], lon[1], lat[1])[2], geod.inv(lon[0], lat[0], lon[2], lat[2])[2])
