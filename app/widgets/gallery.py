@@ -33,7 +33,7 @@ class MatchesGallery(QListWidget):
         super().__init__(parent)
         self.setViewMode(QListView.ViewMode.IconMode)
         self.setIconSize(QSize(THUMB_PX, THUMB_PX))
-        self.setGridSize(QSize(THUMB_PX + 26, THUMB_PX + 46))
+        self.setGridSize(QSize(THUMB_PX + 26, THUMB_PX + 64))  # rank and score, then latitude and longitude
         self.setResizeMode(QListView.ResizeMode.Adjust)
         self.setMovement(QListView.Movement.Static)
         self.setWordWrap(True)
@@ -52,7 +52,7 @@ class MatchesGallery(QListWidget):
             except Exception:  # a damaged thumbnail leaves a blank icon, not a broken gallery
                 image = None
             icon = QIcon(pixmap_from_rgb(image)) if image is not None else QIcon()
-            item = QListWidgetItem(icon, f"#{rank}  {m.score:.3f}\n{format_place(m.lat, m.lon, self.coord_order, 3)}")
+            item = QListWidgetItem(icon, f"#{rank}  {m.score:.3f}\n" + format_place(m.lat, m.lon, self.coord_order, 3).replace(", ", "\n"))
             item.setToolTip(f"tile {m.id}\n{format_place(m.lat, m.lon, self.coord_order, 5)}\nsimilarity {m.score:.4f}")
             item.setData(Qt.ItemDataRole.UserRole, int(m.index))
             item.setTextAlignment(Qt.AlignmentFlag.AlignHCenter)

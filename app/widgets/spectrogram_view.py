@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QFontMetrics
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
 
 from app.services.spectrogram import hz_to_mel
@@ -44,6 +44,16 @@ def frequency_ticks(cfg: Any) -> list[tuple[float, str]]:
             row = (float(hz_to_mel(f)) - lo) / (hi - lo) * (cfg.n_mels + 1) - 0.5
             ticks.append((row, f"{f // 1000}k" if f >= 1000 else str(f)))
     return ticks
+
+
+def thin_ticks(ticks: list[tuple[float, str]], px_per_row: float, min_px: float) -> list[tuple[float, str]]:
+    """Keep ticks at least ``min_px`` pixels apart (from the top, so the highest label stays), so that
+    labels never overlap in a short plot."""
+    kept: list[tuple[float, str]] = []
+    for row, label in sorted(ticks, reverse=True):
+        if not kept or (kept[-1][0] - row) * px_per_row >= min_px:
+            kept.append((row, label))
+    return sorted(kept)
 
 
 class SpectrogramView(QWidget):
@@ -77,6 +87,9 @@ class SpectrogramView(QWidget):
         self.playhead.hide()
         self.plot.addItem(self.playhead)
         self.plot.scene().sigMouseClicked.connect(self._clicked)
+        view = self.plot.getViewBox()
+        view.sigResized.connect(self._update_ticks)
+        view.sigYRangeChanged.connect(self._update_ticks)
         self.caption = QLabel(title)
         self.caption.setObjectName("spectrogramCaption")
         header = QHBoxLayout()
@@ -129,17 +142,27 @@ class SpectrogramView(QWidget):
 
     def configure(self, cfg: Any) -> None:
         """Use the front-end ``cfg`` (band frequencies, frame rate)."""
-        self.plot.getAxis("left").setTicks([frequency_ticks(cfg)])
-        self.plot.setYRange(0, cfg.n_mels, padding=0)
         if self.cfg is None or getattr(self.cfg, "n_fft", None) != getattr(cfg, "n_fft", None):
             self.set_window_size(int(cfg.n_fft))
         self.cfg = cfg
+        self.plot.setYRange(0, cfg.n_mels, padding=0)
+        self._update_ticks()
         if self.live:
             width = int(round(self.window_s * cfg.frames_per_second))
             self.data = np.full((cfg.n_mels, width), np.nan, np.float32)
             self._frames = 0
             self.image.clear()  # nothing is drawn until the first frames arrive
             self.plot.setXRange(0, self.window_s, padding=0)
+
+    def _update_ticks(self, *args: Any) -> None:
+        """Frequency labels for the height the plot has now (fewer in a short plot: none overlap)."""
+        if self.cfg is None:
+            return
+        view = self.plot.getViewBox()
+        _, (y0, y1) = view.viewRange()
+        px_per_row = view.height() / max(y1 - y0, 1e-6)
+        min_px = 1.2 * QFontMetrics(self.plot.getAxis("left").style["tickFont"] or self.font()).height()
+        self.plot.getAxis("left").setTicks([thin_ticks(frequency_ticks(self.cfg), px_per_row, min_px)])
 
     def set_window_size(self, n_fft: int) -> None:
         """Show ``n_fft`` as the chosen window without asking for a recomputation."""

@@ -287,14 +287,14 @@ def test_places_read_lat_lon_everywhere_and_the_order_is_a_setting(make_app, bui
     lat, lon = float(top.lat), float(top.lon)
     # The scene is in the Bahamas (north, west): written by hand from the tile's numbers.
     lat_first = f"{abs(lat):.3f}° N, {abs(lon):.3f}° W"
-    assert h.window.search.gallery.item(0).text().endswith(lat_first)
+    assert h.window.search.gallery.item(0).text().endswith(lat_first.replace(", ", "\n"))
     assert f"{abs(lat):.4f}° N, {abs(lon):.4f}° W" in h.state.last_message.text
     tile = interior_tile(h.state.project.atlas)
     h.controller.project.select_tile(tile)
     t_lat, t_lon = float(h.state.project.atlas.tiles.lat[tile]), float(h.state.project.atlas.tiles.lon[tile])
     assert f"{abs(t_lat):.5f}° N, {abs(t_lon):.5f}° W" in h.window.listen.header.text()
     h.window.extras.coord_actions["lonlat"].trigger()
-    assert h.window.search.gallery.item(0).text().endswith(f"{abs(lon):.3f}° W, {abs(lat):.3f}° N")
+    assert h.window.search.gallery.item(0).text().endswith(f"{abs(lon):.3f}° W\n{abs(lat):.3f}° N")
     assert f"{abs(t_lon):.5f}° W, {abs(t_lat):.5f}° N" in h.window.listen.header.text()
     assert h.window.map.coord_order == "lonlat"
     assert load_settings(tmp_path / "config").coord_order == "lonlat"
