@@ -123,6 +123,7 @@ class SpectrogramView(QWidget):
         self.data: np.ndarray | None = None
         self.seconds = 0.0
         self._frames = 0
+        self.shown_ticks: list[tuple[float, str]] = []  # the frequency labels drawn now
         self._show_empty()
 
     def _db_spin(self, value: int, tip: str) -> QSpinBox:
@@ -162,7 +163,8 @@ class SpectrogramView(QWidget):
         _, (y0, y1) = view.viewRange()
         px_per_row = view.height() / max(y1 - y0, 1e-6)
         min_px = 1.2 * QFontMetrics(self.plot.getAxis("left").style["tickFont"] or self.font()).height()
-        self.plot.getAxis("left").setTicks([thin_ticks(frequency_ticks(self.cfg), px_per_row, min_px)])
+        self.shown_ticks = thin_ticks(frequency_ticks(self.cfg), px_per_row, min_px)
+        self.plot.getAxis("left").setTicks([self.shown_ticks])
 
     def set_window_size(self, n_fft: int) -> None:
         """Show ``n_fft`` as the chosen window without asking for a recomputation."""

@@ -106,6 +106,13 @@ def test_a_trained_model_is_offered_and_the_old_one_stays_until_accepted(
     row = names.index(new_path.name)
     assert dialog.table.item(row, 0).text() == "●"
     assert dialog.table.item(row, 5).text() == "val R@10 image→audio 0.52, audio→image 0.55"
+    assert h.window.train.phase_label.text() == f"Finished: Now using the new model {new_path.name}"
+    h.qtbot.mouseClick(dialog.demo_button, Qt.MouseButton.LeftButton)
+    h.qtbot.waitUntil(lambda: h.state.project.bundle.bundle_id == old_id, timeout=120_000)
+    h.wait_idle()
+    # No stale label: the training message belonged to the model just left.
+    assert "Now using" not in h.window.train.phase_label.text()
+    assert dialog.table.item(0, 0).text() == "●" and dialog.table.item(0, 2).text() == "shipped"
     dialog.close()
 
 
@@ -334,3 +341,31 @@ def test_menus_show_the_keys_and_help_shows_the_readme_and_version(make_app) -> 
     assert dialog.browser.toPlainText().startswith(first_heading)
     dialog.close()
     assert metadata.version("soundscape-mapper") in about_text()
+
+
+def test_empty_plots_are_sane_and_labels_hold_at_1024x700(make_app, built_atlas: Path, bundle_path: Path,
+                                                         realdata: Path) -> None:
+    from PySide6.QtGui import QFontMetrics
+
+    h = make_app()
+    h.window.resize(1024, 700)
+    empty = h.window.listen.spectrogram
+    (t0, t1), _ = empty.view_range()
+    assert t0 == 0.0 and t1 > 0  # no negative times
+    assert empty.shown_ticks == []  # and no made-up frequencies before a model is known
+    h.open(built_atlas, bundle_path)
+    h.window.open_audio_file(realdata / "audio" / "spinetail.wav")
+    h.wait_idle()
+    h.window.tabs.setCurrentWidget(h.window.search)
+    h.qtbot.wait(50)
+    for view in (h.window.search.query_view, h.window.search.live, h.window.listen.spectrogram):
+        vb = view.plot.getViewBox()
+        _, (y0, y1) = vb.viewRange()
+        px_per_row = vb.height() / (y1 - y0)
+        label_px = QFontMetrics(view.font()).height()
+        rows = [row for row, _ in view.shown_ticks]
+        assert rows, "at least one frequency label"
+        assert all((b - a) * px_per_row >= label_px for a, b in zip(rows, rows[1:], strict=False))
+    live = h.window.search.live
+    live.append_frames(np.full((live.data.shape[0], 50), -20.0, np.float32))
+    assert live.view_range()[0][0] >= 0.0
