@@ -369,3 +369,28 @@ def test_empty_plots_are_sane_and_labels_hold_at_1024x700(make_app, built_atlas:
     live = h.window.search.live
     live.append_frames(np.full((live.data.shape[0], 50), -20.0, np.float32))
     assert live.view_range()[0][0] >= 0.0
+
+
+def test_the_microphone_query_clip_plays_back(make_app, built_atlas: Path, bundle_path: Path, realdata: Path) -> None:
+    from engine.audio import load_audio
+    from tests.app.audio_fakes import FakeInputStream
+
+    backend = PlaybackBackend()
+    h = make_app(backend=backend)
+    h.open(built_atlas, bundle_path)
+    source, rate = load_audio(realdata / "audio" / "spinetail.wav", 44100)
+    h.controller.audio.open_stream = lambda d, r, cb: FakeInputStream(source, cb, rate=r, speed=8.0)
+    h.window.search.max_seconds.setValue(3)
+    h.qtbot.mouseClick(h.window.search.record_button, Qt.MouseButton.LeftButton)
+    h.qtbot.waitUntil(lambda: not h.state.audio.recording, timeout=20_000)
+    h.wait_idle()
+    assert h.state.query.result.source == "microphone"
+    h.qtbot.mouseClick(h.window.extras.query_bar.play_button, Qt.MouseButton.LeftButton)
+    assert h.state.audio.playing == "microphone"
+    stream = backend.streams[-1]
+    assert stream.samplerate == 44100
+    np.testing.assert_allclose(stream.pump(2048), source[:2048], atol=1e-6)
+    h.qtbot.waitUntil(lambda: h.window.search.query_view.playhead_seconds == pytest.approx(2048 / 44100),
+                      timeout=5000)
+    h.window.extras.play_action.trigger()  # P stops it
+    assert h.state.audio.playing is None
