@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.services import demo
+from app.services.atlas_library import is_demo_atlas
 from app.services.model_catalog import ModelInfo, list_models
 from app.services.project import shipped_bundle_path
 
@@ -49,8 +50,11 @@ class ModelActions:
         return self.project.open_bundle(path)
 
     def back_to_demo(self) -> Any:
-        """The shipped demo model, with the demo atlas when it exists (it was built with that model)."""
+        """The shipped demo model: with no atlas open, or the demo atlas, the demo atlas reopens with it (it
+        was built with that model); another atlas is re-embedded with it (a new generation)."""
         demo_atlas = demo.DemoPaths(self.app.context.data_dir).atlas
-        if (demo_atlas / "atlas.json").is_file():
+        open_atlas = self.app.state.project.atlas_path
+        if (demo_atlas / "atlas.json").is_file() and (
+                open_atlas is None or is_demo_atlas(open_atlas, self.app.context.data_dir)):
             return self.project.open_atlas(demo_atlas, self.shipped)
         return self.use(self.shipped)

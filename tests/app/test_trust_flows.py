@@ -159,10 +159,12 @@ def test_adding_imagery_to_the_demo_atlas_changes_a_copy_never_the_demo(
     copy = open_atlas(opened)
     assert len(copy.sources) == 2 and Path(copy.sources[1].path) == tif
     assert h.window.map.tile_layout.count == len(copy.tiles.ids)
-    # One click back to the demo model reopens the (unchanged) demo atlas.
-    h.window.extras.demo_model_action.trigger()
+    # Adding more to the copy changes the copy (no second copy is made).
+    again = fixtures_data.shifted_geotiff(realdata / "imagery" / "RGB.byte.tif", tmp_path / "far.tif", 600_000.0)
+    h.window.extras.open_geotiff(again)
     h.wait_idle()
-    assert Path(h.state.project.atlas_path).resolve() == demo_atlas.resolve()
+    h.qtbot.waitUntil(lambda: len(open_atlas(opened).sources) == 3, timeout=60_000)
+    assert sorted(p.name for p in opened.parent.iterdir()) == [opened.name]
     assert tree_hashes(demo_atlas) == before
 
 
