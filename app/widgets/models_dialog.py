@@ -90,7 +90,7 @@ class ModelsDialog(QDialog):
         for row, p in enumerate(self.paths):
             if p == path:
                 self.table.selectRow(row)
-                self.table.setCurrentCell(row, 1, )
+                self.table.setCurrentCell(row, 1)
                 return
 
     def keyPressEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name

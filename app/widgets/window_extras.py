@@ -297,6 +297,8 @@ class WindowExtras:
     def seek(self, view: SpectrogramView, seconds: float) -> None:
         """A click on a spectrogram: move the playhead there (and play from there if it was not playing)."""
         view.set_playhead(seconds)
+        if not self.state.audio.output_available:
+            return  # no speakers: the playhead moves, nothing plays (the Play button says why)
         if self._view_playing() is view:
             self.c.audio.seek(seconds)
         elif view is self.w.listen.spectrogram:

@@ -396,3 +396,30 @@ def test_the_microphone_query_clip_plays_back(make_app, built_atlas: Path, bundl
                       timeout=5000)
     h.window.extras.play_action.trigger()  # P stops it
     assert h.state.audio.playing is None
+
+
+def test_open_geotiff_asks_and_new_atlas_opens_the_dialog_with_the_image(make_app, built_atlas: Path,
+                                                                         bundle_path: Path, realdata: Path) -> None:
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    h = make_app()
+    h.open(built_atlas, bundle_path)
+    seen: list[str] = []
+
+    def answer() -> None:
+        box = QApplication.activeModalWidget()
+        assert isinstance(box, QMessageBox)
+        seen.append(box.text())
+        new = next(b for b in box.buttons() if b.text() == "New atlas…")
+        new.click()
+
+    QTimer.singleShot(0, answer)
+    tif = realdata / "imagery" / "RGB.byte.tif"
+    h.window.extras.open_geotiff(tif)
+    assert seen and seen[0].startswith(f"Add {tif.name} to the open atlas {built_atlas.name}")
+    dialog = h.window.extras.new_atlas_dialog
+    assert dialog is not None and [p.path for p in dialog.plans] == [tif]
+    assert len(open_atlas(built_atlas).sources) == 1  # nothing was added to the open atlas
+    assert h.controller.settings.dialog_dirs["geotiff"] == str(tif.parent)
+    dialog.reject()
