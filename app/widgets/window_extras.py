@@ -78,6 +78,7 @@ class WindowExtras:
         self._build_menus()
         self._connect()
         self.set_coord_order(settings.coord_order, save=False)
+        window.open_geotiff_action.setEnabled(True)
 
     # ------------------------------------------------------------------------------------ menus
 
@@ -182,6 +183,7 @@ class WindowExtras:
 
     def _project_changed(self) -> None:
         # Nothing from the project just left may stay on screen (hover read-out, playheads, model list).
+        self.w.open_geotiff_action.setEnabled(True)  # with no atlas open, the GeoTIFF starts a new one
         self.w.map.readout.setText(" ")
         self.w.map.last_hover_text = ""
         for view in (self.w.listen.spectrogram, self.w.search.query_view):
