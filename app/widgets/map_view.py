@@ -274,7 +274,8 @@ class MapView(QWidget):
     def _range_changed(self, *args: object) -> None:
         self.scale_bar.set_scale(self.metres_per_pixel())
         self.scale_bar.move(6, self.canvas.height() - self.scale_bar.height() - 4)
-        self._detail_timer.start()
+        if self.isVisible():  # a range change while the window closes must not restart the timer
+            self._detail_timer.start()
 
     def stop_timers(self) -> None:
         """Stop the redraw and hover timers (the window is closing)."""
