@@ -423,3 +423,63 @@ def test_open_geotiff_asks_and_new_atlas_opens_the_dialog_with_the_image(make_ap
     assert len(open_atlas(built_atlas).sources) == 1  # nothing was added to the open atlas
     assert h.controller.settings.dialog_dirs["geotiff"] == str(tif.parent)
     dialog.reject()
+
+
+def test_refresh_devices_restarts_portaudio_and_lists_a_new_microphone(make_app) -> None:
+    from tests.app.audio_fakes import FAKE_DEVICE
+
+    usb = FAKE_DEVICE.__class__(index=3, name="USB recorder", hostapi="fake", max_input_channels=1,
+                                default_samplerate=48000.0)
+
+    class FakeSounddevice:
+        """What PortAudio knows: the device list is read again only when it restarts."""
+
+        def __init__(self) -> None:
+            self.plugged = [FAKE_DEVICE]
+            self.listed = list(self.plugged)
+            self.restarts = 0
+
+        def _terminate(self) -> None:
+            self.listed = []
+
+        def _initialize(self) -> None:
+            self.listed = list(self.plugged)
+            self.restarts += 1
+
+    class Backend(PlaybackBackend):
+        def __init__(self) -> None:
+            super().__init__()
+            self.sd = FakeSounddevice()
+
+        def input_devices(self):
+            return list(self.sd.listed)
+
+    backend = Backend()
+    h = make_app(backend=backend)
+    combo = h.window.search.device_combo
+    assert combo.count() == 1
+    backend.sd.plugged.append(usb)  # plugged in while the app runs: not listed yet
+    h.controller.audio.refresh_devices()
+    assert combo.count() == 1
+    h.window.extras.refresh_action.trigger()
+    assert backend.sd.restarts == 1
+    assert [combo.itemText(i) for i in range(combo.count())] == ["Test microphone (fake)", "USB recorder (fake)"]
+    assert h.state.last_message.text == "Audio devices refreshed: 2 inputs"
+
+
+def test_switching_atlas_clears_the_hover_readout(make_app, built_atlas: Path, atlas_copy: Path,
+                                                  bundle_path: Path) -> None:
+    from PySide6.QtCore import QPoint
+
+    h = make_app()
+    h.open(built_atlas, bundle_path)
+    atlas = h.state.project.atlas
+    tile = interior_tile(atlas)
+    pos = h.window.map.lonlat_to_canvas(float(atlas.tiles.lon[tile]), float(atlas.tiles.lat[tile]))
+    h.qtbot.mouseMove(h.window.map.canvas.viewport(), pos)
+    h.qtbot.mouseMove(h.window.map.canvas.viewport(), pos + QPoint(1, 0))
+    h.qtbot.waitUntil(lambda: h.window.map.last_hover_text != "")
+    lat, lon = float(atlas.tiles.lat[tile]), float(atlas.tiles.lon[tile])
+    assert f"tile {int(atlas.tiles.ids[tile])}  ·  {lat:.5f}° N, {abs(lon):.5f}° W" in h.window.map.readout.text()
+    h.open(atlas_copy, bundle_path)
+    assert h.window.map.readout.text().strip() == "" and h.window.map.last_hover_text == ""
