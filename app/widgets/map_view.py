@@ -105,6 +105,7 @@ class MapView(QWidget):
         self.heat_levels: tuple[float, float] = (0.0, 1.0)
         self.selected: int | None = None
         self.last_hover_text = ""
+        self._timers_stopped = False
         self.coord_order = "latlon"  # View > Coordinates
 
         # Small, see-through markers: a SoundingEarth-sized atlas has tens of thousands of recordings.
@@ -274,11 +275,12 @@ class MapView(QWidget):
     def _range_changed(self, *args: object) -> None:
         self.scale_bar.set_scale(self.metres_per_pixel())
         self.scale_bar.move(6, self.canvas.height() - self.scale_bar.height() - 4)
-        if self.isVisible():  # a range change while the window closes must not restart the timer
+        if not self._timers_stopped:  # a range change while the window closes must not restart it
             self._detail_timer.start()
 
     def stop_timers(self) -> None:
-        """Stop the redraw and hover timers (the window is closing)."""
+        """Stop the redraw and hover timers (the window is closing); they stay stopped."""
+        self._timers_stopped = True
         self._detail_timer.stop()
         self._hover_proxy.timer.stop()
 
