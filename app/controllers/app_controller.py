@@ -10,6 +10,7 @@ from app.controllers.audio_actions import AudioActions
 from app.controllers.engine_actions import EngineActions
 from app.controllers.export_actions import ExportActions
 from app.controllers.layer_actions import LayerActions
+from app.controllers.model_actions import ModelActions
 from app.controllers.new_project_actions import NewProjectActions
 from app.controllers.project_actions import ProjectActions
 from app.controllers.training_actions import TrainingActions
@@ -45,7 +46,7 @@ class AppContext:
 
 
 class AppController:
-    """Everything a widget may ask for, grouped: ``project``, ``audio``, ``training``, ``engine``."""
+    """Everything a widget may ask for, grouped: ``project``, ``audio``, ``training``, ``engine``, ``models``."""
 
     def __init__(self, state: AppState, runner: TaskRunner, backend: AudioBackend, settings: Settings,
                  context: AppContext) -> None:
@@ -59,6 +60,7 @@ class AppController:
         self.layers = LayerActions(self)
         self.exports = ExportActions(self)
         self.new_project = NewProjectActions(self)  # File > New project from recordings…
+        self.models = ModelActions(self, self.project)
 
     def save_settings(self) -> None:
         """Persist the settings; a failure is logged and shown, never fatal."""

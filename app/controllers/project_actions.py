@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.services import atlas_edits, demo, search
+from app.services import atlas_edits, atlas_library, demo, search
+from app.services.coords import format_place
 from app.services.project import (
     Project,
     known_bundles,
@@ -34,6 +37,7 @@ class ProjectActions:
         self._query_task: Task | None = None
         self._clip_task: Task | None = None
         self._atlas_task: Task | None = None
+        self.display_n_fft: int | None = None  # the Listen spectrogram's STFT window (None: the model's)
 
     @property
     def state(self) -> AppState:
@@ -94,6 +98,9 @@ class ProjectActions:
     def _set_project(self, project: Project) -> None:
         self.state.selection.set_tile(None)
         self.state.query.set_result(None)
+        training = self.state.training
+        if not training.running and training.offer is None and training.phase != "idle":
+            training.set_phase("idle")  # "Now using the new model …" belongs to the project just left
         self.state.project.set_project(project)
         self.app.settings.remember_atlas(project.atlas_path, project.bundle_path)
         self.app.save_settings()
@@ -143,8 +150,16 @@ class ProjectActions:
             if then is not None:
                 then(False, message)
 
+        data_dir = self.app.context.data_dir
+
+        def work(job: Any) -> Path:
+            target = atlas_path
+            if atlas_library.is_demo_atlas(atlas_path, data_dir):  # the demo atlas is never changed
+                target = atlas_library.copy_for_editing(atlas_path, data_dir)
+            return atlas_edits.reembed(target, bundle_path, job)
+
         return self.app.runner.submit(
-            "Re-embedding the atlas", lambda job: atlas_edits.reembed(atlas_path, bundle_path, job), on_success=lambda p: self.open_atlas(p, bundle_path, then),
+            "Re-embedding the atlas", work, on_success=lambda p: self.open_atlas(p, bundle_path, then),
             on_error=failed, on_cancelled=cancelled)
 
     # -------------------------------------------------------------------------------------- demo
@@ -215,7 +230,8 @@ class ProjectActions:
             return None
         tiles = self.current.atlas.tiles
         best = search.best_recording_title(self.current, int(index))
-        text = f"tile {int(tiles.ids[index])}  ·  {float(tiles.lon[index]):.5f}, {float(tiles.lat[index]):.5f}"
+        place = format_place(float(tiles.lat[index]), float(tiles.lon[index]), self.app.settings.coord_order, 5)
+        text = f"tile {int(tiles.ids[index])}  ·  {place}"
         result = self.state.query.result
         if result is not None:
             text += f"  ·  similarity {float(result.scores[index]):.3f}"
@@ -229,9 +245,17 @@ class ProjectActions:
             self._clip_task.cancel()
         self.state.selection.set_clip(match, None, 0.0)
         cfg = self.current.bundle.front_end
+        if self.display_n_fft and self.display_n_fft >= cfg.hop_length:
+            cfg = dataclasses.replace(cfg, n_fft=int(self.display_n_fft))
         self._clip_task = self.app.runner.submit(
             "Spectrogram", lambda job: file_spectrogram(match.path, cfg, job=job),
             on_success=lambda r: self._clip_ready(match, r), on_error=self.app.error)
+
+    def set_display_window(self, n_fft: int) -> None:
+        """Draw clips with an ``n_fft``-sample STFT window (display only; the model's input is unchanged)."""
+        self.display_n_fft = int(n_fft)
+        if self.state.selection.clip is not None:
+            self.show_clip(self.state.selection.clip)
 
     def _clip_ready(self, match: Any, result: tuple[Any, float]) -> None:
         if self.state.selection.clip is match:
@@ -271,7 +295,8 @@ class ProjectActions:
             self.state.tell("warning", f"{name}: " + "; ".join(warnings))
         if result.top:
             best = result.top[0]
-            text = (f"Best match: tile {best.id} at {best.lon:.4f}, {best.lat:.4f} "
+            place = format_place(best.lat, best.lon, self.app.settings.coord_order)
+            text = (f"Best match: tile {best.id} at {place} "
                     f"(similarity {best.score:.3f})")
             if warnings:
                 log.info("%s", text)
@@ -289,22 +314,47 @@ class ProjectActions:
     # ---------------------------------------------------------------------------------- imagery
 
     def add_geotiff(self, path: str | Path) -> Task | None:
-        """Tile and embed a GeoTIFF into the open atlas (in the background, resumable)."""
+        """Tile and embed a GeoTIFF into the open atlas (in the background, resumable). The demo atlas is
+        copied into the user's atlases first and the copy opened (the demo itself never changes)."""
         if self.current is None:
             self.app.error("No atlas is open; open one with File > Open atlas… before adding imagery")
             return None
         project, path = self.current, Path(path)
+        data_dir = self.app.context.data_dir
+        target = [project.atlas_path]  # the atlas being changed (a copy of the demo atlas)
+
+        def work(job: Any) -> Path:
+            if atlas_library.is_demo_atlas(project.atlas_path, data_dir):
+                target[0] = atlas_library.copy_for_editing(project.atlas_path, data_dir)
+            return atlas_edits.add_imagery(project, path, job, target[0])
 
         def failed(message: str) -> None:
             self.app.error(message)
-            if atlas_edits.tile_count(project.atlas_path) != len(project.atlas.tiles.ids):
-                self.open_atlas(project.atlas_path, project.bundle_path)  # what was embedded joins the map
+            if atlas_edits.tile_count(target[0]) != len(project.atlas.tiles.ids):
+                self.open_atlas(target[0], project.bundle_path)  # what was embedded joins the map
+            elif target[0] != project.atlas_path:
+                shutil.rmtree(target[0], ignore_errors=True)  # an unchanged copy of the demo atlas
 
         def cancelled() -> None:
             self.state.tell("info", f"Stopped adding {path.name}; the tiles already embedded are kept")
-            self.open_atlas(project.atlas_path, project.bundle_path)
+            self.open_atlas(target[0], project.bundle_path)
 
         return self.app.runner.submit(
-            f"Adding {path.name}", lambda job: atlas_edits.add_imagery(project, path, job), on_success=lambda p: self.open_atlas(p, project.bundle_path),
+            f"Adding {path.name}", work, on_success=lambda p: self.open_atlas(p, project.bundle_path),
             on_error=failed, on_cancelled=cancelled)
 
+    def new_atlas(self, images: list[str | Path], tile_size_m: float, bundle_path: str | Path,
+                  name: str = "atlas") -> Task | None:
+        """Build a new atlas in the user's atlases folder from ``images`` with ``bundle_path``, then open it."""
+        if not images:
+            self.app.error("New atlas: no imagery chosen; add at least one GeoTIFF")
+            return None
+        out = atlas_library.unused_folder(atlas_library.atlases_dir(self.app.context.data_dir), name)
+        bundle, files = Path(bundle_path), [Path(p) for p in images]
+
+        def cancelled() -> None:
+            self.state.tell("info", f"Stopped building {out.name}; File > Open atlas… resumes it")
+
+        return self.app.runner.submit(
+            f"Building {out.name}", lambda job: atlas_library.build_new_atlas(out, bundle, files, tile_size_m, job),
+            on_success=lambda p: self.open_atlas(p, bundle), on_error=self.app.error, on_cancelled=cancelled)

@@ -1,4 +1,5 @@
-"""Training from the panel: the engine as a subprocess, live curves, export, switch to the new model."""
+"""Training from the panel: the engine as a subprocess, live curves, export, then the new model offered
+(with its metrics beside the current one's); the atlas is re-embedded only when the user accepts."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from app.services.model_catalog import read_model_info
 from app.services.training import TrainingSpec, run_training
 from app.workers import Task
 
@@ -42,6 +44,10 @@ class TrainingActions:
         if not data.exists():
             self.app.error(f"{data}: data folder not found; choose a pair table, SoundingEarth or demo world folder")
             return None
+        problem = data_layout_problem(data)
+        if problem:  # refused before any process starts, and before the run folder exists
+            self.app.error(problem)
+            return None
         settings = self.app.settings
         settings.train_data, settings.train_preset, settings.train_epochs = str(data), preset, int(epochs)
         self.app.save_settings()
@@ -63,9 +69,30 @@ class TrainingActions:
             state.apply_event(record)
 
     def _trained(self, bundle_path: Path) -> None:
+        """Offer the new model beside the current one; nothing switches until :meth:`accept_offer`."""
         state = self.app.state.training
         state.bundle_path = bundle_path
-        state.set_phase("reembedding" if self.app.state.project.atlas_path else "exporting",
+        new = read_model_info(bundle_path, "trained")
+        current_path = self.app.state.project.bundle_path
+        current = read_model_info(current_path, "current") if current_path is not None else None
+        metrics = new.metrics_text() if new is not None else "no metrics"
+        state.set_offer((new, current), "finished",
+                        f"Trained {bundle_path.name} ({metrics}); the current model stays until you choose Use it")
+
+    def decline_offer(self) -> None:
+        """Keep the current model (the trained one stays in the model list)."""
+        state = self.app.state.training
+        if state.offer is not None:
+            state.set_offer(None, "finished", f"Kept the current model; {state.bundle_path.name} is in "
+                                              "Model > Models…")
+
+    def accept_offer(self) -> None:
+        """Switch to the offered model: the atlas is re-embedded into a new generation with it."""
+        state = self.app.state.training
+        if state.offer is None or state.bundle_path is None:
+            return
+        bundle_path = state.bundle_path
+        state.set_offer(None, "reembedding" if self.app.state.project.atlas_path else "exporting",
                         "Switching to the new model")
 
         def switched(ok: bool, message: str) -> None:
@@ -92,3 +119,18 @@ class TrainingActions:
 
     def shutdown(self) -> None:
         self.cancel()
+
+
+def data_layout_problem(data: Path) -> str:
+    """Why ``data`` is not a training folder the engine reads ('' when its layout is fine).
+
+    The engine's own layout check (torch-free, no scan of the files), run in the app before spawning.
+    """
+    from engine.data.source import detect_layout
+    from engine.errors import UserInputError
+
+    try:
+        detect_layout(Path(data))
+    except UserInputError as err:
+        return str(err)
+    return ""

@@ -33,12 +33,14 @@ def build_demo_atlas(paths: demo.DemoPaths, bundle_path: Path, job: Job) -> Path
     return demo.build_demo_atlas(paths, load_bundle(bundle_path), job)
 
 
-def add_imagery(project: Project, image: Path, job: Job) -> Path:
-    """Tile and embed a GeoTIFF into the project's atlas (resumable). Returns the atlas folder."""
+def add_imagery(project: Project, image: Path, job: Job, atlas_path: Path | None = None) -> Path:
+    """Tile and embed a GeoTIFF into the project's atlas, or into ``atlas_path`` (a copy of it; resumable).
+    Returns the atlas folder."""
     from engine.atlas import add_imagery as add
 
-    add(project.atlas_path, project.bundle, image, job=job)
-    return project.atlas_path
+    target = atlas_path or project.atlas_path
+    add(target, project.bundle, image, job=job)
+    return target
 
 
 def tile_count(atlas_path: Path) -> int:

@@ -160,7 +160,10 @@ class AudioState:
         self.input_device: Any = None  # one of input_devices
         self.output_name = ""
         self.session: RecordingSession | None = None  # the recording while it runs
-        self.playing: str | None = None  # path of the clip being played
+        self.playing: str | None = None  # path of the clip being played ("microphone" for the recording)
+        self.position_changed = Event("audio.position_changed")
+        self.position_s = 0.0  # the playhead, from the frames the output stream consumed
+        self.duration_s = 0.0
 
     @property
     def recording(self) -> bool:
@@ -183,7 +186,14 @@ class AudioState:
 
     def set_playing(self, path: str | None) -> None:
         self.playing = path
+        if path is None:
+            self.position_s = 0.0
         self.playing_changed.emit(path)
+
+    def set_position(self, seconds: float, duration: float) -> None:
+        """Where the playhead is in the clip playing."""
+        self.position_s, self.duration_s = float(seconds), float(duration)
+        self.position_changed.emit(self.position_s)
 
 
 @dataclass

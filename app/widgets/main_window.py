@@ -14,7 +14,6 @@ from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
     QMainWindow,
-    QMessageBox,
     QProgressDialog,
     QSplitter,
     QTabWidget,
@@ -29,6 +28,7 @@ from app.services.training import available_presets
 from app.state import AppState, Message
 from app.state.layer_state import IMAGERY, SIMILARITY, MapLayer
 from app.widgets.export_menu import ExportMenu
+from app.widgets.help_dialogs import show_about
 from app.widgets.layers_control import NO_VALUE_RGBA, LayerControl, NoValueKey
 from app.widgets.map_view import MapView
 from app.widgets.message_banner import MessageBanner
@@ -37,6 +37,7 @@ from app.widgets.recordings_panel import RecordingsPanel
 from app.widgets.status_bar import StatusBar
 from app.widgets.tile_indices import TileIndicesPanel
 from app.widgets.training_panel import TrainingPanel
+from app.widgets.window_extras import WindowExtras
 
 log = logging.getLogger(__name__)
 
@@ -90,13 +91,14 @@ class MainWindow(QMainWindow):
         self._progress_dialog: QProgressDialog | None = None
         self._dialog_task: int | None = None
         self._play_timer = QTimer(self)
-        self._play_timer.setInterval(100)
+        self._play_timer.setInterval(MONITOR_INTERVAL_MS)  # the playhead moves 25 times a second
         self._play_timer.timeout.connect(controller.audio.poll_playback)
         self._monitor_timer = QTimer(self)  # the live monitor of a recording: 25 ticks a second
         self._monitor_timer.setInterval(MONITOR_INTERVAL_MS)
         self._monitor_timer.timeout.connect(controller.audio.poll_recording)
         self._build_menus()
         self._connect()
+        self.extras = WindowExtras(self)  # models, new atlas, player, keyboard, help
         s = controller.settings
         self.search.max_seconds.setValue(s.record_max_seconds)
         self.train.set_values(s.train_data, s.train_preset, s.train_epochs)
@@ -145,24 +147,29 @@ class MainWindow(QMainWindow):
             self.recent_menu.addAction("(none)").setEnabled(False)
 
     def _open_atlas_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open atlas folder")
+        folder = QFileDialog.getExistingDirectory(self, "Open atlas folder", self.extras.folder("atlas"))
         if folder:
+            self.extras.remember("atlas", Path(folder).parent)
             self.controller.project.open_atlas(folder)
 
     def _open_geotiff_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Add GeoTIFF imagery to the atlas", "", GEOTIFF_FILTER)
+        path, _ = QFileDialog.getOpenFileName(self, "Open GeoTIFF imagery", self.extras.folder("geotiff"),
+                                              GEOTIFF_FILTER)
         if path:
-            self.controller.project.add_geotiff(path)
+            self.extras.open_geotiff(path)  # asks: add to the open atlas, or a new atlas
 
     def _open_audio_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Search the map with an audio file", "", AUDIO_FILTER)
+        path, _ = QFileDialog.getOpenFileName(self, "Search the map with an audio file", self.extras.folder("audio"),
+                                              AUDIO_FILTER)
         if path:
+            self.extras.remember("audio", path)
             self.open_audio_file(path)
 
     def _open_bundle_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open model bundle folder")
+        folder = QFileDialog.getExistingDirectory(self, "Open model bundle folder", self.extras.folder("bundle"))
         if folder:
-            self.controller.project.open_bundle(folder)
+            self.extras.remember("bundle", Path(folder).parent)
+            self.controller.models.use(folder)  # joins the model list
 
     def open_audio_file(self, path: str | Path) -> None:
         """Search the map with an audio file (what File > Open audio file… does after the dialog)."""
@@ -181,10 +188,7 @@ class MainWindow(QMainWindow):
         return self.new_project_dialog
 
     def _about(self) -> None:
-        QMessageBox.about(self, "About Soundscape Mapper",
-                          "<b>Soundscape Mapper</b><br>What does this place sound like? Where could this sound "
-                          "have been recorded?<br><br>One embedding space for aerial imagery and field "
-                          "recordings (audiovisual self-supervised learning as in SoundingEarth).")
+        show_about(self)  # with the installed version
 
     # ---------------------------------------------------------------------------------- wiring
 
@@ -253,8 +257,8 @@ class MainWindow(QMainWindow):
 
     def _render_project(self) -> None:
         p = self.state.project
-        if p.bundle is not None:
-            self.status.set_model(f"model: {p.bundle.path.name}", p.bundle.describe())
+        self.status.set_model(f"model: {p.bundle.path.name}" if p.bundle is not None else "model: none",
+                              p.bundle.describe() if p.bundle is not None else "")
         if p.atlas is None:
             self.status.set_atlas("atlas: none")
             self.map.clear()

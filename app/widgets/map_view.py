@@ -20,8 +20,8 @@ from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPolygonF, QTransform
 from PySide6.QtWidgets import QLabel, QToolTip, QVBoxLayout, QWidget
 
+from app.services.coords import format_place
 from app.services.geo import (
-    format_lonlat,
     ground_metres_per_mercator_metre,
     lonlat_to_mercator,
     mercator_to_lonlat,
@@ -108,6 +108,8 @@ class MapView(QWidget):
         self.colour_label = "similarity"
         self.selected: int | None = None
         self.last_hover_text = ""
+        self._timers_stopped = False
+        self.coord_order = "latlon"  # View > Coordinates
 
         # Small, see-through markers: a SoundingEarth-sized atlas has tens of thousands of recordings.
         self.markers = pg.ScatterPlotItem(size=6, pxMode=True, pen=pg.mkPen(20, 20, 20, 170, width=1.0),
@@ -265,7 +267,7 @@ class MapView(QWidget):
         lon, lat = self.scene_to_lonlat(pos)
         self.hovered.emit(lon, lat)
         tip = self._hover_text(lon, lat) if self._hover_text is not None else None
-        self.readout.setText(f"{format_lonlat(lon, lat)}" + (f"   ·   {tip.splitlines()[0]}" if tip else ""))
+        self.readout.setText(f"{format_place(lat, lon, self.coord_order, 5)}" + (f"   ·   {tip.splitlines()[0]}" if tip else ""))
         self.last_hover_text = tip or ""
         if tip:
             QToolTip.showText(self.canvas.mapToGlobal(self.canvas.mapFromScene(pos)) + QPoint(14, 14), tip,
@@ -281,10 +283,12 @@ class MapView(QWidget):
     def _range_changed(self, *args: object) -> None:
         self.scale_bar.set_scale(self.metres_per_pixel())
         self.scale_bar.move(6, self.canvas.height() - self.scale_bar.height() - 4)
-        self._detail_timer.start()
+        if not self._timers_stopped:  # a range change while the window closes must not restart it
+            self._detail_timer.start()
 
     def stop_timers(self) -> None:
-        """Stop the redraw and hover timers (the window is closing)."""
+        """Stop the redraw and hover timers (the window is closing); they stay stopped."""
+        self._timers_stopped = True
         self._detail_timer.stop()
         self._hover_proxy.timer.stop()
 

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.services.geo import format_lonlat
+from app.services.coords import format_place
 from app.state import TileSelection
 from app.widgets.spectrogram_view import SpectrogramView
 
@@ -174,7 +174,8 @@ class RecordingsPanel(QWidget):
             self.nearest.set_matches([], str)
             self.spectrogram.clear("Spectrogram")
             return
-        self.header.setText(f"<b>Tile {tile.tile_id}</b> &nbsp; {format_lonlat(tile.lon, tile.lat)}")
+        place = format_place(tile.lat, tile.lon, getattr(self, "coord_order", "latlon"), 5)
+        self.header.setText(f"<b>Tile {tile.tile_id}</b> &nbsp; {place}")
         self.best.set_matches(tile.best, lambda m: f"{m.score:.3f}")
         self.nearest.set_matches(tile.nearest, lambda m: f"{m.km:.2f} km" if m.km < 100 else f"{m.km:.0f} km")
         self.spectrogram.clear("Spectrogram")
