@@ -147,7 +147,7 @@ def build_new_atlas(out: Path, bundle_path: Path, images: list[Path], tile_size_
         UserInputError: every image failed (the engine's message names the file and the fix).
     """
     from engine.atlas import AtlasBuildError, build_atlas
-    from engine.formats.bundle import load_bundle
+    from engine.bundle.format import load_bundle
 
     try:
         build_atlas(out, load_bundle(bundle_path), imagery=list(images), tile_size_m=float(tile_size_m), job=job)

@@ -17,7 +17,16 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFontMetrics
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSizePolicy,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.services.spectrogram import hz_to_mel
 
@@ -92,6 +101,8 @@ class SpectrogramView(QWidget):
         view.sigYRangeChanged.connect(self._update_ticks)
         self.caption = QLabel(title)
         self.caption.setObjectName("spectrogramCaption")
+        # A long caption (a file's path) is cut at the panel's edge, never widens the window (full text: tooltip).
+        self.caption.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         header = QHBoxLayout()
         header.setContentsMargins(0, 0, 0, 0)
         header.addWidget(self.caption, 1)
@@ -178,6 +189,7 @@ class SpectrogramView(QWidget):
         """Show a whole clip on the absolute colour scale (zoom and pan with the mouse)."""
         if caption is not None:
             self.caption.setText(caption)
+            self.caption.setToolTip(caption)
         self.data = np.asarray(log_mel_db, dtype=np.float32)
         self.seconds = float(seconds)
         self.image.setImage(self.data, levels=self.levels, autoLevels=False)
@@ -202,6 +214,7 @@ class SpectrogramView(QWidget):
 
     def clear(self, caption: str = "") -> None:
         self.caption.setText(caption)
+        self.caption.setToolTip(caption)
         self.image.clear()
         self.data = None
         self.seconds = 0.0

@@ -122,10 +122,22 @@ def test_a_row_plays_its_recording_through_the_speakers(pulse: PulseServer, tmp_
     got, rate = sf.read(captured, dtype="float32")
     source, _ = load_audio(report["path"], rate)
     assert np.abs(got).max() > 0.01, "nothing reached the sink"
-    # Align by cross-correlation, then compare the overlapping part.
+    # Align by cross-correlation; then compare block by block, each block re-aligned near the global lag:
+    # on a loaded machine the sink can drop a few milliseconds (an underrun), which shifts everything after
+    # it and would sink one whole-clip correlation although every block is the recording.
     lag = int(np.argmax(correlate(got, source, mode="full", method="fft"))) - (source.size - 1)
-    a = got[max(lag, 0):]
-    b = source[max(-lag, 0):]
-    n = min(a.size, b.size)
-    assert n > 0.9 * source.size
-    assert np.corrcoef(a[:n], b[:n])[0, 1] > 0.8
+    assert min(got.size - max(lag, 0), source.size - max(-lag, 0)) > 0.9 * source.size
+    block, slack = rate // 2, rate // 5
+    scores = []
+    for start in range(0, source.size - block, block):
+        ref = source[start:start + block]
+        if np.sqrt(np.mean(ref ** 2)) < 1e-3:  # a silent stretch says nothing about alignment
+            continue
+        lo = max(start + lag - slack, 0)
+        seg = got[lo:start + lag + block + slack]
+        if seg.size < block:
+            continue
+        best = max(np.corrcoef(seg[i:i + block], ref)[0, 1] for i in range(0, seg.size - block + 1, 8))
+        scores.append(best)
+    assert len(scores) >= 5
+    assert np.median(scores) > 0.8 and np.mean(np.asarray(scores) > 0.6) >= 0.8, scores

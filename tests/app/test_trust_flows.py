@@ -35,7 +35,7 @@ def fake_training(tmp_path: Path, bundle_path: Path, monkeypatch: pytest.MonkeyP
     """The engine's train and export replaced: train writes metrics.jsonl, export copies a real bundle
     (another id, validation R@10 0.52 / 0.55 in its manifest). Returns that bundle's template."""
     import app.services.training as training
-    from engine.formats.bundle import write_manifest
+    from engine.bundle.format import write_manifest
 
     template = fixtures_data.variant_bundle(bundle_path, tmp_path / "trained-template")
     manifest = json.loads((template / "manifest.json").read_text())
