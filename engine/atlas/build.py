@@ -50,6 +50,11 @@ class AtlasBuildError(AtlasError):
         self.report = report
 
 
+class BuildStopped(AtlasError):
+    """A fault that stops the whole build (a full disk, a lost cluster), not one input; the finished parts
+    are kept and the same call continues."""
+
+
 @dataclass
 class BuildReport:
     """What a build did. ``errors`` are failed inputs (one line each). ``skipped`` has one line per
@@ -167,37 +172,97 @@ def _make_overview(writer: AtlasWriter, src: ImagerySource, entry: dict[str, Any
     writer.commit()
 
 
+@dataclass
+class TilePart:
+    """One part of a source's grid, tiled and embedded (what a worker sends back to the one writer).
+    ``examined`` counts the grid tiles looked at, ``cols``/``rows`` the ones kept."""
+
+    part: int
+    examined: int
+    cols: list[int]
+    rows: list[int]
+    thumbs: list[bytes]
+    embeddings: np.ndarray | None
+    lon: np.ndarray | None = None
+    lat: np.ndarray | None = None
+    footprints: np.ndarray | None = None
+
+
+def embed_tile_part(src: ImagerySource, grid: TileGrid, part: int, part_tiles: int, tiling: dict[str, Any],
+                    encoders: BundleEncoders, check: Any = None) -> TilePart:
+    """Read, thumbnail and embed part ``part`` of a source's grid (the same bytes wherever it runs)."""
+    size, thumb_px = encoders.image_size, int(tiling["thumbnail_px"])
+    read_size = max(size, thumb_px)
+    images, thumbs, cols, rows = [], [], [], []
+    start, stop = part * part_tiles, min((part + 1) * part_tiles, grid.count)
+    for k in range(start, stop):
+        if check is not None:
+            check()
+        col, row = grid.position(k)
+        rgb, valid = src.read_tile(grid, col, row, read_size)
+        if valid < tiling["min_valid_fraction"]:
+            continue
+        images.append(_model_input(rgb, size))
+        thumbs.append(thumbnail_jpeg(rgb, thumb_px))
+        cols.append(col)
+        rows.append(row)
+    result = TilePart(part, stop - start, cols, rows, thumbs, None)
+    if images:
+        result.embeddings = encoders.embed_images(np.stack(images))
+        result.lon, result.lat, result.footprints = src.footprints(grid, np.array(cols), np.array(rows))
+    return result
+
+
+def commit_tile_part(writer: AtlasWriter, entry: dict[str, Any], result: TilePart, report: BuildReport) -> None:
+    """Append a finished part and commit it (parts arrive in order: ``parts_done`` is the next one)."""
+    if result.part != int(entry["parts_done"]):
+        raise AtlasError(writer.root, f"part {result.part} arrived while part {entry['parts_done']} was due",
+                         "run the same build again")
+    with disk_full_guard(writer.root):
+        if result.embeddings is not None:
+            writer.append_tiles(result.lon, result.lat, result.footprints, entry["index"],
+                                np.stack([result.cols, result.rows], axis=1), result.thumbs, result.embeddings)
+        entry["parts_done"] = result.part + 1
+        entry["tiles"] += len(result.cols)
+        report.tiles_added += len(result.cols)
+        writer.commit()
+
+
+class disk_full_guard:  # noqa: N801 - used like a function: ``with disk_full_guard(root):``
+    """Turns "no space left on device" while appending into a one-line AtlasError; what was committed
+    before stays (the next build cuts off the uncommitted tail)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, err: BaseException | None, tb: Any) -> bool:
+        import errno
+
+        if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise BuildStopped(self.root, "the disk filled up while writing the atlas",
+                             "free some space and run the same command again (finished parts are kept)") from None
+        return False
+
+
 def _build_source(writer: AtlasWriter, encoders: BundleEncoders, src: ImagerySource, grid: TileGrid,
-                  entry: dict[str, Any], progress: _Progress, report: BuildReport) -> None:
+                  entry: dict[str, Any], progress: _Progress, report: BuildReport, runner: Any = None) -> None:
     tiling = writer.manifest["tiling"]
     if entry["overview"] is None:
         _make_overview(writer, src, entry)
-    size, thumb_px = encoders.image_size, int(tiling["thumbnail_px"])
-    read_size = max(size, thumb_px)
     per_part = int(entry["part_tiles"])
-    n_parts = math.ceil(grid.count / per_part)
-    for part in range(int(entry["parts_done"]), n_parts):
-        images, thumbs, cols, rows = [], [], [], []
-        for k in range(part * per_part, min((part + 1) * per_part, grid.count)):
-            progress.job.check()
-            col, row = grid.position(k)
-            rgb, valid = src.read_tile(grid, col, row, read_size)
-            progress.advance(1, Path(entry["path"]).name)
-            if valid < tiling["min_valid_fraction"]:
-                continue
-            images.append(_model_input(rgb, size))
-            thumbs.append(thumbnail_jpeg(rgb, thumb_px))
-            cols.append(col)
-            rows.append(row)
-        if images:
-            embeddings = encoders.embed_images(np.stack(images))
-            lon, lat, footprints = src.footprints(grid, np.array(cols), np.array(rows))
-            writer.append_tiles(lon, lat, footprints, entry["index"], np.stack([cols, rows], axis=1), thumbs,
-                                embeddings)
-        entry["parts_done"] = part + 1
-        entry["tiles"] += len(images)
-        report.tiles_added += len(images)
-        writer.commit()
+    parts = range(int(entry["parts_done"]), math.ceil(grid.count / per_part))
+    if runner is not None:  # the parts are computed elsewhere (engine.atlas.distributed) and arrive in order
+        results = runner.tile_parts(entry, tiling, list(parts))
+    else:
+        results = (embed_tile_part(src, grid, part, per_part, tiling, encoders, progress.job.check)
+                   for part in parts)
+    for result in results:
+        progress.job.check()
+        commit_tile_part(writer, entry, result, report)
+        progress.advance(result.examined, Path(entry["path"]).name)
     entry["status"] = "complete"
     writer.commit()
 
@@ -212,28 +277,45 @@ def _recording_meta(record: PairRecord, table_index: int) -> dict[str, Any]:
             "table": table_index}
 
 
+def embed_recording_part(records: Sequence[PairRecord], table_index: int, encoders: BundleEncoders,
+                         check: Any = None) -> tuple[list[dict[str, Any]], np.ndarray, list[str]]:
+    """Embed a part of a table's recordings: (their metadata, (k, D) embeddings, skipped messages)."""
+    meta, embeddings, skipped = [], [], []
+    for record in records:
+        if check is not None:
+            check()
+        try:
+            embeddings.append(encoders.embed_audio_file(record.audio))
+            meta.append(_recording_meta(record, table_index))
+        except UserInputError as err:
+            skipped.append(str(err))
+    return meta, np.array(embeddings, np.float32).reshape(len(meta), encoders.embedding_dim), skipped
+
+
 def _build_table(writer: AtlasWriter, encoders: BundleEncoders, scan: RecordingScan, entry: dict[str, Any],
-                 progress: _Progress, report: BuildReport) -> None:
+                 progress: _Progress, report: BuildReport, runner: Any = None) -> None:
     records = scan.records
-    for start in range(int(entry["rows_done"]), len(records), RECORDING_PART):
-        meta, embeddings = [], []
-        for record in records[start:start + RECORDING_PART]:
-            progress.job.check()
-            try:
-                embeddings.append(encoders.embed_audio_file(record.audio))
-                meta.append(_recording_meta(record, entry["index"]))
-            except UserInputError as err:
-                report.skip(str(err))
-                entry["skipped"] += 1
-                if len(entry["skipped_examples"]) < _KEEP_MESSAGES:
-                    entry["skipped_examples"].append(str(err))
-                log.warning("skipped: %s", err)
-            progress.advance(1, record.audio.name)
-        writer.append_recordings(meta, np.array(embeddings, np.float32).reshape(len(meta), encoders.embedding_dim))
-        entry["rows_done"] = min(start + RECORDING_PART, len(records))
-        entry["added"] += len(meta)
-        report.recordings_added += len(meta)
-        writer.commit()
+    starts = list(range(int(entry["rows_done"]), len(records), RECORDING_PART))
+    if runner is not None:
+        results = runner.recording_parts(records, entry["index"], starts)
+    else:
+        results = (embed_recording_part(records[start:start + RECORDING_PART], entry["index"], encoders,
+                                        progress.job.check) for start in starts)
+    for start, (meta, embeddings, skipped) in zip(starts, results, strict=True):
+        progress.job.check()
+        for message in skipped:
+            report.skip(message)
+            entry["skipped"] += 1
+            if len(entry["skipped_examples"]) < _KEEP_MESSAGES:
+                entry["skipped_examples"].append(message)
+            log.warning("skipped: %s", message)
+        with disk_full_guard(writer.root):
+            writer.append_recordings(meta, embeddings)
+            entry["rows_done"] = min(start + RECORDING_PART, len(records))
+            entry["added"] += len(meta)
+            report.recordings_added += len(meta)
+            writer.commit()
+        progress.advance(min(RECORDING_PART, len(records) - start), "recordings")
     entry["status"] = "complete"
     writer.commit()
 
@@ -273,7 +355,7 @@ def build_atlas(out: str | Path, bundle: Bundle | str | Path, imagery: Sequence[
                 recordings: str | Path | Sequence[str | Path] | None = None, assume_crs: str | None = None,
                 job: Job | None = None, *, thumbnail_px: int = DEFAULT_THUMBNAIL_PX,
                 min_valid_fraction: float = DEFAULT_MIN_VALID_FRACTION, part_tiles: int = DEFAULT_PART_TILES,
-                threads: int | None = None, create: bool = True) -> BuildReport:
+                threads: int | None = None, create: bool = True, runner: Any = None) -> BuildReport:
     """Create or extend an atlas (the same call again resumes an interrupted build).
 
     Args:
@@ -289,6 +371,8 @@ def build_atlas(out: str | Path, bundle: Bundle | str | Path, imagery: Sequence[
         thumbnail_px, min_valid_fraction, part_tiles: fixed when the atlas is created.
         threads: onnxruntime threads.
         create: False to require an existing atlas.
+        runner: computes the parts elsewhere (a :class:`engine.atlas.distributed.DaskRunner`); this
+            process stays the one writer and commits them in order.
 
     Returns:
         A :class:`BuildReport`.
@@ -350,14 +434,16 @@ def build_atlas(out: str | Path, bundle: Bundle | str | Path, imagery: Sequence[
                 if kind == "imagery":
                     entry, src, grid = item
                     try:
-                        _build_source(writer, encoders, src, grid, entry, progress, report)
+                        _build_source(writer, encoders, src, grid, entry, progress, report, runner)
+                    except BuildStopped:
+                        raise
                     except UserInputError as err:
                         entry["status"], entry["error"] = "failed", str(err)
                         writer.commit()
                         report.errors.append(str(err))
                 else:
                     table, entry = item
-                    _build_table(writer, encoders, table, entry, progress, report)
+                    _build_table(writer, encoders, table, entry, progress, report, runner)
         finally:
             for kind, item in work:
                 if kind == "imagery":
