@@ -16,7 +16,7 @@ system-deps:
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 is needed"'
-	$(PY) -m pip install -q --disable-pip-version-check -e ".[engine,app,dev]"
+	$(PY) -m pip install -q --disable-pip-version-check -e ".[engine,app,dev,scale]"
 	@touch $(STAMP)
 
 run: setup

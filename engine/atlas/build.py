@@ -355,7 +355,8 @@ def build_atlas(out: str | Path, bundle: Bundle | str | Path, imagery: Sequence[
                 recordings: str | Path | Sequence[str | Path] | None = None, assume_crs: str | None = None,
                 job: Job | None = None, *, thumbnail_px: int = DEFAULT_THUMBNAIL_PX,
                 min_valid_fraction: float = DEFAULT_MIN_VALID_FRACTION, part_tiles: int = DEFAULT_PART_TILES,
-                threads: int | None = None, create: bool = True, runner: Any = None) -> BuildReport:
+                threads: int | None = None, create: bool = True, runner: Any = None,
+                search_index: bool = True) -> BuildReport:
     """Create or extend an atlas (the same call again resumes an interrupted build).
 
     Args:
@@ -371,6 +372,8 @@ def build_atlas(out: str | Path, bundle: Bundle | str | Path, imagery: Sequence[
         thumbnail_px, min_valid_fraction, part_tiles: fixed when the atlas is created.
         threads: onnxruntime threads.
         create: False to require an existing atlas.
+        search_index: keep the ANN index and compact heat-map codes of a large atlas up to date
+            (:func:`engine.atlas.ann.update_search_index`; nothing below its threshold).
         runner: computes the parts elsewhere (a :class:`engine.atlas.distributed.DaskRunner`); this
             process stays the one writer and commits them in order.
 
@@ -449,6 +452,10 @@ def build_atlas(out: str | Path, bundle: Bundle | str | Path, imagery: Sequence[
                 if kind == "imagery":
                     item[1].close()
     log.info("%s", report.describe())
+    if search_index and (report.tiles_added or not report.errors):
+        from engine.atlas.ann import update_search_index
+
+        update_search_index(out)
     if report.errors:
         raise AtlasBuildError(report)
     return report

@@ -220,11 +220,23 @@ def tile_soundscape(atlas: Atlas, i: int, k: int = 10) -> tuple[list[RecordingMa
 
 
 def sound_query(atlas: Atlas, embedding: np.ndarray, k: int = 10) -> SoundQuery:
-    """Where could this sound have been recorded: every tile's distance and score, and the k best tiles."""
+    """Where could this sound have been recorded: every tile's distance and score, and the k best tiles.
+
+    An atlas with a search index (:mod:`engine.atlas.ann`, large atlases) answers the top k from its ANN
+    candidates re-ranked exactly, and every tile's distance from the compact one-byte codes."""
     tiles = atlas.tiles
     query = np.asarray(embedding, dtype=np.float32).ravel()
-    d = embedding_distances(tiles.embeddings, query, atlas.distance, sqnorms=tiles.sqnorms)
-    rows = top_k(d, k)
+    from engine.atlas.ann import search_index
+
+    index = search_index(atlas)
+    if index is None:
+        d = embedding_distances(tiles.embeddings, query, atlas.distance, sqnorms=tiles.sqnorms)
+        rows = top_k(d, k)
+    else:  # a large atlas: the heat map from the one-byte codes, the top k from the ANN index re-ranked exactly
+        embedding_distances(tiles.embeddings[:1], query, atlas.distance)  # the same checks of the query
+        d = index.distances(query)
+        candidates = index.top_k(query, k)
+        rows = candidates[top_k(_exact(tiles.embeddings, candidates, query, atlas.distance), k)]
     exact = _exact(tiles.embeddings, rows, query, atlas.distance)
     scores = scores_from_distances(d, atlas.distance)
     top_scores = scores_from_distances(exact, atlas.distance)

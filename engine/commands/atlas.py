@@ -107,7 +107,8 @@ def _build(args: argparse.Namespace) -> int:
         try:
             inputs = {"imagery": args.imagery, "tile_size_m": args.tile_size_m, "tile_px": args.tile_px,
                       "recordings": args.recordings, "assume_crs": args.assume_crs, "job": job,
-                      "threads": args.threads, "thumbnail_px": args.thumbnail_px}
+                      "threads": args.threads, "thumbnail_px": args.thumbnail_px,
+                      "search_index": not args.no_ann}
             if args.scheduler or args.workers:
                 from engine.atlas.distributed import build_atlas_on_cluster
 
@@ -119,10 +120,6 @@ def _build(args: argparse.Namespace) -> int:
         except AtlasBuildError as failure:
             report, err = failure.report, failure
     status = _finish(report, err)
-    if err is None and not args.no_ann:
-        from engine.atlas.ann import update_search_index
-
-        update_search_index(args.out)
     if args.recordings and not args.no_indices and err is None:
         from engine.errors import ConfigError
 

@@ -1,0 +1,256 @@
+"""Search at scale (torch-free): an approximate-nearest-neighbour index and a compact copy of the tile
+embeddings, kept beside a large atlas's exact arrays.
+
+Below :data:`ANN_THRESHOLD` tiles nothing is built and search stays exact (a matrix-vector product over
+the memory-mapped embeddings). Above it, :func:`update_search_index` (run at the end of every build and
+re-embedding) keeps two derived files per embedding generation ``g``:
+
+- ``tiles/ann.<g>.faiss``: a FAISS IVF-PQ index (``nlist`` ~ sqrt(N) lists, D/4 bytes a tile). The top k
+  of a query are its best few hundred candidates re-ranked with the exact float32 embeddings (a few hundred
+  rows paged in), so the answer is exact whenever the true top k are among the candidates. Built
+  incrementally: trained once, then rows ``ntotal..N`` are added after each build. Rows a build added
+  after the index was last updated are searched exactly.
+- ``tiles/embedding.<g>.u1`` + ``tiles/sq8.<g>.npy``: the embeddings scalar-quantised to one byte per
+  value (per-dimension ``lo`` and ``step``), a quarter of the float32 size, read in chunks for the heat
+  map of a sound query over every tile. With the exact stored squared norms, each tile's squared distance
+  is off by at most ``sum_j |q_j| step_j`` (the rounding bound; values outside the fitted range are clipped
+  and counted in the npy header's companion ``clipped``).
+
+A re-embedding starts a new generation; the old generation's files are removed and the new ones built
+from scratch. FAISS is optional (the ``scale`` extra): without it only the compact heat map is kept.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.atlas.format import Atlas, open_atlas
+
+log = logging.getLogger(__name__)
+
+ANN_THRESHOLD = 200_000  # tiles; below it exact search is fast enough (about 15 ms for 200k x 128)
+CHUNK_ROWS = 131_072
+CANDIDATES = 256  # re-ranked exactly
+NPROBE = 24
+TRAIN_PER_LIST = 40
+
+
+def ann_path(root: Path, generation: int) -> Path:
+    return root / "tiles" / f"ann.{generation}.faiss"
+
+
+def codes_path(root: Path, generation: int) -> Path:
+    return root / "tiles" / f"embedding.{generation}.u1"
+
+
+def sq8_path(root: Path, generation: int) -> Path:
+    return root / "tiles" / f"sq8.{generation}.npy"
+
+
+def _stale(root: Path, generation: int) -> list[Path]:
+    keep = {ann_path(root, generation).name, codes_path(root, generation).name, sq8_path(root, generation).name}
+    found = [*root.glob("tiles/ann.*.faiss"), *root.glob("tiles/embedding.*.u1"), *root.glob("tiles/sq8.*.npy")]
+    return [p for p in found if p.name not in keep]
+
+
+def _sample_rows(n: int, m: int) -> np.ndarray:
+    return np.unique(np.linspace(0, n - 1, min(n, m)).astype(np.int64))
+
+
+def _quantise(emb: np.ndarray, lo: np.ndarray, step: np.ndarray) -> tuple[np.ndarray, int]:
+    q = np.rint((emb - lo) / step)
+    clipped = int(((q < 0) | (q > 255)).sum())
+    return np.clip(q, 0, 255).astype(np.uint8), clipped
+
+
+def _update_codes(atlas: Atlas) -> None:
+    root, g, n, d = atlas.path, atlas.generation, len(atlas.tiles), atlas.embedding_dim
+    emb = atlas.tiles.embeddings
+    params_file = sq8_path(root, g)
+    if params_file.is_file():
+        params = np.load(params_file)
+        lo, step = params[0], params[1]
+    else:
+        sample = np.asarray(emb[_sample_rows(n, 100_000)], np.float32)
+        low, high = sample.min(axis=0), sample.max(axis=0)
+        margin = 0.1 * (high - low) + 1e-6  # room for later rows outside the sample's range
+        lo, step = low - margin, (high - low + 2 * margin) / 255.0
+        codes_path(root, g).unlink(missing_ok=True)
+        np.save(params_file, np.stack([lo, step]).astype(np.float32))
+        lo, step = lo.astype(np.float32), step.astype(np.float32)
+    path = codes_path(root, g)
+    done = path.stat().st_size // d if path.is_file() else 0
+    if done > n:  # cannot happen with an append-only atlas; start over rather than misalign
+        path.unlink()
+        done = 0
+    with open(path, "ab") as f:
+        f.truncate(done * d)
+        clipped = 0
+        for start in range(done, n, CHUNK_ROWS):
+            codes, c = _quantise(np.asarray(emb[start:start + CHUNK_ROWS], np.float32), lo, step)
+            clipped += c
+            f.write(codes.tobytes())
+        f.flush()
+        os.fsync(f.fileno())
+    if clipped:
+        log.warning("%d embedding values fell outside the compact heat map's range and were clipped", clipped)
+
+
+def _pq_bytes(d: int) -> int:
+    for m in (d // 4, d // 2, d // 8, d):
+        if m >= 1 and d % m == 0:
+            return m
+    return d
+
+
+def _update_ann(atlas: Atlas) -> None:
+    try:
+        import faiss
+    except ImportError:
+        log.info("FAISS is not installed: no approximate search index (install the 'scale' extra)")
+        return
+    root, g, n, d = atlas.path, atlas.generation, len(atlas.tiles), atlas.embedding_dim
+    emb = atlas.tiles.embeddings
+    path = ann_path(root, g)
+    if path.is_file():
+        index = faiss.read_index(str(path))
+    else:
+        nlist = int(np.clip(np.sqrt(n), 64, 65_536))
+        quantizer = faiss.IndexFlatL2(d)
+        index = faiss.IndexIVFPQ(quantizer, d, nlist, _pq_bytes(d), 8)
+        train = np.ascontiguousarray(emb[_sample_rows(n, min(TRAIN_PER_LIST * nlist, 262_144))], np.float32)
+        index.train(train)
+    start = int(index.ntotal)
+    if start >= n:
+        return
+    for lo in range(start, n, CHUNK_ROWS):
+        rows = np.ascontiguousarray(emb[lo:lo + CHUNK_ROWS], np.float32)
+        index.add_with_ids(rows, np.arange(lo, lo + len(rows), dtype=np.int64))
+    tmp = path.with_suffix(".faiss.tmp")
+    faiss.write_index(index, str(tmp))
+    os.replace(tmp, path)
+
+
+def update_search_index(atlas_path: str | Path, threshold: int | None = None) -> bool:
+    """Build or extend the ANN index and compact heat-map codes of an atlas with at least ``threshold``
+    tiles (removing those of older generations). Returns whether the atlas has them now."""
+    from engine.atlas.writer import _Lock
+
+    threshold = ANN_THRESHOLD if threshold is None else threshold
+    atlas = open_atlas(atlas_path)
+    root = atlas.path
+    lock = _Lock(root)
+    try:
+        for path in _stale(root, atlas.generation):
+            path.unlink(missing_ok=True)
+        if len(atlas.tiles) < threshold:
+            return False
+        _update_codes(atlas)
+        _update_ann(atlas)
+        return True
+    finally:
+        lock.release()
+        atlas.close()
+
+
+@dataclass
+class SearchIndex:
+    """The derived files of an opened atlas (see the module docstring)."""
+
+    atlas: Atlas
+    ann: Any  # faiss.Index or None
+    lo: np.ndarray
+    step: np.ndarray
+    codes: Path
+
+    @property
+    def indexed(self) -> int:
+        return int(self.ann.ntotal) if self.ann is not None else 0
+
+    def top_k(self, query: np.ndarray, k: int) -> np.ndarray:
+        """Candidate rows for the k nearest tiles (to be re-ranked exactly): the index's best
+        :data:`CANDIDATES`, plus every row added after the index was last updated."""
+        q = np.ascontiguousarray(np.asarray(query, np.float32).reshape(1, -1))
+        n = len(self.atlas.tiles)
+        parts = []
+        if self.ann is not None:
+            self.ann.nprobe = NPROBE
+            _, ids = self.ann.search(q, max(CANDIDATES, 4 * k))
+            parts.append(ids[0][ids[0] >= 0])
+        parts.append(np.arange(self.indexed, n, dtype=np.int64))
+        return np.unique(np.concatenate(parts))
+
+    def distances(self, query: np.ndarray) -> np.ndarray:
+        """Every tile's approximate Euclidean (or cosine) distance from the one-byte codes, read in chunks
+        into one reused buffer (so the resident memory stays a few MB whatever the atlas size)."""
+        tiles = self.atlas.tiles
+        n, d = len(tiles), self.atlas.embedding_dim
+        q = np.asarray(query, np.float32).ravel()
+        weights = self.step * q  # e.q = lo.q + codes.(step*q)
+        offset = np.float32(self.lo @ q)
+        dots = np.empty(n, np.float32)
+        raw = np.empty(CHUNK_ROWS * d, np.uint8)
+        as_float = np.empty((CHUNK_ROWS, d), np.float32)
+        with open(self.codes, "rb") as f:
+            for start in range(0, n, CHUNK_ROWS):
+                m = min(CHUNK_ROWS, n - start)
+                view = memoryview(raw)[:m * d]
+                if f.readinto(view) != m * d:
+                    from engine.errors import AtlasError
+
+                    raise AtlasError(self.codes, "is shorter than the atlas counts",
+                                     "run 'soundscape-engine atlas build' again to update it")
+                as_float[:m] = raw[:m * d].reshape(m, d)
+                np.matmul(as_float[:m], weights, out=dots[start:start + m])
+        dots += offset
+        sq = tiles.sqnorms
+        qq = np.float32(q @ q)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            if self.atlas.distance == "cosine":
+                dots /= np.sqrt(sq * qq)
+                return np.subtract(np.float32(1.0), dots, out=dots)
+            dots *= np.float32(-2.0)
+            dots += sq
+            dots += qq
+            np.maximum(dots, np.float32(0.0), out=dots)
+            return np.sqrt(dots, out=dots)
+
+    def squared_distance_bound(self, query: np.ndarray) -> float:
+        """The most a tile's squared Euclidean distance from :meth:`distances` can be off (no clipping)."""
+        return float(np.abs(np.asarray(query, np.float64).ravel()) @ self.step.astype(np.float64))
+
+
+def search_index(atlas: Atlas, threshold: int | None = None) -> SearchIndex | None:
+    """The atlas's search index (loaded once per opened atlas), or None: below the threshold, not built,
+    or out of date with the embeddings (an atlas re-embedded since)."""
+    threshold = ANN_THRESHOLD if threshold is None else threshold
+    n = len(atlas.tiles)
+    cached = getattr(atlas, "_search_index_cache", None)
+    if cached is not None and cached[0] == (n, threshold):
+        return cached[1]
+    found = None
+    root, g = atlas.path, atlas.generation
+    codes = codes_path(root, g)
+    if n >= threshold and sq8_path(root, g).is_file() and codes.is_file() and \
+            codes.stat().st_size >= n * atlas.embedding_dim:
+        params = np.load(sq8_path(root, g))
+        ann = None
+        if ann_path(root, g).is_file():
+            try:
+                import faiss
+
+                try:
+                    ann = faiss.read_index(str(ann_path(root, g)), faiss.IO_FLAG_MMAP)
+                except RuntimeError:
+                    ann = faiss.read_index(str(ann_path(root, g)))
+            except ImportError:
+                log.info("FAISS is not installed: exact search over %d tiles", n)
+        found = SearchIndex(atlas, ann, params[0], params[1], codes)
+    atlas._search_index_cache = ((n, threshold), found)
+    return found
