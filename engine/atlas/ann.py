@@ -22,6 +22,7 @@ from scratch. FAISS is optional (the ``scale`` extra): without it only the compa
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from engine.atlas.format import Atlas, open_atlas
+from engine.errors import AtlasError
 
 log = logging.getLogger(__name__)
 
@@ -151,8 +153,15 @@ def update_search_index(atlas_path: str | Path, threshold: int | None = None) ->
             path.unlink(missing_ok=True)
         if len(atlas.tiles) < threshold:
             return False
-        _update_codes(atlas)
-        _update_ann(atlas)
+        try:
+            _update_codes(atlas)
+            _update_ann(atlas)
+        except (OSError, RuntimeError) as err:  # FAISS reports a failed write as RuntimeError
+            if isinstance(err, OSError) and err.errno not in (errno.ENOSPC, errno.EDQUOT) or \
+                    isinstance(err, RuntimeError) and "space" not in str(err).lower():
+                raise
+            raise AtlasError(root, "the disk filled up while writing the search index", "free some space and "
+                             "run the same command again (the atlas itself is complete)") from None
         return True
     finally:
         lock.release()
@@ -175,15 +184,21 @@ class SearchIndex:
 
     def top_k(self, query: np.ndarray, k: int) -> np.ndarray:
         """Candidate rows for the k nearest tiles (to be re-ranked exactly): the index's best
-        :data:`CANDIDATES`, plus every row added after the index was last updated."""
+        :data:`CANDIDATES`, plus the exact top k of the rows added after the index was last updated."""
+        from engine.atlas.query import embedding_distances, top_k
+
         q = np.ascontiguousarray(np.asarray(query, np.float32).reshape(1, -1))
-        n = len(self.atlas.tiles)
+        tiles = self.atlas.tiles
         parts = []
         if self.ann is not None:
             self.ann.nprobe = NPROBE
             _, ids = self.ann.search(q, max(CANDIDATES, 4 * k))
             parts.append(ids[0][ids[0] >= 0])
-        parts.append(np.arange(self.indexed, n, dtype=np.int64))
+        start = self.indexed
+        if start < len(tiles):
+            tail = embedding_distances(tiles.embeddings[start:], q[0], self.atlas.distance,
+                                       sqnorms=tiles.sqnorms[start:])
+            parts.append(start + top_k(tail, max(CANDIDATES, 4 * k)))
         return np.unique(np.concatenate(parts))
 
     def distances(self, query: np.ndarray) -> np.ndarray:
@@ -202,8 +217,6 @@ class SearchIndex:
                 m = min(CHUNK_ROWS, n - start)
                 view = memoryview(raw)[:m * d]
                 if f.readinto(view) != m * d:
-                    from engine.errors import AtlasError
-
                     raise AtlasError(self.codes, "is shorter than the atlas counts",
                                      "run 'soundscape-engine atlas build' again to update it")
                 as_float[:m] = raw[:m * d].reshape(m, d)
