@@ -31,13 +31,14 @@ from typing import Any
 
 import numpy as np
 
-from engine.atlas.format import Atlas, open_atlas
+from engine.atlas.format import Atlas, open_atlas, tile_array_path
 from engine.errors import AtlasError
 
 log = logging.getLogger(__name__)
 
 ANN_THRESHOLD = 200_000  # tiles; below it exact search is fast enough (about 15 ms for 200k x 128)
-CHUNK_ROWS = 131_072
+CHUNK_ROWS = 131_072  # rows per step while building
+HEAT_BLOCK_BYTES = 2**20  # codes per block of the heat map: stays in the CPU's cache
 CANDIDATES = 256  # re-ranked exactly
 NPROBE = 24
 TRAIN_PER_LIST = 40
@@ -202,26 +203,46 @@ class SearchIndex:
         return np.unique(np.concatenate(parts))
 
     def distances(self, query: np.ndarray) -> np.ndarray:
-        """Every tile's approximate Euclidean (or cosine) distance from the one-byte codes, read in chunks
-        into one reused buffer (so the resident memory stays a few MB whatever the atlas size)."""
+        """Every tile's approximate Euclidean (or cosine) distance from the one-byte codes.
+
+        The codes are read with ``pread`` in cache-sized blocks (about 1 MB) by one thread per core, each
+        with its own small buffers, so scoring 10 million tiles neither maps nor keeps gigabytes resident
+        and the conversions run in parallel."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from engine.runtime.encoders import default_threads
+
         tiles = self.atlas.tiles
         n, d = len(tiles), self.atlas.embedding_dim
         q = np.asarray(query, np.float32).ravel()
         weights = self.step * q  # e.q = lo.q + codes.(step*q)
-        offset = np.float32(self.lo @ q)
         dots = np.empty(n, np.float32)
-        raw = np.empty(CHUNK_ROWS * d, np.uint8)
-        as_float = np.empty((CHUNK_ROWS, d), np.float32)
-        with open(self.codes, "rb") as f:
-            for start in range(0, n, CHUNK_ROWS):
-                m = min(CHUNK_ROWS, n - start)
-                view = memoryview(raw)[:m * d]
-                if f.readinto(view) != m * d:
+        block = max(256, HEAT_BLOCK_BYTES // d)
+        starts = list(range(0, n, block))
+        threads = max(1, min(default_threads(), len(starts)))
+        fd = os.open(self.codes, os.O_RDONLY)
+
+        def score(mine: list[int]) -> None:
+            raw = np.empty(block * d, np.uint8)
+            as_float = np.empty((block, d), np.float32)
+            for start in mine:
+                m = min(block, n - start)
+                if os.preadv(fd, [memoryview(raw)[:m * d]], start * d) != m * d:
                     raise AtlasError(self.codes, "is shorter than the atlas counts",
                                      "run 'soundscape-engine atlas build' again to update it")
                 as_float[:m] = raw[:m * d].reshape(m, d)
-                np.matmul(as_float[:m], weights, out=dots[start:start + m])
-        dots += offset
+                # einsum, not BLAS: OpenBLAS would start its own threads for each small product (4x slower)
+                np.einsum("ij,j->i", as_float[:m], weights, out=dots[start:start + m])
+
+        try:
+            if threads == 1:
+                score(starts)
+            else:
+                with ThreadPoolExecutor(threads) as pool:
+                    list(pool.map(score, [starts[i::threads] for i in range(threads)]))
+        finally:
+            os.close(fd)
+        dots += np.float32(self.lo @ q)
         sq = tiles.sqnorms
         qq = np.float32(q @ q)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -233,6 +254,34 @@ class SearchIndex:
             dots += qq
             np.maximum(dots, np.float32(0.0), out=dots)
             return np.sqrt(dots, out=dots)
+
+    def rows(self, rows: np.ndarray) -> np.ndarray:
+        """Exact float32 embeddings of a few rows, read with ``pread`` (a memory map would fault in and keep
+        read-ahead pages around each row: megabytes of resident memory per query)."""
+        d = self.atlas.embedding_dim
+        path = tile_array_path(self.atlas.path, "embedding", self.atlas.generation)
+        out = np.empty((len(rows), d), "<f4")
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            for i, r in enumerate(np.asarray(rows, np.int64)):
+                os.preadv(fd, [memoryview(out[i])], int(r) * d * 4)
+        finally:
+            os.close(fd)
+        return out
+
+    def nearest(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The k nearest tiles and their exact (float64) distances: ANN candidates re-ranked exactly."""
+        cand = self.top_k(query, k)
+        e = self.rows(cand).astype(np.float64)
+        q = np.asarray(query, np.float64).ravel()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            if self.atlas.distance == "cosine":
+                dist = 1.0 - (e @ q) / (np.linalg.norm(e, axis=1) * np.linalg.norm(q))
+            else:
+                dist = np.linalg.norm(e - q, axis=1)
+        dist = np.where(np.isfinite(dist), dist, np.inf)
+        order = np.lexsort((cand, dist))[:k]
+        return cand[order], dist[order]
 
     def squared_distance_bound(self, query: np.ndarray) -> float:
         """The most a tile's squared Euclidean distance from :meth:`distances` can be off (no clipping)."""

@@ -232,12 +232,11 @@ def sound_query(atlas: Atlas, embedding: np.ndarray, k: int = 10) -> SoundQuery:
     if index is None:
         d = embedding_distances(tiles.embeddings, query, atlas.distance, sqnorms=tiles.sqnorms)
         rows = top_k(d, k)
+        exact = _exact(tiles.embeddings, rows, query, atlas.distance)
     else:  # a large atlas: the heat map from the one-byte codes, the top k from the ANN index re-ranked exactly
         embedding_distances(tiles.embeddings[:1], query, atlas.distance)  # the same checks of the query
         d = index.distances(query)
-        candidates = index.top_k(query, k)
-        rows = candidates[top_k(_exact(tiles.embeddings, candidates, query, atlas.distance), k)]
-    exact = _exact(tiles.embeddings, rows, query, atlas.distance)
+        rows, exact = index.nearest(query, k)
     scores = scores_from_distances(d, atlas.distance)
     top_scores = scores_from_distances(exact, atlas.distance)
     order = np.lexsort((rows, exact))  # the exact distances decide near-ties

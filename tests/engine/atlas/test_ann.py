@@ -79,12 +79,14 @@ def test_recall_at_10_on_a_200k_tile_atlas_and_the_heat_map_error_bound(tmp_path
     rng = np.random.default_rng(7)
     emb = atlas.tiles.embeddings
     hits, worst_ratio = [], 0.0
-    for i in rng.choice(200_000, 40, replace=False):
+    for j, i in enumerate(rng.choice(200_000, 30, replace=False)):
         query = np.asarray(emb[i], np.float32) + rng.normal(0, 0.3, 64).astype(np.float32)  # a nearby sound
         result = sound_query(atlas, query, k=10)
         exact = embedding_distances(emb, query, "euclidean", sqnorms=atlas.tiles.sqnorms)
         truth = set(top_k(exact, 10).tolist())
         hits.append(len(truth & {t.index for t in result.top}) / 10)
+        if j >= 6:
+            continue
         # The heat map from one-byte codes: squared distances within the rounding bound.
         err = np.abs(result.distances.astype(np.float64) ** 2 - exact.astype(np.float64) ** 2)
         bound = index.squared_distance_bound(query)
