@@ -191,3 +191,21 @@ def test_a_full_disk_stops_with_one_line_and_the_same_command_continues(
     monkeypatch.setattr(AtlasWriter, "append_tiles", real_append)
     build_atlas(tmp_path / "atlas", bundle.path, **_inputs(imagery))
     assert atlas_bytes(tmp_path / "atlas") == reference
+
+
+def test_the_cli_starts_and_closes_a_local_cluster(tmp_path: Path, bundle: HandmadeBundle, imagery: Path,
+                                                  reference: dict, capsys: pytest.CaptureFixture) -> None:
+    import psutil
+
+    from engine.cli import main
+
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    status = main(["atlas", "build", "--bundle", str(bundle.path), "--out", str(tmp_path / "atlas"), "--imagery",
+                   str(imagery / "RGB.byte.tif"), "--tile-px", "32", "--threads", "1", "--workers", "2"])
+    assert status == 0, capsys.readouterr().err
+    got = atlas_bytes(tmp_path / "atlas")
+    # The CLI's default parts are 256 tiles (the reference used 32): the same tiles and bytes, other bookkeeping.
+    for name in ("tiles/embedding.0.f4", "tiles/lon.f8", "tiles/footprint.f8", "thumbnails.bin"):
+        assert got[name] == reference[name]
+    time.sleep(0.5)
+    assert {p.pid for p in psutil.Process().children(recursive=True) if p.is_running()} <= before  # cluster closed
