@@ -43,6 +43,7 @@ CANDIDATES = 256  # re-ranked exactly
 NPROBE = 24
 TRAIN_PER_LIST = 40
 TRAIN_ITERATIONS = 10
+NLIST_MAX = 2048  # lists; more would make adding 10M tiles (nearest list of each) much slower
 
 
 def ann_path(root: Path, generation: int) -> Path:
@@ -125,7 +126,7 @@ def _update_ann(atlas: Atlas) -> None:
     if path.is_file():
         index = faiss.read_index(str(path))
     else:
-        nlist = int(np.clip(np.sqrt(n), 64, 65_536))
+        nlist = int(np.clip(np.sqrt(n), 64, NLIST_MAX))
         quantizer = faiss.IndexFlatL2(d)
         index = faiss.IndexIVFPQ(quantizer, d, nlist, _pq_bytes(d), 8)
         # 10 k-means iterations instead of 25: training 3-4x faster; the exact re-ranking absorbs the difference
