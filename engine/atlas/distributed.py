@@ -257,11 +257,11 @@ class DaskRunner:
                 "assume_crs": entry.get("assume_crs"), "stretch": entry.get("stretch"), "tile_px": entry["tile_px"],
                 "cols": entry["cols"], "rows": entry["rows"], "ground_m": entry["ground_m"],
                 "part_tiles": int(entry["part_tiles"]), "tiling": dict(tiling)}
-        spec_future = self.client.scatter(spec, broadcast=False, hash=False)
+        # Sent with every task (a few hundred bytes), not scattered: scattered data dies with its worker.
         tag = f"{self.bundle.short_id}-{entry['index']}-{os.getpid()}"
 
         def submit(part: int) -> Any:
-            return self.client.submit(self.tile_task, spec_future, part, key=f"atlas-tiles-{tag}-{part}",
+            return self.client.submit(self.tile_task, spec, part, key=f"atlas-tiles-{tag}-{part}",
                                       retries=TASK_RETRIES, pure=False)
 
         return self._in_order(submit, parts, lambda part: f"{entry['path']} (part {part})")

@@ -94,3 +94,17 @@ def test_recall_at_10_on_a_200k_tile_atlas_and_the_heat_map_error_bound(tmp_path
         assert np.corrcoef(result.scores, 1 / (1 + exact))[0, 1] > 0.999
     assert np.mean(hits) >= 0.95
     assert worst_ratio <= 1.0 + 1e-3  # float32 round-off on top of the bound
+
+
+def test_without_faiss_the_top_k_stays_exact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setattr(ann, "ANN_THRESHOLD", 1000)
+    monkeypatch.setitem(sys.modules, "faiss", None)  # "import faiss" raises ImportError
+    root = write_synthetic_atlas(tmp_path / "a", 3000, dim=16, seed=9)
+    assert ann.update_search_index(root)
+    assert not ann.ann_path(root, 0).exists() and ann.codes_path(root, 0).is_file()
+    atlas = open_atlas(root)
+    assert ann.search_index(atlas).ann is None
+    query = np.asarray(atlas.tiles.embeddings[1234], np.float32) + 0.05
+    assert [t.index for t in sound_query(atlas, query).top] == list(_exact_top(atlas, query.astype(np.float64)))
