@@ -152,6 +152,12 @@ def update_search_index(atlas_path: str | Path, threshold: int | None = None) ->
     from engine.atlas.writer import _Lock
 
     threshold = ANN_THRESHOLD if threshold is None else threshold
+    from engine.atlas.format import MANIFEST, read_manifest
+
+    path = Path(atlas_path)
+    manifest = read_manifest(path.parent if path.name == MANIFEST else path)
+    if int(manifest["tiles"]["count"]) < threshold and not _stale(path, -1):
+        return False  # the usual small atlas: nothing to open, build or remove
     atlas = open_atlas(atlas_path)
     root = atlas.path
     lock = _Lock(root)

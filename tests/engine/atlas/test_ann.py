@@ -71,7 +71,7 @@ def test_rows_added_after_the_index_are_searched_exactly(tmp_path: Path, monkeyp
 
 
 def test_recall_at_10_on_a_200k_tile_atlas_and_the_heat_map_error_bound(tmp_path: Path) -> None:
-    root = write_synthetic_atlas(tmp_path / "big", 200_000, dim=64, seed=1)
+    root = write_synthetic_atlas(tmp_path / "big", 200_000, dim=32, seed=1)
     assert ann.update_search_index(root)  # 200k is the default threshold
     atlas = open_atlas(root)
     index = ann.search_index(atlas)
@@ -80,7 +80,7 @@ def test_recall_at_10_on_a_200k_tile_atlas_and_the_heat_map_error_bound(tmp_path
     emb = atlas.tiles.embeddings
     hits, worst_ratio = [], 0.0
     for j, i in enumerate(rng.choice(200_000, 30, replace=False)):
-        query = np.asarray(emb[i], np.float32) + rng.normal(0, 0.3, 64).astype(np.float32)  # a nearby sound
+        query = np.asarray(emb[i], np.float32) + rng.normal(0, 0.3, 32).astype(np.float32)  # a nearby sound
         result = sound_query(atlas, query, k=10)
         exact = embedding_distances(emb, query, "euclidean", sqnorms=atlas.tiles.sqnorms)
         truth = set(top_k(exact, 10).tolist())
