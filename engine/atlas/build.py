@@ -254,15 +254,20 @@ def _build_source(writer: AtlasWriter, encoders: BundleEncoders, src: ImagerySou
         _make_overview(writer, src, entry)
     per_part = int(entry["part_tiles"])
     parts = range(int(entry["parts_done"]), math.ceil(grid.count / per_part))
+    name = Path(entry["path"]).name
     if runner is not None:  # the parts are computed elsewhere (engine.atlas.distributed) and arrive in order
         results = runner.tile_parts(entry, tiling, list(parts))
     else:
-        results = (embed_tile_part(src, grid, part, per_part, tiling, encoders, progress.job.check)
-                   for part in parts)
+        def tick() -> None:  # here, progress moves tile by tile
+            progress.job.check()
+            progress.advance(1, name)
+
+        results = (embed_tile_part(src, grid, part, per_part, tiling, encoders, tick) for part in parts)
     for result in results:
         progress.job.check()
         commit_tile_part(writer, entry, result, report)
-        progress.advance(result.examined, Path(entry["path"]).name)
+        if runner is not None:
+            progress.advance(result.examined, name)
     entry["status"] = "complete"
     writer.commit()
 
