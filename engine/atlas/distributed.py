@@ -72,9 +72,24 @@ def _here() -> str:
         return "this process"
 
 
+def _task_threads() -> int:
+    """onnxruntime threads for a task on this worker: its cores shared by the tasks it runs at once."""
+    from engine.runtime.encoders import default_threads
+
+    try:
+        from distributed import get_worker
+
+        slots = int(get_worker().state.nthreads)
+    except (ImportError, ValueError, AttributeError):
+        slots = 1
+    return max(1, default_threads() // max(1, slots))
+
+
 def _encoders(bundle_path: str, bundle_id: str, threads: int | None):
     from engine.formats.bundle import load_bundle
     from engine.runtime.encoders import BundleEncoders
+
+    threads = threads or _task_threads()
 
     key = ("encoders", bundle_path, bundle_id, threads)
     if key not in _WORKER_STATE:
@@ -185,7 +200,7 @@ class DaskRunner:
     Args:
         client: a connected ``distributed.Client``.
         bundle: the build's bundle (its path must be valid on the workers too).
-        threads: onnxruntime threads per task (None: each worker's own default).
+        threads: onnxruntime threads per task (None: each worker's cores divided by its Dask threads).
         ahead: parts in flight at once (default: twice the workers' threads), which bounds the client's
             memory whatever the atlas size.
         tile_task/recording_task: the task functions (tests swap in one that crashes its worker).
