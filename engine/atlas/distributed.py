@@ -19,7 +19,7 @@ Workers choose their onnxruntime providers themselves: CUDA first when the worke
 from __future__ import annotations
 
 import logging
-import os
+import uuid
 from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -216,7 +216,11 @@ class DaskRunner:
 
     def check_workers(self) -> dict[str, dict[str, Any]]:
         """Every worker runs our version and sees our bundle; raises a one-line ConfigError otherwise."""
-        identities = self.client.run(worker_identity, str(self.bundle.path))
+        try:
+            identities = self.client.run(worker_identity, str(self.bundle.path))
+        except Exception as err:  # noqa: BLE001 - e.g. a worker whose soundscape-mapper lacks this module
+            raise ConfigError("--scheduler", f"a worker cannot run this build ({type(err).__name__}: {_short(err)})",
+                              "install the same version of soundscape-mapper on every worker") from None
         for address, who in identities.items():
             if who["version"] != self.version:
                 raise ConfigError("--scheduler", f"worker {address} runs soundscape-mapper {who['version']}, this "
@@ -255,8 +259,12 @@ class DaskRunner:
                                      "crash in GDAL/onnxruntime?)", "check the workers' logs, then run the same "
                                      "command again (finished parts are kept)") from None
                 except OSError as err:  # lost the scheduler
-                    raise BuildStopped(what(item), f"the Dask cluster went away ({err})",
-                                     "restart it and run the same command again (finished parts are kept)") from None
+                    raise BuildStopped(what(item), f"the Dask cluster went away ({_short(err)})",
+                                       "restart it and run the same command again (finished parts are kept)") from None
+                except Exception as err:  # noqa: BLE001 - a task failed TASK_RETRIES + 1 times on the workers
+                    raise BuildStopped(what(item), f"failed on the workers ({type(err).__name__}: {_short(err)})",
+                                       "see the workers' logs, then run the same command again (finished parts "
+                                       "are kept)") from None
                 if isinstance(result, PartFailure):
                     raise UserInputError(None, result.message)
                 nxt = next(queue, None)
@@ -273,7 +281,8 @@ class DaskRunner:
                 "cols": entry["cols"], "rows": entry["rows"], "ground_m": entry["ground_m"],
                 "part_tiles": int(entry["part_tiles"]), "tiling": dict(tiling)}
         # Sent with every task (a few hundred bytes), not scattered: scattered data dies with its worker.
-        tag = f"{self.bundle.short_id}-{entry['index']}-{os.getpid()}"
+        tag = f"{self.bundle.short_id}-{entry['index']}-{uuid.uuid4().hex[:12]}"  # new keys each run: an erred
+        # key is remembered by the scheduler, and a rerun must compute the part again
 
         def submit(part: int) -> Any:
             return self.client.submit(self.tile_task, spec, part, key=f"atlas-tiles-{tag}-{part}",
@@ -285,7 +294,7 @@ class DaskRunner:
         from engine.atlas.build import RECORDING_PART
 
         spec = self._spec()
-        tag = f"{self.bundle.short_id}-{table_index}-{os.getpid()}"
+        tag = f"{self.bundle.short_id}-{table_index}-{uuid.uuid4().hex[:12]}"
 
         def submit(start: int) -> Any:
             return self.client.submit(self.recording_task, spec, list(records[start:start + RECORDING_PART]),

@@ -33,3 +33,10 @@ def slow_part(seconds: float, spec: dict[str, Any], part: int) -> Any:
 def imagery_elsewhere(spec: dict[str, Any], part: int) -> Any:
     """A worker whose file system has the imagery at another place than the client's."""
     return run_tile_part({**spec, "path": str(Path("/nonexistent-mount") / Path(spec["path"]).name)}, part)
+
+
+def always_failing(spec: dict[str, Any], part: int) -> Any:
+    """A part that fails on every worker (say onnxruntime runs out of memory) from part 2 on."""
+    if part >= 2:
+        raise RuntimeError("onnxruntime: failed to allocate memory")
+    return run_tile_part(spec, part)

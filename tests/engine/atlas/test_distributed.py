@@ -209,3 +209,17 @@ def test_the_cli_starts_and_closes_a_local_cluster(tmp_path: Path, bundle: Handm
         assert got[name] == reference[name]
     time.sleep(0.5)
     assert {p.pid for p in psutil.Process().children(recursive=True) if p.is_running()} <= before  # cluster closed
+
+
+def test_a_part_failing_on_every_try_stops_with_one_line_and_keeps_what_was_done(
+        tmp_path: Path, bundle: HandmadeBundle, imagery: Path, cluster, reference: dict) -> None:
+    from engine.atlas.build import BuildStopped
+
+    with pytest.raises(BuildStopped) as failure:
+        _on_cluster(tmp_path / "atlas", bundle, imagery, cluster, tile_task=dask_tasks.always_failing)
+    message = str(failure.value)
+    assert "(part 2): failed on the workers (RuntimeError: onnxruntime: failed to allocate memory)" in message
+    assert "run the same command again" in message and "\n" not in message
+    assert json.loads((tmp_path / "atlas" / MANIFEST).read_text())["sources"][0]["parts_done"] == 2
+    _on_cluster(tmp_path / "atlas", bundle, imagery, cluster)
+    assert atlas_bytes(tmp_path / "atlas") == reference
