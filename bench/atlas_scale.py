@@ -140,6 +140,65 @@ def bench_search(tiles: int, dim: int, folder: Path, queries: int) -> None:
     print(f"  open {m['open_s'] * 1000:.0f} ms")
 
 
+def app_frames(atlas_path: str) -> None:
+    """The app's map over a large atlas, offscreen: the layout and opening, a heat map, and frame times
+    while panning and zooming (each frame rendered with ``grab``). Run in its own process (Qt)."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtCore import QRectF
+    from PySide6.QtWidgets import QApplication
+
+    from app.services.map_layout import layout_tiles
+    from app.widgets.map_view import MapView
+    from engine.atlas import open_atlas
+
+    app = QApplication.instance() or QApplication([])
+    t = time.perf_counter()
+    atlas = open_atlas(atlas_path)
+    layout = layout_tiles(atlas.tiles)  # what the main window does on opening an atlas
+    layout_s = time.perf_counter() - t
+    view = MapView()
+    view.resize(1200, 800)
+    view.show()
+    t = time.perf_counter()
+    view.set_atlas(layout, [], (np.zeros(0), np.zeros(0)), lambda i: atlas.thumbnail(i), None)
+    app.processEvents()
+    view.canvas.grab()
+    open_s = time.perf_counter() - t
+    t = time.perf_counter()
+    view.set_heat(np.asarray(atlas.tiles.sqnorms))
+    heat_s = time.perf_counter() - t
+    west, south, east, north = layout.bounds
+    frames = []
+    for i in range(60):  # from the whole atlas down to a few tiles, panning across
+        f = i / 59
+        side = (east - west) * (0.5 ** (12 * f))
+        cx = west + (east - west) * (0.2 + 0.6 * f)
+        cy = south + (north - south) * (0.5 + 0.2 * np.sin(6 * f))
+        t = time.perf_counter()
+        view.view.setRange(QRectF(cx - side / 2, cy - side / 2, side, side), padding=0)
+        view._update_detail()  # the deferred tile drawing, run now so it is counted
+        app.processEvents()
+        view.canvas.grab()
+        frames.append(time.perf_counter() - t)
+        if os.environ.get("BENCH_FRAMES"):
+            print(i, round(1000 * frames[-1]), view.heat_levels_shown(), len(view.visible_detail()), file=sys.stderr)
+    view.stop_timers()
+    view.close()
+    print(json.dumps({"layout_s": layout_s, "open_s": open_s, "heat_s": heat_s,
+                      "first_frame_ms": 1000 * frames[0], "frame_ms_max": 1000 * max(frames[1:]),
+                      "frame_ms_median": 1000 * float(np.median(frames)),
+                      "rss_mb": _rss_mb()}))
+
+
+def bench_app(tiles: int, dim: int, folder: Path) -> None:
+    m = _child("--app-frames", str(folder / f"synthetic-{tiles}-{dim}"))
+    print(f"app map, {tiles:,} tiles (offscreen): tile layout {m['layout_s']:.1f} s + map open {m['open_s']:.2f} s "
+          f"(target: open <= 2 s); heat map drawn in {m['heat_s']:.2f} s; first frame {m['first_frame_ms']:.0f} ms, "
+          f"then panning/zooming frames {m['frame_ms_median']:.0f} ms median, {m['frame_ms_max']:.0f} ms worst "
+          f"(target <= 50 ms); "
+          f"resident {m['rss_mb']:.0f} MB")
+
+
 def _geotiff(path: Path, size: int) -> Path:
     import rasterio
     from rasterio.transform import Affine
@@ -192,15 +251,21 @@ def main() -> None:
     p.add_argument("--build-only", action="store_true")
     p.add_argument("--truth", nargs=3, help=argparse.SUPPRESS)
     p.add_argument("--measure", nargs=3, help=argparse.SUPPRESS)
+    p.add_argument("--app-frames", help=argparse.SUPPRESS)
+    p.add_argument("--skip-app", action="store_true", help="do not measure the app's map")
     a = p.parse_args()
     if a.truth:
         return truth(*a.truth)
     if a.measure:
         return measure(*a.measure)
+    if a.app_frames:
+        return app_frames(a.app_frames)
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} (1 min) at start")
     if not a.build_only:
         a.folder.mkdir(parents=True, exist_ok=True)
         bench_search(a.tiles, a.dim, a.folder, a.queries)
+        if not a.skip_app:
+            bench_app(a.tiles, a.dim, a.folder)
     if not a.skip_build:
         bench_build([int(w) for w in a.workers.split(",")], a.build_px)
     print(f"load average {os.getloadavg()[0]:.1f} (1 min) at the end")
