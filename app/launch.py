@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import time
@@ -70,7 +69,7 @@ def run_app(args: argparse.Namespace) -> int:
     window.show()
     controller.project.launch(args.atlas, args.bundle)
     if args.screenshot is None:
-        if args.select_lonlat or args.query_audio or args.record_seconds:
+        if args.select_lonlat or args.query_audio or args.record_seconds or getattr(args, "layer", None):
             def once() -> None:  # the options apply to the first atlas that opens
                 state.project.changed.disconnect(once)
                 _apply_options(window, controller, args, headless=False)
@@ -93,6 +92,10 @@ def _apply_options(window: Any, controller: AppController, args: argparse.Namesp
     """Select a tile and run a sound query as the options ask (after the atlas opened)."""
     if headless:
         _wait(controller, args.timeout)
+    if getattr(args, "layer", None):
+        controller.layers.choose(args.layer)
+        if headless:
+            _wait(controller, args.timeout)
     if args.select_lonlat:
         lon, lat = args.select_lonlat
         if not controller.project.select_at(lon, lat):
@@ -147,6 +150,8 @@ def _headless(window: Any, state: AppState, controller: AppController, args: arg
         result = state.query.result
         if result is None:
             return 1
-        print(json.dumps([{"tile_id": int(m.id), "lon": float(m.lon), "lat": float(m.lat),
+        from engine.cli_output import json_line
+
+        print(json_line([{"tile_id": int(m.id), "lon": float(m.lon), "lat": float(m.lat),
                            "score": float(m.score)} for m in result.top]))
     return 1 if failed else 0

@@ -15,6 +15,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from engine.cli_output import exit_quietly_on_broken_pipe, package_version
+
 
 def has_display() -> bool:
     """True when Qt can open a window here (a display, Wayland, or an offscreen platform asked for)."""
@@ -78,9 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="record N seconds from the default input device and search with it")
     parser.add_argument("--print-matches", action="store_true",
                         help="print the top tiles of the sound query as JSON (tile id, lon, lat, score)")
+    parser.add_argument("--layer", metavar="NAME", help="the map layer to show: imagery, similarity or an index "
+                        "(ACI, NDSI, biophony_share, ...)")
     parser.add_argument("--tab", choices=["listen", "search", "train"], help="the tab shown in the screenshot")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds to wait for background work (headless)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     return parser
 
 
@@ -103,6 +108,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     # In the desktop bundle the demo world's `spawn` workers start this executable again: this turns
     # such a start into the worker it should be (a no-op when not frozen). It must run before parsing.
     multiprocessing.freeze_support()
+    # --print-matches piped into `head` ends quietly (status 141) instead of in a BrokenPipeError.
+    return exit_quietly_on_broken_pipe(lambda: _main(argv))
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = _join_negative_values(list(sys.argv[1:] if argv is None else argv))
     parser = build_parser()
     args = parser.parse_args(argv)

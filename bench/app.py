@@ -73,7 +73,7 @@ def get_atlas(cache: Path, bundle: Path, tiles: int, realdata: Path) -> Path:
     import math
 
     from engine.atlas import build_atlas, open_atlas
-    from engine.formats.bundle import load_bundle
+    from engine.bundle.format import load_bundle
     from engine.progress import TqdmJob
     from tests.app.fixtures_data import write_pair_table
 

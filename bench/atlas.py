@@ -38,8 +38,9 @@ def _make_bundle(folder: Path, image_width: int, audio_width: int, image_size: i
 
     from engine.audio import FrontEndConfig
     from engine.checkpoint import save_checkpoint, write_run_config
+    from engine.config.model import ModelConfig
     from engine.export import export_bundle
-    from engine.models import ModelConfig, build_audio_encoder, build_image_encoder
+    from engine.models import build_audio_encoder, build_image_encoder
 
     torch.manual_seed(seed)
     cfg = ModelConfig(image_width=image_width, audio_width=audio_width, image_size=image_size)
@@ -70,7 +71,7 @@ def bench_encoders(work: Path, n: int) -> None:
     import torch
 
     from engine.checkpoint import load_encoders
-    from engine.runtime.encoders import BundleEncoders
+    from engine.inference.encoders import BundleEncoders
 
     torch.set_num_threads(THREADS)
     print(f"\n== image encoder throughput, CPU, {THREADS} threads, batch 32 ==")
@@ -141,7 +142,7 @@ def _write_random_atlas(root: Path, n: int, dim: int = 128) -> None:
     """An atlas of n random tiles on a 1000-column grid of 0.001-degree squares, written in parts."""
     from engine.atlas.writer import AtlasWriter
     from engine.audio import FrontEndConfig
-    from engine.formats.bundle import Bundle
+    from engine.bundle.format import Bundle
 
     bundle = Bundle(path=root, manifest={}, bundle_id="bench-random", embedding_dim=dim, distance="euclidean",
                     image_size=128, ground_size_m=None, front_end=FrontEndConfig())

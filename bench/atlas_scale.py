@@ -216,7 +216,7 @@ def _geotiff(path: Path, size: int) -> Path:
 def bench_build(workers: list[int], size: int) -> None:
     from engine.atlas.build import build_atlas
     from engine.atlas.distributed import build_atlas_on_cluster, dask_client
-    from engine.runtime.encoders import default_threads
+    from engine.inference.encoders import default_threads
 
     bundle = ROOT / "resources" / "demo-bundle"
     with tempfile.TemporaryDirectory() as tmp:

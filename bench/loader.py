@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 from engine.augment import augment_images, mask_log_mels, step_generator  # noqa: E402
-from engine.train.config import load_preset  # noqa: E402
+from engine.config.run import load_preset  # noqa: E402
 from engine.train.data import open_run_data, train_loader  # noqa: E402
 
 

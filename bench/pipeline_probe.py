@@ -42,9 +42,9 @@ from engine.augment import (  # noqa: E402
     mask_log_mels,
     random_affine,
 )
-from engine.gpu.compute import ComputeConfig  # noqa: E402
-from engine.gpu.loader import LoaderConfig, ShardBatches, make_loader  # noqa: E402
-from engine.gpu.pipeline import DevicePipeline, PipelineConfig  # noqa: E402
+from engine.shard_training.compute import ComputeConfig  # noqa: E402
+from engine.shard_training.loader import LoaderConfig, ShardBatches, make_loader  # noqa: E402
+from engine.shard_training.pipeline import DevicePipeline, PipelineConfig  # noqa: E402
 from engine.shards.format import read_index  # noqa: E402
 from engine.shards.synthetic import SyntheticSpec, write_synthetic_soundingearth  # noqa: E402
 

@@ -19,9 +19,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 from engine.augment import augment_images, mask_log_mels, step_generator  # noqa: E402
+from engine.config.run import load_preset  # noqa: E402
 from engine.losses import PairLoss  # noqa: E402
 from engine.models import build_audio_encoder, build_image_encoder  # noqa: E402
-from engine.train.config import load_preset  # noqa: E402
 
 
 def time_steps(preset: str, batch: int, steps: int, device: torch.device) -> dict[str, float]:

@@ -40,16 +40,19 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 from torch.utils.data import DataLoader, Dataset  # noqa: E402
 
-from engine.augment import AugmentConfig, augment_images, mask_log_mels, random_time_crop  # noqa: E402
-from engine.gpu.compute import ComputeConfig, PairModel, TrainStep, prepare_model  # noqa: E402
-from engine.gpu.loader import LoaderConfig, ShardBatches, make_loader  # noqa: E402
-from engine.gpu.pipeline import DevicePipeline, PipelineConfig  # noqa: E402
-from engine.losses import LossConfig, PairLoss  # noqa: E402
-from engine.models import AudioEncoder, ImageEncoder, ModelConfig  # noqa: E402
+from engine.augment import augment_images, mask_log_mels, random_time_crop  # noqa: E402
+from engine.config.augment import AugmentConfig  # noqa: E402
+from engine.config.loss import LossConfig  # noqa: E402
+from engine.config.model import ModelConfig  # noqa: E402
+from engine.losses import PairLoss  # noqa: E402
+from engine.models import AudioEncoder, ImageEncoder  # noqa: E402
+from engine.shard_training.compute import ComputeConfig, PairModel, TrainStep, prepare_model  # noqa: E402
+from engine.shard_training.loader import LoaderConfig, ShardBatches, make_loader  # noqa: E402
+from engine.shard_training.pipeline import DevicePipeline, PipelineConfig  # noqa: E402
 from engine.shards.format import read_index  # noqa: E402
 from engine.shards.synthetic import SyntheticSpec, write_synthetic_soundingearth  # noqa: E402
 
-# paper-r50 (engine/presets/paper-r50.json), repeated here so that the compute rows need no preset loader.
+# paper-r50 (engine/config/presets/paper-r50.json), repeated here so that the compute rows need no preset loader.
 MODEL = ModelConfig(image_arch="resnet50", audio_arch="resnet18", image_size=192)
 REGION, STORED = 0.75, 256
 ROWS: list[dict[str, Any]] = []
@@ -115,20 +118,21 @@ def bench_decode_per_core(data: Path, count: int) -> None:
 def bench_prepare(data: Path, out: Path, decoder: str, workers: int, shard_size: int) -> float:
     """Whole ``prepare`` (listing, images, log-mels, shards, index) in images/s; CUDA is started beforehand,
     as a real prepare of 50,000 images amortises it."""
-    from engine.shards.prepare import PrepareConfig, prepare_cache
-    from engine.train.config import load_preset
+    from engine.config.run import load_preset
+    from engine.shards.plan import PrepareConfig
+    from engine.shards.prepare import prepare_shards
 
     cfg = load_preset("paper-r50")
     if decoder == "cuda":
         warm_nvjpeg(data)
     t = time.perf_counter()
-    summary = prepare_cache(data, out, PrepareConfig(data=cfg.data, front_end=cfg.front_end, shard_size=shard_size,
+    summary = prepare_shards(data, out, PrepareConfig(data=cfg.data, front_end=cfg.front_end, shard_size=shard_size,
                                                      workers=workers, decoder=decoder, seed=0))
     return sum(summary.counts.values()) / (time.perf_counter() - t)
 
 
 def warm_nvjpeg(data: Path) -> None:
-    from engine.gpu.decode import as_byte_tensor, decode_batch
+    from engine.shards.jpeg_decode import as_byte_tensor, decode_batch
 
     first = next((data / "images").glob("*.jpg"))
     decode_batch([as_byte_tensor(first.read_bytes())] * 2, "cuda")
@@ -137,11 +141,11 @@ def warm_nvjpeg(data: Path) -> None:
 
 def bench_nvjpeg_coding(data: Path, count: int, batch: int = 128) -> float:
     """The image part of the nvJPEG prepare alone (files already read): decode, cut, reduce, encode."""
-    from engine.shards.format import CacheGeometry
+    from engine.shards.format import ShardGeometry
     from engine.shards.gpu_prepare import _code_images
 
     datas: list[bytes | None] = [p.read_bytes() for p in sorted((data / "images").glob("*.jpg"))[:count]]
-    geometry = CacheGeometry(region=round(REGION * 1024), stored=STORED, quality=90)
+    geometry = ShardGeometry(region=round(REGION * 1024), stored=STORED, quality=90)
     warm_nvjpeg(data)
     _code_images(datas[:batch], geometry, torch.device("cuda"), batch)
     t = time.perf_counter()
@@ -155,7 +159,7 @@ def bench_log_mels(device: torch.device, cores: int, clips: int = 64) -> None:
     """Log-mels of 10 s clips: the torch-free front-end on one host core vs the device log-mel (torchaudio)
     on ``device``, clips already decoded (prepare --decoder cuda and train --audio-source raw on CUDA)."""
     from engine.audio.front_end import FrontEndConfig, log_mel_db
-    from engine.gpu.log_mel import DeviceLogMel, device_log_mels
+    from engine.device_log_mel import DeviceLogMel, device_log_mels
 
     cfg = FrontEndConfig()
     rng = np.random.default_rng(0)
@@ -185,7 +189,7 @@ def bench_log_mels(device: torch.device, cores: int, clips: int = 64) -> None:
 
 def build_step(device: torch.device, cfg: ComputeConfig) -> TrainStep:
     """The paper-r50 model pair with Adam 1e-3 made by engine.train.state.build_optimizer (fused on CUDA)."""
-    from engine.train.config import TrainConfig
+    from engine.config.run import TrainConfig
     from engine.train.state import build_optimizer
 
     torch.manual_seed(0)
@@ -250,8 +254,8 @@ def endless(loader: DataLoader) -> Iterator[Any]:
 
 def per_sample_batches(data: Path, batch: int, frames: int, workers: int, device: torch.device,
                        channels_last: bool) -> Batches:
+    from engine.config.run import load_preset
     from engine.data.source import open_source
-    from engine.train.config import load_preset
 
     cfg = load_preset("paper-r50")
     source = open_source(data, cfg.data, cfg.front_end)
@@ -268,7 +272,7 @@ def per_sample_batches(data: Path, batch: int, frames: int, workers: int, device
 def engine_loader_batches(data: Path, batch: int, workers: int, device: torch.device, channels_last: bool) -> Batches:
     """`train --data`'s input: the engine's loader (DCT decode in workers), batch augmentation on the device."""
     from engine.augment import step_generator
-    from engine.train.config import load_preset
+    from engine.config.run import load_preset
     from engine.train.data import open_run_data, train_loader
 
     cfg = load_preset("paper-r50").replace("train", batch_size=batch).replace("data", num_workers=workers)
@@ -456,7 +460,7 @@ def run(args: argparse.Namespace, work: Path) -> int:
                 report(name, rate, "samples/s")
             attempt(name, raw_e2e)
 
-    # As `train --cache` runs: the device decode with 6 shard readers and a producer thread; the decode in
+    # As `train --shards` runs: the device decode with 6 shard readers and a producer thread; the decode in
     # the readers with 2/3 of the loader workers (the rest of the cores stay with the training process)
     # and the next batch launched by the training thread. A small benchmark cache lists its shards again
     # so that every reader fills batches (bench/pipeline_probe.py compares the other combinations).

@@ -3,7 +3,10 @@
 Layout of a run folder (``soundscape-engine train --out RUN``)::
 
     RUN/config.json          the resolved config: {"format": "soundscape-run", "version": 1,
-                             "model": ModelConfig, "front_end": FrontEndConfig, ...}
+                             "model", "front_end", "data", "augment", "train" (engine.config.run.RunConfig),
+                             "preset", "image_weights", "dataset": {path, layout, kind, audio_source,
+                             split_rule, pairs per split, skipped; from shards also "cache": the
+                             shards folder}, from shards also "compute"}
     RUN/checkpoints/last.pt  written atomically every epoch (and on Ctrl-C)
     RUN/checkpoints/best.pt  the best validation epoch so far
     RUN/metrics.jsonl        the live log the app plots
@@ -23,17 +26,34 @@ from typing import Any
 import torch
 
 from engine.audio import FrontEndConfig
-from engine.errors import CheckpointError
-from engine.files import atomic_write_bytes
-from engine.models import AudioEncoder, ImageEncoder, ModelConfig, build_audio_encoder, build_image_encoder
+from engine.config.model import ModelConfig
+from engine.errors import CheckpointError, brief
+from engine.files import atomic_write_bytes, read_manifest
+from engine.models import AudioEncoder, ImageEncoder, build_audio_encoder, build_image_encoder
 
 RUN_FORMAT = "soundscape-run"
 RUN_VERSION = 1
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
-    """Save a checkpoint dict atomically (see module docstring for the keys)."""
-    atomic_write_bytes(Path(path), lambda f: torch.save(payload, f))
+    """Save a checkpoint dict atomically (see module docstring for the keys).
+
+    Raises:
+        DiskFullError: the disk is full (one line naming the folder and the bytes needed); the previous
+            file is intact.
+    """
+    atomic_write_bytes(Path(path), lambda f: torch.save(payload, f), size_hint=tensor_bytes(payload))
+
+
+def tensor_bytes(value: Any) -> int:
+    """The bytes of all tensors in a nested dict/list (about the size of its checkpoint file)."""
+    if isinstance(value, torch.Tensor):
+        return value.nelement() * value.element_size()
+    if isinstance(value, dict):
+        return sum(tensor_bytes(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(tensor_bytes(v) for v in value)
+    return 0
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -44,7 +64,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - a damaged file surfaces as many error types
-        raise CheckpointError(path, f"cannot be loaded ({type(err).__name__}: {str(err)[:80]})",
+        raise CheckpointError(path, f"cannot be loaded ({type(err).__name__}: {brief(err)})",
                               "the file is damaged; use the other checkpoint (best/last) or retrain") from None
     if not isinstance(payload, dict) or "image_encoder" not in payload or "audio_encoder" not in payload:
         raise CheckpointError(path, "is not a Soundscape Mapper checkpoint", "name a run folder made by 'train'")
@@ -59,17 +79,9 @@ def write_run_config(run_dir: str | Path, config: dict[str, Any]) -> None:
 
 def read_run_config(run_dir: str | Path) -> dict[str, Any]:
     """Read RUN/config.json. Raises :class:`CheckpointError` when missing or not a run."""
-    path = Path(run_dir) / "config.json"
-    if not path.is_file():
-        raise CheckpointError(run_dir, "is not a run folder (no config.json)", "name a folder made by 'train --out'")
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise CheckpointError(path, f"unreadable ({err})", "restore it or retrain") from None
-    if data.get("format") != RUN_FORMAT or data.get("version") != RUN_VERSION:
-        raise CheckpointError(path, f"unknown run format {data.get('format')!r} v{data.get('version')}",
-                              "use a run made by this version of Soundscape Mapper")
-    return data
+    return read_manifest(Path(run_dir) / "config.json", RUN_FORMAT, (RUN_VERSION,), CheckpointError,
+                         what="a run folder", make="name a folder made by 'train --out'",
+                         redo="restore it, or use a run made by this version of Soundscape Mapper")
 
 
 @dataclass

@@ -13,6 +13,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from engine.cli_output import exit_quietly_on_broken_pipe, package_version
 from engine.errors import Cancelled, UserInputError
 
 # (command, module, one-line help); the order is the order --help lists them.
@@ -29,7 +30,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("atlas", "engine.commands.atlas", "build, query or re-embed an atlas of imagery tiles and recordings"),
     ("downstream", "engine.commands.downstream", "transfer protocols: scene classification, ADVANCE, DeepGlobe"),
     ("indices", "engine.commands.indices", "acoustic indices (ACI, ADI, AEI, BI, NDSI, H ...) of recordings, as CSV"),
-    ("prepare", "engine.commands.prepare", "build a sharded training cache (tar shards) for train --cache"),
+    ("prepare", "engine.commands.prepare", "build prepared shards (tar) of a dataset for train --shards"),
 ]
 
 log = logging.getLogger("engine")
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Soundscape Mapper engine: train and evaluate audiovisual encoders, export model "
                     "bundles, build atlases.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module_name, help_text in COMMANDS:
         module = importlib.import_module(module_name)
@@ -53,8 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv``, run one sub-command, and turn user errors into one-line messages.
 
-    Returns the exit status: 0 success, 1 failure, 2 bad input or usage, 130 cancelled.
+    Returns the exit status: 0 success, 1 failure, 2 bad input or usage, 130 cancelled, 141 the reader
+    of standard output went away (``| head``).
     """
+    return exit_quietly_on_broken_pipe(lambda: _main(argv))
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not logging.getLogger().handlers:
@@ -74,6 +81,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; work done so far was kept", file=sys.stderr)
         return 130
+    except OSError as err:
+        from engine.files import disk_full_error, is_disk_full
+
+        if not is_disk_full(err):
+            raise
+        # A write outside the atomic writer (which names the bytes) ran out of space: still one line.
+        print(f"error: {disk_full_error(err.filename or '.', None)}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 
@@ -51,4 +52,29 @@ class Cancelled(Exception):
 
 
 class TrainingError(UserInputError):
-    """A training run that cannot go on (e.g. the loss became NaN); the last good checkpoint is kept."""
+    """A training run that cannot go on (e.g. the loss became NaN; in the app, a failed ``train`` or ``export``
+    process); the last good checkpoint is kept."""
+
+
+def brief(err: BaseException | str, limit: int = 160, last_line: bool = False) -> str:
+    """A library's error text for inside a one-line message: one of its lines (the first, or the last
+    with ``last_line``), whitespace collapsed, and if longer than ``limit`` cut at a word boundary with
+    "..." (never mid-word). An empty text gives the exception's type name."""
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", str(err))  # terminal colour codes (PyTorch bolds its advice)
+    lines = [line for line in plain.splitlines() if line.strip()]
+    if not lines:
+        return type(err).__name__ if isinstance(err, BaseException) else ""
+    text = " ".join((lines[-1] if last_line else lines[0]).split())
+    if len(text) <= limit:
+        return text
+    cut = text.rfind(" ", 0, limit - 3)
+    return text[:cut if cut > limit // 2 else limit - 3].rstrip(" ,;:") + "..."
+
+
+
+class DiskFullError(UserInputError):
+    """A write that failed because the disk (or the user's quota) is full; the previous file is intact."""
+
+
+class FolderBusyError(UserInputError):
+    """A run folder or atlas that another live process is writing (it holds the folder's lock)."""

@@ -147,7 +147,7 @@ VALIDATION_KEYS = ("R@1", "R@5", "R@10", "R@10%", "median_rank", "mean_rank", "D
 
 
 def validation_summary(result: RetrievalResult) -> dict[str, Any]:
-    """The validation record of ``metrics.jsonl`` and checkpoints (``train``, ``train --cache``) and of a
+    """The validation record of ``metrics.jsonl`` and checkpoints (``train``, ``train --shards``) and of a
     bundle variant's retrieval check: gallery, protocol and :data:`VALIDATION_KEYS` of both directions."""
     return {"gallery": result.gallery, "protocol": result.protocol,
             **{d: {k: getattr(result, d).metrics[k] for k in VALIDATION_KEYS} for d in DIRECTIONS}}

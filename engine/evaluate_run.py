@@ -17,14 +17,14 @@ from typing import Any
 import numpy as np
 
 from engine.checkpoint import load_encoders
+from engine.config.run import RunConfig
 from engine.data.splits import SPLIT_NAMES
 from engine.device import resolve_device
 from engine.embedding import embed_loader
 from engine.errors import ConfigError, DatasetError
 from engine.evaluate import DIRECTIONS, PROTOCOLS, RetrievalResult, recall_curve, retrieval_metrics
-from engine.files import atomic_write_bytes
+from engine.files import atomic_write_bytes, json_safe
 from engine.progress import Job
-from engine.train.config import RunConfig
 from engine.train.data import clip_loader, open_run_data
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,8 @@ RECALL_NOTE = ("rank is 1-based with ties averaged; R@k counts rank <= k (top k)
 
 def evaluate_run(run_dir: str | Path, data_dir: str | Path, split: str = "test", protocol: str = "paper",
                  checkpoint: str = "best", out: str | Path | None = None, device: str = "auto",
-                 workers: int | None = None, job: Job | None = None) -> dict[str, Any]:
+                 workers: int | None = None, job: Job | None = None,
+                 holdout_sites: tuple[str, ...] | None = None) -> dict[str, Any]:
     """Embed a split with a run's encoders and compute :func:`engine.evaluate.retrieval_metrics`.
 
     Args:
@@ -55,6 +56,7 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path, split: str = "test",
         device: ``auto``, ``cpu``, ``cuda``...
         workers: data loader processes (default: the run's).
         job: progress and cancellation.
+        holdout_sites: a recorder campaign's test sites (default: the run's own ``data.holdout_sites``).
     Returns:
         The metrics dict written to ``out``.
     Raises:
@@ -69,6 +71,7 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path, split: str = "test",
     cfg = RunConfig.from_dict(run.config)
     if workers is not None:
         cfg = cfg.replace("data", num_workers=workers)
+    cfg = cfg.replace("data", holdout_sites=holdout_sites)
     dev = resolve_device(device)
     data = open_run_data(data_dir, cfg, use_cache=False)
     if split == "all":
@@ -104,7 +107,7 @@ def evaluate_run(run_dir: str | Path, data_dir: str | Path, split: str = "test",
         write_ranks(ranks_path, emb.keys, result)
         plot_recall(plot_path, result, title=f"{Path(run_dir).name}: {split} split, {protocol} protocol")
         report["files"] = {"ranks": str(ranks_path), "recall_plot": str(plot_path)}
-        atomic_write_bytes(out, lambda f: f.write(json.dumps(report, indent=2).encode()))
+        atomic_write_bytes(out, lambda f: f.write(json.dumps(json_safe(report), indent=2, allow_nan=False).encode()))
     return report
 
 

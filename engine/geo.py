@@ -4,8 +4,10 @@ raster coordinates to WGS84 longitude/latitude."""
 from __future__ import annotations
 
 import math
+from typing import Protocol
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 # The sphere of the SoundingEarth paper's evaluation (its D@k): used for every great-circle distance in
 # the engine (evaluation, the blocked split's cells, atlas queries), so that kilometres agree everywhere.
@@ -17,7 +19,19 @@ WEB_MERCATOR_RADIUS_M = 6378137.0
 WEB_MERCATOR_MAX_LAT = 85.0511287798066  # where EPSG:3857 makes the world square
 
 
-def haversine_km(lon1, lat1, lon2, lat2) -> np.ndarray:
+class GeoTransform(Protocol):
+    """A raster's pixel -> CRS affine map (rasterio's ``dataset.transform``, an ``affine.Affine``):
+    x = a*col + b*row + c, y = d*col + e*row + f."""
+
+    a: float
+    b: float
+    c: float
+    d: float
+    e: float
+    f: float
+
+
+def haversine_km(lon1: ArrayLike, lat1: ArrayLike, lon2: ArrayLike, lat2: ArrayLike) -> np.ndarray:
     """Great-circle distance in km between points given in degrees, on a sphere of
     :data:`EARTH_RADIUS_KM` (broadcasts like numpy)."""
     lon1, lat1, lon2, lat2 = (np.radians(np.asarray(v, dtype=np.float64)) for v in (lon1, lat1, lon2, lat2))
@@ -25,7 +39,7 @@ def haversine_km(lon1, lat1, lon2, lat2) -> np.ndarray:
     return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
 
 
-def local_ground_m(lon1, lat1, lon2, lat2) -> np.ndarray:
+def local_ground_m(lon1: ArrayLike, lat1: ArrayLike, lon2: ArrayLike, lat2: ArrayLike) -> np.ndarray:
     """Distance in metres between nearby points on the WGS84 ellipsoid (degrees in, broadcasts).
 
     Uses the ellipsoid's radii of curvature at the mean latitude (meridional M, prime vertical N):
@@ -42,7 +56,36 @@ def local_ground_m(lon1, lat1, lon2, lat2) -> np.ndarray:
     return np.hypot(meridional * (lat2 - lat1), prime_vertical * np.cos(phi) * dlon)
 
 
-def lonlat_to_web_mercator(lon, lat) -> tuple[np.ndarray, np.ndarray]:
+def wrap_lon(lon: ArrayLike) -> np.ndarray:
+    """Longitudes in degrees moved by whole turns into [-180, 180) (180.5 -> -179.5; broadcasts)."""
+    return np.mod(np.asarray(lon, dtype=np.float64) + 180.0, 360.0) - 180.0
+
+
+def unwrap_lon(lon: ArrayLike, reference: ArrayLike) -> np.ndarray:
+    """``lon`` moved by whole turns to lie within 180 degrees of ``reference``: the corners of a tile that
+    straddles the antimeridian stay next to each other (179.9 and 180.1, not 179.9 and -179.9)."""
+    reference = np.asarray(reference, dtype=np.float64)
+    return reference + wrap_lon(np.asarray(lon, dtype=np.float64) - reference)
+
+
+def contiguous_lon(lon: ArrayLike) -> np.ndarray:
+    """Longitudes of one image placed side by side: moved by whole turns so that a set across the
+    antimeridian reads 179.9, 180.1 rather than 179.9, -179.9, then shifted by a whole turn, if needed,
+    so the westernmost is in [-180, 180). A set that spans half the world or more either way (a global
+    image) is left as given. NaN stays NaN."""
+    lon = np.asarray(lon, dtype=np.float64)
+    finite = lon[np.isfinite(lon)]
+    if finite.size == 0:
+        return lon
+    unwrapped = unwrap_lon(lon, finite[0])
+    span_given = float(finite.max() - finite.min())
+    span_unwrapped = float(np.nanmax(unwrapped) - np.nanmin(unwrapped))
+    out = unwrapped if span_unwrapped < min(180.0, span_given) else lon
+    west = float(np.nanmin(out))
+    return out + (float(wrap_lon(west)) - west)
+
+
+def lonlat_to_web_mercator(lon: ArrayLike, lat: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """WGS84 degrees -> EPSG:3857 metres (latitudes clamped to the projection's +-85.05 degrees)."""
     lon = np.asarray(lon, dtype=np.float64)
     lat = np.clip(np.asarray(lat, dtype=np.float64), -WEB_MERCATOR_MAX_LAT, WEB_MERCATOR_MAX_LAT)
@@ -51,7 +94,7 @@ def lonlat_to_web_mercator(lon, lat) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def web_mercator_to_lonlat(x, y) -> tuple[np.ndarray, np.ndarray]:
+def web_mercator_to_lonlat(x: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """EPSG:3857 metres -> WGS84 degrees."""
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
@@ -60,8 +103,8 @@ def web_mercator_to_lonlat(x, y) -> tuple[np.ndarray, np.ndarray]:
     return lon, lat
 
 
-def to_lonlat(crs, xs, ys) -> tuple[np.ndarray, np.ndarray]:
-    """Coordinates in ``crs`` (anything rasterio accepts) -> WGS84 (lon, lat) in degrees, through PROJ.
+def to_lonlat(crs: object, xs: ArrayLike, ys: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """Coordinates in ``crs`` (anything rasterio's ``CRS.from_user_input`` accepts) -> WGS84 (lon, lat) in degrees, through PROJ.
 
     Longitude comes first whatever axis order the CRS declares (rasterio's traditional GIS order).
     """
@@ -76,14 +119,14 @@ def to_lonlat(crs, xs, ys) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64)
 
 
-def apply_affine(affine, px, py) -> tuple[np.ndarray, np.ndarray]:
+def apply_affine(affine: GeoTransform, px: ArrayLike, py: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Pixel (column, row) coordinates -> the raster's CRS coordinates through its geotransform."""
     px = np.asarray(px, dtype=np.float64)
     py = np.asarray(py, dtype=np.float64)
     return affine.a * px + affine.b * py + affine.c, affine.d * px + affine.e * py + affine.f
 
 
-def ground_pixel_size_m(crs, affine, width: int, height: int) -> tuple[float, float]:
+def ground_pixel_size_m(crs: object, affine: GeoTransform, width: int, height: int) -> tuple[float, float]:
     """The ground size (metres) of one pixel along a row and along a column, measured at the raster's
     centre on the WGS84 ellipsoid (:func:`local_ground_m`). Right for any CRS: metres, degrees, or Web
     Mercator (whose 'metres' grow by about 1/cos(latitude) on the ground)."""

@@ -17,15 +17,13 @@ loss. Tests fake the collective by passing any function that concatenates.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 from torch.nn import functional as F
 
-from engine.errors import ConfigError
+from engine.config.loss import LossConfig
 
 Gather = Callable[[torch.Tensor], torch.Tensor]
-LOSSES = ("batch_all_triplet", "naive_triplet", "info_nce")
 
 
 def pairwise_distances(image_emb: torch.Tensor, audio_emb: torch.Tensor) -> torch.Tensor:
@@ -86,21 +84,6 @@ def info_nce_loss(image_emb: torch.Tensor, audio_emb: torch.Tensor, tau: float =
     logits = F.normalize(image_emb, dim=-1) @ F.normalize(audio_emb, dim=-1).T / tau
     target = torch.arange(logits.shape[0], device=logits.device)
     return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
-
-
-@dataclass(frozen=True)
-class LossConfig:
-    """Which loss and its parameter. ``margin`` applies to the triplet losses, ``tau`` to InfoNCE."""
-
-    name: str = "batch_all_triplet"
-    margin: float = 1.0
-    tau: float = 0.2
-
-    def __post_init__(self) -> None:
-        if self.name not in LOSSES:
-            raise ConfigError("train.loss", f"unknown loss {self.name!r}", f"use one of {', '.join(LOSSES)}")
-        if self.margin <= 0 or self.tau <= 0:
-            raise ConfigError("train.margin/tau", "must be positive", None)
 
 
 class PairLoss(torch.nn.Module):

@@ -12,22 +12,20 @@ released checkpoints import through :mod:`engine.interop.soundingearth`): torchv
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
 from torchvision.models import resnet
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
-from engine.errors import ConfigError, UserInputError
+from engine.config.model import ARCH_NAMES, ModelConfig
+from engine.errors import UserInputError
 
 log = logging.getLogger(__name__)
 
-ARCHS: dict[str, tuple[type[BasicBlock] | type[Bottleneck], list[int]]] = {
+_RESNETS: dict[str, tuple[type[BasicBlock] | type[Bottleneck], list[int]]] = {
     "resnet18": (BasicBlock, [2, 2, 2, 2]),
     "resnet34": (BasicBlock, [3, 4, 6, 3]),
     "resnet50": (Bottleneck, [3, 4, 6, 3]),
@@ -39,46 +37,10 @@ FIXED_WIDTHS: dict[str, tuple[int, tuple[int, int, int, int]]] = {
     "soundingearth-resnet18": (32, (64, 182, 256, 512)),
     "soundingearth-resnet50": (32, (64, 182, 256, 512)),
 }
+# One entry per configurable name (a name added to the config without a block here fails at import).
+ARCHS = {name: _RESNETS[name] for name in ARCH_NAMES}
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """The two encoders. ``image_size`` is the side of the square RGB input the image encoder sees."""
-
-    image_arch: str = "resnet18"
-    audio_arch: str = "resnet18"
-    image_width: int = 64
-    audio_width: int = 64
-    embed_dim: int = 128
-    image_size: int = 192
-    l2_normalise: bool = False  # the paper uses plain Euclidean distances
-
-    def __post_init__(self) -> None:
-        for name in (self.image_arch, self.audio_arch):
-            if name not in ARCHS:
-                raise ConfigError("model.arch", f"unknown architecture {name!r}", f"use one of {sorted(ARCHS)}")
-        for name, width in ((self.image_arch, self.image_width), (self.audio_arch, self.audio_width)):
-            if name in FIXED_WIDTHS and width != 64:
-                raise ConfigError("model.width", f"{name} has fixed stage widths, got width {width}", "use width 64")
-        if self.embed_dim < 2 or self.image_size < 32:
-            raise ConfigError("model", "embed_dim must be >= 2 and image_size >= 32", None)
-
-    @property
-    def distance(self) -> str:
-        return "cosine" if self.l2_normalise else "euclidean"
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ConfigError("model", f"unknown keys {sorted(unknown)}", f"use only {sorted(known)}")
-        return cls(**data)
 
 
 class ResNetBackbone(resnet.ResNet):

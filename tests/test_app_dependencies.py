@@ -114,10 +114,10 @@ def test_the_walk_reaches_the_engine_modules_the_app_uses() -> None:
     _, visited = app_reachable_imports()
     # app.services.project opens bundles and atlases, app.services.demo makes the demo world, the
     # recording panel runs the front-end: the walk must have followed those imports into the engine
-    for module in ("engine.formats.bundle", "engine.atlas", "engine.atlas.build", "engine.runtime.encoders",
+    for module in ("engine.bundle.format", "engine.atlas", "engine.atlas.build", "engine.inference.encoders",
                    "engine.demo_world.generate", "engine.demo_world.worker", "engine.audio.front_end"):
         assert module in visited, module
-    assert not any(m.startswith(("engine.train", "engine.gpu", "engine.models")) for m in visited)
+    assert not any(m.startswith(("engine.train", "engine.shard_training", "engine.models")) for m in visited)
 
 
 def test_every_package_the_app_imports_is_a_base_or_app_dependency() -> None:

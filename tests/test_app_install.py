@@ -1,5 +1,9 @@
 """``pip install ".[app]"`` in a fresh virtual environment gives a working ``soundscape`` without PyTorch.
 
+It is the set `make run` installs (checked against the Makefile's own recipe below); `make engine` and the
+Train tab's "Install the engine…" add the ``engine`` extra later, without a restart (checked here with a
+fake pip that writes the engine's modules where the running app looks for them).
+
 The repository's files are copied to a temporary folder, installed from there (a real wheel build, not
 an editable install) and the copy is deleted, so nothing of the source tree can be used afterwards. In
 that environment: torch and the engine extra's packages are not importable; the shipped resources come
@@ -18,6 +22,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -25,12 +30,12 @@ import pytest
 from PIL import Image
 
 from engine.atlas import open_atlas
-from engine.runtime.encoders import BundleEncoders
+from engine.inference.encoders import BundleEncoders
 from tests.app import independent
 from tests.conftest import ROOT
 from tests.test_torch_free import PORTABLE_MODULES
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]  # a pip install into a fresh venv
 
 SOURCES = ("pyproject.toml", "README.md", "app", "engine", "resources")
 ENGINE_EXTRA_MODULES = ("torch", "torchvision", "torchaudio", "onnx", "matplotlib", "safetensors", "tensorboard")
@@ -135,6 +140,71 @@ def test_soundscape_renders_a_demo_atlas_and_searches_like_the_engine(app_venv: 
     matches = json.loads(result.stdout)
     expected = independent.top_tiles(atlas, query, len(matches))
     assert [m["tile_id"] for m in matches] == [int(atlas.tiles.ids[i]) for i in expected]
+
+
+def make_dry_run(target: str, venv: Path) -> list[str]:
+    """The commands `make` would run for ``target`` with its venv at ``venv`` (nothing is run)."""
+    result = subprocess.run(["make", "-n", target, f"VENV={venv}", f"DEMO={venv}/demo"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_make_run_installs_the_app_set_once_and_make_engine_adds_the_engine(tmp_path: Path) -> None:
+    venv = tmp_path / "venv"
+    installs = [line for line in make_dry_run("run", venv) if " -m pip install " in line]
+    assert len(installs) == 1 and installs[0].endswith('-e ".[app]"')  # the set the app_venv fixture installs
+    assert [line for line in make_dry_run("engine", venv) if " -m pip install " in line][0].endswith('-e ".[engine]"')
+    assert [line for line in make_dry_run("test", venv) if " -m pip install " in line][0].endswith(
+        '-e ".[engine,app,dev]"')
+    # A second `make run`: the stamps are newer than pyproject.toml, so nothing is installed again.
+    venv.mkdir()
+    for stamp in (".created", ".installed-app"):
+        (venv / stamp).touch()
+    second = make_dry_run("run", venv)
+    assert not any(" -m pip install " in line or " -m venv " in line for line in second)
+    assert second[-1] == f"{venv}/bin/soundscape"
+    assert [line for line in make_dry_run("engine", venv) if " -m pip install " in line]  # not installed yet
+
+
+def test_the_app_installs_the_engine_without_a_restart(app_venv: Path, tmp_path: Path) -> None:
+    stubs = tmp_path / "site"  # on the app's path from the start, empty until the (fake) pip writes into it
+    stubs.mkdir()
+    python = app_venv / "bin" / "python"
+    code = ("import os, sys, time\n"
+            "os.environ['QT_QPA_PLATFORM'] = 'offscreen'\n"
+            "from pathlib import Path\n"
+            "from PySide6.QtWidgets import QApplication\n"
+            "from app.controllers import AppContext\n"
+            "from app.launch import build_app\n"
+            "from app.services.engine_install import InstallPlan\n"
+            "qt = QApplication([])\n"
+            "window, state, controller = build_app(AppContext(config_dir=Path('cfg'), data_dir=Path('data'),"
+            " save_settings=False))\n"
+            "print(state.engine.phase)\n"
+            "print(state.engine.command)\n"
+            "print(window.train.start_button.isEnabled())\n"
+            f"controller.engine.plan_override = InstallPlan((sys.executable, {str(ROOT / 'tests/app/fake_pip.py')!r}),"
+            " ('torch',))\n"
+            "controller.engine.install()\n"
+            "deadline = time.monotonic() + 60\n"
+            "while state.engine.phase == 'installing' and time.monotonic() < deadline:\n"
+            "    qt.processEvents(); time.sleep(0.02)\n"
+            "controller.runner.wait_idle(30)\n"
+            "print(state.engine.phase)\n"
+            "print(window.train.start_button.isEnabled())\n"
+            "window.close()\n")
+    result = run_in(app_venv, [str(python), "-c", code], tmp_path, PYTHONPATH=str(stubs), FAKE_PIP_SITE=str(stubs))
+    assert result.returncode == 0, result.stderr[-3000:]
+    before, command, start_before, after, start_after = result.stdout.splitlines()[:5]
+    assert (before, start_before) == ("missing", "False")
+    # An app installed from a wheel installs the engine extra's requirements, as pyproject.toml lists them.
+    engine_extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["engine"]
+    assert command == f"{python} -m pip install --progress-bar off " + " ".join(
+        f'"{r.replace(" ", "")}"' for r in engine_extra)
+    assert (after, start_after) == ("available", "True")
+    assert sorted(p.name for p in stubs.iterdir()) == ["onnx", "torch", "torchvision"]
 
 
 def test_training_says_the_engine_is_missing(app_venv: Path, tmp_path: Path) -> None:

@@ -1,89 +1,39 @@
-"""The app and the engine's portable modules import with torch made unimportable."""
+"""The app and the engine's portable modules import with torch made unimportable.
+
+The modules are the source modules of pyproject.toml's import contracts that forbid torch (one list: add a
+new torch-free module there), each package with every module below it.
+"""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 import textwrap
+import tomllib
 
 from tests.conftest import ROOT
 
-# Modules the app may use; each must import in a Python where torch cannot be imported.
-PORTABLE_MODULES = [
-    "engine.errors",
-    "engine.progress",
-    "engine.audio",
-    "engine.cli",
-    "engine.data.source",
-    "engine.data.cache",
-    "engine.data.splits",
-    "engine.evaluate",
-    "engine.demo_world",
-    "engine.commands.demo_world",
-    "engine.commands.downstream",
-    "engine.downstream.metrics",
-    "engine.downstream.layouts",
-    "engine.downstream.deepglobe",
-    "engine.downstream.splits",
-    "engine.downstream.results",
-    "engine.downstream.report",
-    "engine.shards.format",
-    "engine.shards.prepare",
-    "engine.shards.synthetic",
-    "app.main",
-    "engine.geo",
-    "engine.formats.bundle",
-    "engine.runtime.encoders",
-    "engine.runtime.images",
-    "engine.atlas",
-    "engine.atlas.query",
-    "engine.atlas.ann",
-    "engine.atlas.distributed",
-    "engine.atlas.synthetic",
-    "engine.commands.atlas",
-    "engine.files",
-    "engine.interop.conventions",
-    "engine.ecology",
-    "engine.ecology.indices",
-    "engine.ecology.table",
-    "engine.ecology.maps",
-    "engine.ecology.atlas_indices",
-    "engine.atlas.indices",
-    "engine.gis",
-    "engine.gis.raster",
-    "engine.gis.vector",
-    "engine.gis.tables",
-    "engine.gis.figures",
-    "engine.commands.indices",
-    "engine.commands.atlas_export",
-    "engine.campaign",
-    "engine.campaign.table",
-    "engine.campaign.scan",
-    "engine.campaign.recorders",
-    "engine.campaign.sites",
-    "engine.campaign.footprints",
-    "engine.campaign.report",
-    "engine.campaign.writers",
-    "engine.campaign.demo",
-    "engine.campaign.demo_sounds",
-    "engine.campaign.demo_files",
-    "engine.commands.campaign",
-    "app.state",
-    "app.services.geo",
-    "app.services.settings",
-    "app.services.ring_buffer",
-    "app.services.audio_io",
-    "app.services.map_layout",
-    "app.services.spectrogram",
-    "app.services.search",
-    "app.services.project",
-    "app.services.demo",
-    "app.services.training",
-    "app.workers",
-    "app.controllers",
-    "app.launch",
-    "app.widgets.main_window",
-]
+TORCH = ("torch", "torchvision", "torchaudio")
+
+
+def torch_free_roots() -> list[str]:
+    """The source modules of pyproject.toml's import contracts that forbid torch (the engine's portable
+    modules, and the app): the one list of torch-free modules."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    contracts = config["tool"]["importlinter"]["contracts"]
+    return [m for c in contracts if set(TORCH) <= set(c.get("forbidden_modules", [])) for m in c["source_modules"]]
+
+
+def with_descendants(module: str) -> list[str]:
+    """``module`` and, for a package, every module below it (found on disk; import-linter checks those too)."""
+    path = ROOT.joinpath(*module.split("."))
+    if not path.is_dir():
+        return [module]
+    return sorted(".".join(f.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+                  for f in path.rglob("*.py"))
+
+
+PORTABLE_MODULES = [m for root in torch_free_roots() for m in with_descendants(root)]
 
 BLOCK_TORCH = textwrap.dedent("""
     import importlib.abc, sys
@@ -104,6 +54,12 @@ def run_blocked(code: str) -> subprocess.CompletedProcess[str]:
 def test_blocker_really_blocks_torch() -> None:
     result = run_blocked("import torch")
     assert result.returncode != 0 and "blocked in this test" in result.stderr
+
+
+def test_the_list_comes_from_the_contracts_and_covers_both_sides() -> None:
+    roots = torch_free_roots()
+    assert "app" in roots and "engine.config" in roots and "engine.bundle" in roots
+    assert "engine.config.run" in PORTABLE_MODULES and "app.widgets.main_window" in PORTABLE_MODULES
 
 
 def test_portable_modules_import_without_torch() -> None:

@@ -7,6 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.controllers.audio_actions import AudioActions
+from app.controllers.engine_actions import EngineActions
+from app.controllers.export_actions import ExportActions
+from app.controllers.layer_actions import LayerActions
+from app.controllers.model_actions import ModelActions
+from app.controllers.new_project_actions import NewProjectActions
 from app.controllers.project_actions import ProjectActions
 from app.controllers.training_actions import TrainingActions
 from app.services.audio_io import AudioBackend
@@ -41,14 +46,21 @@ class AppContext:
 
 
 class AppController:
-    """Everything a widget may ask for, grouped: ``project``, ``audio``, ``training``."""
+    """Everything a widget may ask for, grouped: ``project``, ``audio``, ``training``, ``engine``, ``models``."""
 
     def __init__(self, state: AppState, runner: TaskRunner, backend: AudioBackend, settings: Settings,
                  context: AppContext) -> None:
         self.state, self.runner, self.settings, self.context = state, runner, settings, context
+        # Each child gets what it needs from its siblings here, rather than reaching through the parent.
         self.project = ProjectActions(self)
-        self.audio = AudioActions(self, backend)
-        self.training = TrainingActions(self)
+        self.audio = AudioActions(self, backend, on_recorded=self.project.query_samples)
+        self.engine = EngineActions(self)
+        self.engine.refresh()
+        self.training = TrainingActions(self, self.engine, self.project.open_bundle)
+        self.layers = LayerActions(self)
+        self.exports = ExportActions(self)
+        self.new_project = NewProjectActions(self)  # File > New project from recordings…
+        self.models = ModelActions(self, self.project)
 
     def save_settings(self) -> None:
         """Persist the settings; a failure is logged and shown, never fatal."""
@@ -69,5 +81,7 @@ class AppController:
         """Stop recording and playback, cancel background work (it keeps what it built), save settings."""
         self.audio.shutdown()
         self.training.shutdown()
+        self.new_project.shutdown()
+        self.engine.shutdown()
         self.runner.shutdown()
         self.save_settings()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app.services import demo, search
+from app.services import atlas_edits, atlas_library, demo, search
+from app.services.coords import format_place
 from app.services.project import (
     Project,
     known_bundles,
@@ -31,14 +34,19 @@ class ProjectActions:
 
     def __init__(self, app: AppController) -> None:
         self.app = app
-        self.current: Project | None = None
         self._query_task: Task | None = None
         self._clip_task: Task | None = None
         self._atlas_task: Task | None = None
+        self.display_n_fft: int | None = None  # the Listen spectrogram's STFT window (None: the model's)
 
     @property
     def state(self) -> AppState:
         return self.app.state
+
+    @property
+    def current(self) -> Project | None:
+        """The open project (the state's one copy)."""
+        return self.state.project.current
 
     # ------------------------------------------------------------------------------------ launch
 
@@ -79,16 +87,21 @@ class ProjectActions:
                 then(True, "")
 
         self._atlas_task = self.app.runner.submit(
-            f"Opening {path.name}", lambda job: open_project(path, candidates),
+            f"Opening {path.name}", lambda job: self._open(path, candidates),
             on_success=opened, on_error=fail, cancellable=False)
         return self._atlas_task
 
+    def _open(self, path: Path, candidates: list[Path]) -> Project:
+        demo.upgrade_demo_atlas(path, self.app.context.data_dir)  # a demo atlas from before the shipped indices
+        return open_project(path, candidates)
+
     def _set_project(self, project: Project) -> None:
-        self.current = project
         self.state.selection.set_tile(None)
         self.state.query.set_result(None)
-        self.state.project.set_project(project.bundle, project.bundle_path, project.encoders, project.atlas,
-                                       project.atlas_path)
+        training = self.state.training
+        if not training.running and training.offer is None and training.phase != "idle":
+            training.set_phase("idle")  # "Now using the new model …" belongs to the project just left
+        self.state.project.set_project(project)
         self.app.settings.remember_atlas(project.atlas_path, project.bundle_path)
         self.app.save_settings()
         n_tiles, n_rec = len(project.atlas.tiles.ids), len(project.atlas.recordings.ids)
@@ -137,12 +150,13 @@ class ProjectActions:
             if then is not None:
                 then(False, message)
 
-        def work(job: Any) -> Path:
-            from engine.atlas import reembed_atlas
-            from engine.formats.bundle import load_bundle
+        data_dir = self.app.context.data_dir
 
-            reembed_atlas(atlas_path, load_bundle(bundle_path), job=job)
-            return atlas_path
+        def work(job: Any) -> Path:
+            target = atlas_path
+            if atlas_library.is_demo_atlas(atlas_path, data_dir):  # the demo atlas is never changed
+                target = atlas_library.copy_for_editing(atlas_path, data_dir)
+            return atlas_edits.reembed(target, bundle_path, job)
 
         return self.app.runner.submit(
             "Re-embedding the atlas", work, on_success=lambda p: self.open_atlas(p, bundle_path, then),
@@ -170,12 +184,8 @@ class ProjectActions:
         """Build (or finish, or just check: a complete atlas is left as it is) the demo atlas, then open it."""
         bundle_path = self.app.context.demo_bundle or shipped_bundle_path()
 
-        def work(job: Any) -> Path:
-            from engine.formats.bundle import load_bundle
-
-            return demo.build_demo_atlas(paths, load_bundle(bundle_path), job)
-
-        self.app.runner.submit("Building the demo atlas", work,
+        self.app.runner.submit("Building the demo atlas",
+                               lambda job: atlas_edits.build_demo_atlas(paths, bundle_path, job),
                                on_success=lambda p: self.open_atlas(p, bundle_path), on_error=self.app.error,
                                on_cancelled=lambda: self.state.tell(
                                    "info", "Demo atlas paused; it resumes at the next launch"))
@@ -186,7 +196,7 @@ class ProjectActions:
         """Select the tile under (lon, lat); it is fast (no worker). Returns False if no tile is there."""
         if self.current is None:
             return False
-        selection = search.select_tile(self.current, lon, lat)
+        selection = search.select_tile(self.current, lon, lat, hours=self.state.selection.hours)
         if selection is None:
             return False
         self.state.selection.set_tile(selection)
@@ -198,10 +208,18 @@ class ProjectActions:
         """Select tile ``index`` (e.g. from the gallery)."""
         if self.current is None:
             return
-        selection = search.tile_selection(self.current, index)
+        selection = search.tile_selection(self.current, index, hours=self.state.selection.hours)
         self.state.selection.set_tile(selection)
         if selection.best:
             self.show_clip(selection.best[0])
+
+    def set_hour_filter(self, hours: tuple[float, float] | None) -> None:
+        """Limit the Listen tab's recordings to a local hour-of-day range (None: all); the selected tile's
+        lists are asked again."""
+        self.state.selection.hours = hours
+        tile = self.state.selection.tile
+        if tile is not None and self.current is not None:
+            self.select_tile(tile.index)
 
     def hover_text(self, lon: float, lat: float) -> str | None:
         """The map tooltip: tile id, lon/lat and best recording of the tile under the pointer."""
@@ -212,7 +230,8 @@ class ProjectActions:
             return None
         tiles = self.current.atlas.tiles
         best = search.best_recording_title(self.current, int(index))
-        text = f"tile {int(tiles.ids[index])}  ·  {float(tiles.lon[index]):.5f}, {float(tiles.lat[index]):.5f}"
+        place = format_place(float(tiles.lat[index]), float(tiles.lon[index]), self.app.settings.coord_order, 5)
+        text = f"tile {int(tiles.ids[index])}  ·  {place}"
         result = self.state.query.result
         if result is not None:
             text += f"  ·  similarity {float(result.scores[index]):.3f}"
@@ -226,9 +245,17 @@ class ProjectActions:
             self._clip_task.cancel()
         self.state.selection.set_clip(match, None, 0.0)
         cfg = self.current.bundle.front_end
+        if self.display_n_fft and self.display_n_fft >= cfg.hop_length:
+            cfg = dataclasses.replace(cfg, n_fft=int(self.display_n_fft))
         self._clip_task = self.app.runner.submit(
             "Spectrogram", lambda job: file_spectrogram(match.path, cfg, job=job),
             on_success=lambda r: self._clip_ready(match, r), on_error=self.app.error)
+
+    def set_display_window(self, n_fft: int) -> None:
+        """Draw clips with an ``n_fft``-sample STFT window (display only; the model's input is unchanged)."""
+        self.display_n_fft = int(n_fft)
+        if self.state.selection.clip is not None:
+            self.show_clip(self.state.selection.clip)
 
     def _clip_ready(self, match: Any, result: tuple[Any, float]) -> None:
         if self.state.selection.clip is match:
@@ -262,10 +289,19 @@ class ProjectActions:
 
     def _query_done(self, result: Any) -> None:
         self.state.query.set_result(result)
+        name = "The recording" if result.source == "microphone" else Path(result.source).name
+        warnings = result.warnings
+        if warnings:  # silent: no search was made; clipped, quiet, DC: the search was made, with a caveat
+            self.state.tell("warning", f"{name}: " + "; ".join(warnings))
         if result.top:
             best = result.top[0]
-            self.state.tell("info", f"Best match: tile {best.id} at {best.lon:.4f}, {best.lat:.4f} "
-                                    f"(similarity {best.score:.3f})")
+            place = format_place(best.lat, best.lon, self.app.settings.coord_order)
+            text = (f"Best match: tile {best.id} at {place} "
+                    f"(similarity {best.score:.3f})")
+            if warnings:
+                log.info("%s", text)
+            else:
+                self.state.tell("info", text)
 
     def centre_on_tile(self, index: int) -> None:
         """Centre the map on tile ``index`` and select it (a gallery thumbnail was clicked)."""
@@ -278,38 +314,47 @@ class ProjectActions:
     # ---------------------------------------------------------------------------------- imagery
 
     def add_geotiff(self, path: str | Path) -> Task | None:
-        """Tile and embed a GeoTIFF into the open atlas (in the background, resumable)."""
+        """Tile and embed a GeoTIFF into the open atlas (in the background, resumable). The demo atlas is
+        copied into the user's atlases first and the copy opened (the demo itself never changes)."""
         if self.current is None:
             self.app.error("No atlas is open; open one with File > Open atlas… before adding imagery")
             return None
         project, path = self.current, Path(path)
+        data_dir = self.app.context.data_dir
+        target = [project.atlas_path]  # the atlas being changed (a copy of the demo atlas)
 
         def work(job: Any) -> Path:
-            from engine.atlas import add_imagery
-
-            add_imagery(project.atlas_path, project.bundle, path, job=job)
-            return project.atlas_path
+            if atlas_library.is_demo_atlas(project.atlas_path, data_dir):
+                target[0] = atlas_library.copy_for_editing(project.atlas_path, data_dir)
+            return atlas_edits.add_imagery(project, path, job, target[0])
 
         def failed(message: str) -> None:
             self.app.error(message)
-            if _tile_count(project.atlas_path) != len(project.atlas.tiles.ids):
-                self.open_atlas(project.atlas_path, project.bundle_path)  # what was embedded joins the map
+            if atlas_edits.tile_count(target[0]) != len(project.atlas.tiles.ids):
+                self.open_atlas(target[0], project.bundle_path)  # what was embedded joins the map
+            elif target[0] != project.atlas_path:
+                shutil.rmtree(target[0], ignore_errors=True)  # an unchanged copy of the demo atlas
 
         def cancelled() -> None:
             self.state.tell("info", f"Stopped adding {path.name}; the tiles already embedded are kept")
-            self.open_atlas(project.atlas_path, project.bundle_path)
+            self.open_atlas(target[0], project.bundle_path)
 
         return self.app.runner.submit(
             f"Adding {path.name}", work, on_success=lambda p: self.open_atlas(p, project.bundle_path),
             on_error=failed, on_cancelled=cancelled)
 
+    def new_atlas(self, images: list[str | Path], tile_size_m: float, bundle_path: str | Path,
+                  name: str = "atlas") -> Task | None:
+        """Build a new atlas in the user's atlases folder from ``images`` with ``bundle_path``, then open it."""
+        if not images:
+            self.app.error("New atlas: no imagery chosen; add at least one GeoTIFF")
+            return None
+        out = atlas_library.unused_folder(atlas_library.atlases_dir(self.app.context.data_dir), name)
+        bundle, files = Path(bundle_path), [Path(p) for p in images]
 
-def _tile_count(atlas_path: Path) -> int:
-    """Tiles on disk now (-1 if the atlas cannot be read)."""
-    from engine.atlas import open_atlas
-    from engine.errors import UserInputError
+        def cancelled() -> None:
+            self.state.tell("info", f"Stopped building {out.name}; File > Open atlas… resumes it")
 
-    try:
-        return len(open_atlas(atlas_path).tiles.ids)
-    except UserInputError:
-        return -1
+        return self.app.runner.submit(
+            f"Building {out.name}", lambda job: atlas_library.build_new_atlas(out, bundle, files, tile_size_m, job),
+            on_success=lambda p: self.open_atlas(p, bundle), on_error=self.app.error, on_cancelled=cancelled)

@@ -244,6 +244,18 @@ def level_dbfs(samples: np.ndarray) -> float:
     return max(-120.0, 20.0 * math.log10(rms)) if rms > 0 else -120.0
 
 
+def decode_for_playback(path: str, max_seconds: float) -> tuple[np.ndarray, int]:
+    """A recording decoded to mono at its own rate, cut to its first ``max_seconds`` (for the speakers).
+
+    Raises:
+        AudioFileError: the file cannot be read.
+    """
+    from engine.audio import load_audio
+
+    samples, rate = load_audio(path)
+    return samples[: int(max_seconds * rate)], rate
+
+
 class Player:
     """Plays one mono clip at a time on the default output; :meth:`stop` ends it at once.
 

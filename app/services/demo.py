@@ -8,10 +8,13 @@ import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from engine.errors import DatasetError
 from engine.progress import Job
+
+if TYPE_CHECKING:
+    from engine.bundle.format import Bundle
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +85,7 @@ def world_imagery(world: Path) -> list[Path]:
     return tifs
 
 
-def build_demo_atlas(paths: DemoPaths, bundle: Any, job: Job | None = None) -> Path:
+def build_demo_atlas(paths: DemoPaths, bundle: Bundle, job: Job | None = None) -> Path:
     """Build (or resume building) the demo atlas from the demo world with ``bundle``.
 
     Returns:
@@ -97,4 +100,39 @@ def build_demo_atlas(paths: DemoPaths, bundle: Any, job: Job | None = None) -> P
         tile_size = world_tile_size_m(paths.world)
     build_atlas(paths.atlas, bundle, imagery=world_imagery(paths.world), recordings=paths.world / "pairs.csv",
                 tile_size_m=tile_size, job=job)
+    add_shipped_indices(paths)
     return paths.atlas
+
+
+def add_shipped_indices(paths: DemoPaths, folder: Path | None = None) -> str:
+    """Store the acoustic indices shipped in ``resources/`` (computed once for the seed-0 default world)
+    in the demo atlas, so it shows index layers without scikit-maad; another world gets none (the layer
+    chooser says how to add them). Never fails the demo: a problem is logged and returned."""
+    from engine.ecology.shipped import import_shipped_indices
+    from engine.errors import UserInputError
+
+    try:
+        note = import_shipped_indices(paths.atlas, paths.world, folder or shipped_indices_folder())
+    except (OSError, ValueError, KeyError, UserInputError) as err:
+        note = f"demo atlas without acoustic indices: the shipped table could not be read ({err})"
+    log.info("%s", note)
+    return note
+
+
+def shipped_indices_folder() -> Path:
+    """Where ``demo-indices.csv`` / ``.json`` ship: ``resources/``."""
+    from app.services.project import resources_dir
+
+    return resources_dir()
+
+
+def upgrade_demo_atlas(atlas: Path, root: Path) -> None:
+    """Before opening ``atlas``: if it is the demo atlas (in ``root``) and lacks the shipped indices (built
+    by an older version), add them. Any other atlas is left alone."""
+    paths = DemoPaths(root)
+    try:
+        is_demo = atlas.resolve() == paths.atlas.resolve()
+    except OSError:
+        return
+    if is_demo and world_ready(paths.world) and (paths.atlas / "atlas.json").is_file():
+        add_shipped_indices(paths)

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from app.services.geo import lonlat_to_mercator
+from engine.geo import contiguous_lon, unwrap_lon, wrap_lon
 
 MAX_GRID_SIDE = 4096  # cells; a sparse source spread wider gets coarser cells (several tiles per cell)
 
@@ -72,11 +73,12 @@ class TileLayout:
         return float(np.median(self.x1 - self.x0)) if self.count else 1.0
 
     def rasterise(self, values: np.ndarray, lut: np.ndarray, levels: tuple[float, float],
-                  alpha: int = 255) -> list[tuple[np.ndarray, Affine]]:
+                  alpha: int = 255, nan_rgba: tuple[int, int, int, int] | None = None
+                  ) -> list[tuple[np.ndarray, Affine]]:
         """Colour ``values`` (one per tile) through ``lut`` into one RGBA image per source grid.
 
         Args:
-            values: (N,) floats; NaN tiles stay transparent.
+            values: (N,) floats; NaN tiles stay transparent, or take ``nan_rgba`` ("no value").
             lut: (256, 3 or 4) uint8 colour table.
             levels: the values mapped to the first and last colour.
             alpha: opacity of coloured cells.
@@ -96,6 +98,8 @@ class TileLayout:
             ok = finite[g.tiles]
             rgba[g.rows[ok], g.cols[ok], :3] = colours[g.tiles[ok]]
             rgba[g.rows[ok], g.cols[ok], 3] = alpha
+            if nan_rgba is not None:
+                rgba[g.rows[~ok], g.cols[~ok]] = nan_rgba
             out.append((rgba, g.affine))
         return out
 
@@ -142,21 +146,40 @@ def _grid_from_boxes(source: int, tiles: np.ndarray, x: np.ndarray, y: np.ndarra
     return SourceGrid(source, tiles, rows, cols, (nrows, ncols), affine)
 
 
+def _contiguous_sources(lon: np.ndarray, fp: np.ndarray, source: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Tile longitudes (centres in [-180, 180)) placed so each source's tiles lie side by side, its west
+    edge in [-180, 180): the rule the engine places a source's overview by. A source across the
+    antimeridian is then drawn in one piece just east of 180 (its overview, heat map and tiles together),
+    not split across the map's two edges."""
+    if lon.size == 0:
+        return lon, fp
+    lon, fp = lon.copy(), fp.copy()
+    for s in np.unique(source):
+        idx = np.flatnonzero(source == s)
+        centres = contiguous_lon(lon[idx])
+        corners = unwrap_lon(fp[idx, :, 0], centres[:, None])
+        west = corners.min()
+        shift = float(wrap_lon(west) - west)
+        lon[idx], fp[idx, :, 0] = centres + shift, corners + shift
+    return lon, fp
+
+
 def layout_tiles(tiles: Any) -> TileLayout:
     """Compute the :class:`TileLayout` of an atlas's ``tiles`` (``lon``, ``lat``, ``footprints``,
     ``source``, and ``grid`` (col, row) when the atlas has it)."""
     lon = np.asarray(tiles.lon, dtype=np.float64)
     lat = np.asarray(tiles.lat, dtype=np.float64)
+    fp = np.asarray(tiles.footprints, dtype=np.float64).reshape(len(lon), 4, 2)
+    source = np.asarray(tiles.source, dtype=np.int64)
+    lon, fp = _contiguous_sources(lon, fp, source)
     x, y = lonlat_to_mercator(lon, lat)
     x, y = np.atleast_1d(x), np.atleast_1d(y)
-    fp = np.asarray(tiles.footprints, dtype=np.float64).reshape(len(lon), 4, 2)
     fx, fy = lonlat_to_mercator(fp[..., 0], fp[..., 1])
     corners = np.stack([fx, fy], axis=-1).reshape(len(lon), 4, 2)
     if len(lon):
         x0, x1, y0, y1 = fx.min(axis=1), fx.max(axis=1), fy.min(axis=1), fy.max(axis=1)
     else:
         x0 = x1 = y0 = y1 = np.zeros(0)
-    source = np.asarray(tiles.source, dtype=np.int64)
     grid = getattr(tiles, "grid", None)
     cells = np.asarray(grid, dtype=np.int64) if grid is not None and len(grid) == len(lon) else None
     grids = []

@@ -9,9 +9,14 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from engine.errors import AtlasError, BundleError
+
+if TYPE_CHECKING:  # imported when a project is opened, not when the app starts
+    from engine.atlas.format import Atlas
+    from engine.bundle.format import Bundle
+    from engine.inference.encoders import BundleEncoders
 
 log = logging.getLogger(__name__)
 
@@ -20,10 +25,10 @@ log = logging.getLogger(__name__)
 class Project:
     """A bundle, its encoders and an atlas built with it."""
 
-    bundle: Any  # engine.formats.bundle.Bundle
+    bundle: Bundle
     bundle_path: Path
-    encoders: Any  # engine.runtime.encoders.BundleEncoders
-    atlas: Any  # engine.atlas.Atlas
+    encoders: BundleEncoders
+    atlas: Atlas
     atlas_path: Path
 
 
@@ -73,7 +78,7 @@ def shipped_bundle_path() -> Path:
     return resources_dir() / "demo-bundle"
 
 
-def load_model(path: str | Path) -> tuple[Any, Any]:
+def load_model(path: str | Path) -> tuple[Bundle, BundleEncoders]:
     """Load and validate a bundle and wrap it in encoders (sessions start on first use).
 
     Returns:
@@ -81,8 +86,8 @@ def load_model(path: str | Path) -> tuple[Any, Any]:
     Raises:
         BundleError: missing, corrupt or unsupported bundle.
     """
-    from engine.formats.bundle import load_bundle
-    from engine.runtime.encoders import BundleEncoders
+    from engine.bundle.format import load_bundle
+    from engine.inference.encoders import BundleEncoders
 
     bundle = load_bundle(path)
     return bundle, BundleEncoders(bundle)
@@ -131,7 +136,7 @@ def open_project(atlas_path: str | Path, bundle_paths: Iterable[Path]) -> Projec
         BundleError: the matching bundle is damaged.
     """
     from engine.atlas import open_atlas
-    from engine.formats.bundle import load_bundle
+    from engine.bundle.format import load_bundle
 
     atlas_path = Path(atlas_path)
     atlas = open_atlas(atlas_path)

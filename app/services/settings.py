@@ -46,6 +46,23 @@ class Settings:
     train_preset: str | None = None
     train_epochs: int = 5
     window_geometry: str | None = None  # base64 of QWidget.saveGeometry()
+    export_folder: str | None = None  # where File > Export last wrote
+    opened_bundles: list[str] = field(default_factory=list)  # models opened from elsewhere (the model list)
+    coord_order: str = "latlon"  # "latlon" or "lonlat" (View > Coordinates)
+    dialog_dirs: dict[str, str] = field(default_factory=dict)  # file dialog -> last folder
+    playback_gain_db: float = 0.0
+    playback_normalise: bool = False
+
+    def remember_dialog_dir(self, dialog: str, chosen: str | Path) -> None:
+        """Remember the folder of the file or folder just chosen in ``dialog``."""
+        chosen = Path(chosen)
+        self.dialog_dirs[dialog] = str(chosen if chosen.is_dir() else chosen.parent)
+
+    def remember_bundle(self, bundle: str | Path) -> None:
+        """Add an opened bundle to the model list (most recent first)."""
+        bundle = str(Path(bundle).resolve())
+        self.opened_bundles = [bundle] + [b for b in self.opened_bundles if b != bundle]
+        del self.opened_bundles[MAX_RECENT:]
 
     def remember_atlas(self, atlas: str | Path, bundle: str | Path | None) -> None:
         """Make ``atlas`` the last one opened and move it to the front of the recent list."""
@@ -85,8 +102,11 @@ def load_settings(folder: Path | None = None) -> Settings:
         if value is None or getattr(defaults, f.name) is None or isinstance(value, expected) or (
                 expected is float and isinstance(value, int)):
             values[f.name] = value
-    if not all(isinstance(a, str) for a in values.get("recent_atlases", [])):
-        values["recent_atlases"] = []
+    for name in ("recent_atlases", "opened_bundles"):
+        if not all(isinstance(a, str) for a in values.get(name, [])):
+            values[name] = []
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in values.get("dialog_dirs", {}).items()):
+        values["dialog_dirs"] = {}
     return Settings(**values)
 
 

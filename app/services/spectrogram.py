@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from engine.audio import StreamingLogMel, iter_audio_blocks
+from engine.audio import FrontEndConfig, StreamingLogMel, iter_audio_blocks
 from engine.progress import Job
 
 # Slaney's mel scale (librosa's default): linear below 1 kHz, logarithmic above.
@@ -33,7 +32,7 @@ def mel_to_hz(mel: np.ndarray | float) -> np.ndarray:
     return np.where(mel >= _MIN_LOG_MEL, _MIN_LOG_HZ * np.exp(_LOGSTEP * (mel - _MIN_LOG_MEL)), _F_SP * mel)
 
 
-def mel_band_edges_hz(cfg: Any) -> np.ndarray:
+def mel_band_edges_hz(cfg: FrontEndConfig) -> np.ndarray:
     """The n_mels + 1 frequencies (Hz) at which a spectrogram image's rows start and end.
 
     Band k of the filterbank peaks at point k + 1 of n_mels + 2 points equally spaced in mel from
@@ -46,12 +45,12 @@ def mel_band_edges_hz(cfg: Any) -> np.ndarray:
     return mel_to_hz(edges)
 
 
-def mel_band_centres_hz(cfg: Any) -> np.ndarray:
+def mel_band_centres_hz(cfg: FrontEndConfig) -> np.ndarray:
     """The centre frequency (Hz) of each of the n_mels bands."""
     return mel_to_hz(np.linspace(hz_to_mel(cfg.f_min), hz_to_mel(cfg.f_max), cfg.n_mels + 2)[1:-1])
 
 
-def file_spectrogram(path: str | Path, cfg: Any, max_seconds: float = DISPLAY_MAX_SECONDS,
+def file_spectrogram(path: str | Path, cfg: FrontEndConfig, max_seconds: float = DISPLAY_MAX_SECONDS,
                      job: Job | None = None) -> tuple[np.ndarray, float]:
     """The log-mel (dB, not normalised) of the first ``max_seconds`` of a file, for display.
 

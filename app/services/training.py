@@ -1,5 +1,5 @@
 """The training job: ``soundscape-engine train`` in a subprocess, its metrics.jsonl tailed for the
-live curves, a clean stop on cancel (SIGINT: the engine saves its checkpoint and exits), then
+live curves, a clean stop on cancel (SIGTERM: the engine saves its checkpoint and exits), then
 ``soundscape-engine export`` into a new model bundle.
 
 The app never imports torch; the engine runs in its own process with the same Python.
@@ -20,17 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.errors import Cancelled, UserInputError
+from engine.config.run import preset_names
+from engine.errors import Cancelled, TrainingError
 from engine.progress import Job
 
 log = logging.getLogger(__name__)
 
 POLL_S = 0.2
-STOP_GRACE_S = 120.0  # after SIGINT the engine finishes its step and writes a checkpoint
-
-
-class TrainingError(UserInputError):
-    """A training or export subprocess that failed (its last error line is in the message)."""
+STOP_GRACE_S = 120.0  # after SIGTERM the engine finishes its step and writes a checkpoint
 
 
 @dataclass(frozen=True)
@@ -88,7 +85,7 @@ def engine_unavailable_reason(find_spec: Callable[[str], Any] | None = None,
     missing = [m for m in ENGINE_MODULES if not _findable(find_spec or importlib.util.find_spec, m)]
     if missing:
         return (f"Training: this installation lacks the engine's {', '.join(missing)}; install the engine with "
-                "pip install 'soundscape-mapper[engine]' and start again")
+                "the Train tab's 'Install the engine…' (or `make engine`); no restart is needed")
     return None
 
 
@@ -156,8 +153,8 @@ def _popen(cmd: list[str], log_file: Any) -> subprocess.Popen:
 def _interrupt(proc: subprocess.Popen) -> None:
     if os.name == "nt":
         proc.send_signal(signal.CTRL_BREAK_EVENT)  # type: ignore[attr-defined]
-    else:
-        proc.send_signal(signal.SIGINT)
+    else:  # the engine stops on SIGTERM as on Ctrl-C (engine.stop_signals): 'last' saved, 'end' logged
+        proc.send_signal(signal.SIGTERM)
 
 
 def _last_error_line(log_path: Path) -> str:
@@ -173,7 +170,7 @@ def _last_error_line(log_path: Path) -> str:
 
 def run_process(cmd: list[str], log_path: Path, job: Job, on_poll: Callable[[], None] | None = None,
                 what: str = "training") -> int:
-    """Run ``cmd`` until it exits, calling ``on_poll`` every 0.2 s; a cancel sends SIGINT and waits.
+    """Run ``cmd`` until it exits, calling ``on_poll`` every 0.2 s; a cancel sends SIGTERM and waits.
 
     Returns:
         The exit status (0).
@@ -195,7 +192,7 @@ def run_process(cmd: list[str], log_path: Path, job: Job, on_poll: Callable[[], 
                     _interrupt(proc)
                     interrupted_at = time.monotonic()
                 if interrupted_at is not None and time.monotonic() - interrupted_at > STOP_GRACE_S:
-                    log.warning("%s did not stop within %.0f s of SIGINT; killing it", what, STOP_GRACE_S)
+                    log.warning("%s did not stop within %.0f s of SIGTERM; killing it", what, STOP_GRACE_S)
                     proc.kill()
                 time.sleep(POLL_S)
         except BaseException:
@@ -250,13 +247,10 @@ def run_training(spec: TrainingSpec, job: Job, on_event: Callable[[dict[str, Any
 
 
 def available_presets() -> list[str]:
-    """The engine's preset names (``engine/presets/*.json``), the demo's first; read without torch."""
-    from importlib import resources
-
+    """The engine's preset names (:func:`engine.config.run.preset_names`), the demo's first."""
     try:
-        folder = resources.files("engine") / "presets"
-        names = sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".json"))
-    except (FileNotFoundError, NotADirectoryError, ModuleNotFoundError):
+        names = preset_names()
+    except (FileNotFoundError, NotADirectoryError):  # an install without the preset files
         names = []
     preferred = [n for n in ("demo-cpu", "tiny") if n in names]
     return preferred + [n for n in names if n not in preferred] or ["demo-cpu"]

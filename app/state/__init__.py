@@ -12,10 +12,12 @@ from app.state.app_state import (
     TasksState,
     TileSelection,
 )
+from app.state.engine_state import EngineState
 from app.state.observable import Event
+from app.state.recording_state import RecordingSession
 from app.state.training_state import TrainingState
 
 __all__ = [
-    "AppState", "AudioState", "Event", "Message", "ProjectState", "QueryState", "SelectionState",
+    "AppState", "AudioState", "EngineState", "Event", "Message", "ProjectState", "QueryState", "RecordingSession", "SelectionState",
     "SoundQueryResult", "TaskInfo", "TasksState", "TileSelection", "TrainingState",
 ]

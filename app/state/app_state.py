@@ -5,12 +5,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from app.state.engine_state import EngineState
+from app.state.layer_state import LayerState
 from app.state.observable import Event
+from app.state.recording_state import RecordingSession
 from app.state.training_state import TrainingState
+
+if TYPE_CHECKING:
+    from app.services.project import Project
 
 
 @dataclass(frozen=True)
@@ -22,10 +28,15 @@ class Message:
 
 
 class ProjectState:
-    """What is loaded: the model bundle (with its onnxruntime encoders) and the atlas."""
+    """What is loaded: the model bundle (with its onnxruntime encoders) and the atlas.
+
+    ``current`` is the open :class:`~app.services.project.Project` (bundle and atlas built with it), the
+    one copy controllers and widgets read; the fields beside it also hold a bundle opened without an atlas.
+    """
 
     def __init__(self) -> None:
         self.changed = Event("project.changed")
+        self.current: Project | None = None
         self.bundle: Any = None
         self.bundle_path: Path | None = None
         self.encoders: Any = None
@@ -40,11 +51,11 @@ class ProjectState:
         self.atlas, self.atlas_path = atlas, path
         self.changed.emit()
 
-    def set_project(self, bundle: Any, bundle_path: Path | None, encoders: Any, atlas: Any,
-                    atlas_path: Path | None) -> None:
+    def set_project(self, project: Project) -> None:
         """Replace bundle and atlas together (one notification, never a mismatched pair)."""
-        self.bundle, self.bundle_path, self.encoders = bundle, bundle_path, encoders
-        self.atlas, self.atlas_path = atlas, atlas_path
+        self.current = project
+        self.bundle, self.bundle_path, self.encoders = project.bundle, project.bundle_path, project.encoders
+        self.atlas, self.atlas_path = project.atlas, project.atlas_path
         self.changed.emit()
 
     @property
@@ -74,6 +85,7 @@ class SelectionState:
         self.clip: Any = None  # the RecordingMatch whose spectrogram is shown
         self.clip_log_mel: np.ndarray | None = None  # its (n_mels, T) dB log-mel
         self.clip_seconds = 0.0
+        self.hours: tuple[float, float] | None = None  # the Listen tab's local hour-of-day filter
 
     def set_tile(self, tile: TileSelection | None) -> None:
         self.tile = tile
@@ -97,6 +109,7 @@ class SoundQueryResult:
         scores: (N,) one similarity per atlas tile (higher is more alike).
         distances: (N,) embedding distances.
         top: the best tiles, engine ``TileMatch`` objects, best first.
+        levels: the clip's :class:`~app.services.audio_check.AudioLevels` (peak, RMS, clipping ...).
     """
 
     source: str
@@ -105,6 +118,16 @@ class SoundQueryResult:
     scores: np.ndarray
     distances: np.ndarray
     top: list[Any]
+    levels: Any = None
+
+    @property
+    def searched(self) -> bool:
+        """False for a clip no search was made with (a silent one): no scores, no matches."""
+        return self.scores.size > 0
+
+    @property
+    def warnings(self) -> list[str]:
+        return self.levels.warnings() if self.levels is not None else []
 
 
 class QueryState:
@@ -136,8 +159,15 @@ class AudioState:
         self.input_devices: list[Any] = []
         self.input_device: Any = None  # one of input_devices
         self.output_name = ""
-        self.recording = False
-        self.playing: str | None = None  # path of the clip being played
+        self.session: RecordingSession | None = None  # the recording while it runs
+        self.playing: str | None = None  # path of the clip being played ("microphone" for the recording)
+        self.position_changed = Event("audio.position_changed")
+        self.position_s = 0.0  # the playhead, from the frames the output stream consumed
+        self.duration_s = 0.0
+
+    @property
+    def recording(self) -> bool:
+        return self.session is not None
 
     def set_devices(self, input_available: bool, output_available: bool, reason: str,
                     input_devices: list[Any], input_device: Any, output_name: str = "") -> None:
@@ -149,13 +179,21 @@ class AudioState:
         self.input_device = device
         self.changed.emit()
 
-    def set_recording(self, recording: bool) -> None:
-        self.recording = recording
+    def set_session(self, session: RecordingSession | None) -> None:
+        """A recording started (``session``) or ended (None)."""
+        self.session = session
         self.changed.emit()
 
     def set_playing(self, path: str | None) -> None:
         self.playing = path
+        if path is None:
+            self.position_s = 0.0
         self.playing_changed.emit(path)
+
+    def set_position(self, seconds: float, duration: float) -> None:
+        """Where the playhead is in the clip playing."""
+        self.position_s, self.duration_s = float(seconds), float(duration)
+        self.position_changed.emit(self.position_s)
 
 
 @dataclass
@@ -212,6 +250,8 @@ class AppState:
         self.audio = AudioState()
         self.tasks = TasksState()
         self.training = TrainingState()
+        self.engine = EngineState()
+        self.layers = LayerState()
         self.message = Event("app.message")
         self.last_message: Message | None = None
 

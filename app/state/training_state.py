@@ -36,6 +36,9 @@ class TrainingState:
         self.message = ""
         self.run_dir: Path | None = None
         self.bundle_path: Path | None = None
+        # After training: (new model, current model) as app.services.model_catalog.ModelInfo, offered to
+        # the user; nothing switches until they accept.
+        self.offer: tuple[Any, Any] | None = None
         self.epoch = 0
         self.epochs = 0
         self.step = 0
@@ -48,7 +51,7 @@ class TrainingState:
         return self.phase in ("starting", "training", "exporting", "reembedding")
 
     def reset(self, run_dir: Path | None) -> None:
-        self.run_dir, self.bundle_path = run_dir, None
+        self.run_dir, self.bundle_path, self.offer = run_dir, None, None
         self.epoch = self.epochs = self.step = self.total_steps = 0
         self.eta_s, self.message = None, ""
         self.curves = Curves()
@@ -59,6 +62,11 @@ class TrainingState:
             raise ValueError(f"unknown training phase {phase!r}")
         self.phase, self.message = phase, message
         self.changed.emit()
+
+    def set_offer(self, offer: tuple[Any, Any] | None, phase: str, message: str = "") -> None:
+        """Offer a trained model beside the current one (None: the offer was answered)."""
+        self.offer = offer
+        self.set_phase(phase, message)
 
     def apply_event(self, event: dict[str, Any]) -> None:
         """Fold one metrics.jsonl record into the state (unknown events and keys are ignored)."""

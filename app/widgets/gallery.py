@@ -10,6 +10,8 @@ from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import QListView, QListWidget, QListWidgetItem, QWidget
 
+from app.services.coords import format_place
+
 THUMB_PX = 112
 
 
@@ -31,12 +33,13 @@ class MatchesGallery(QListWidget):
         super().__init__(parent)
         self.setViewMode(QListView.ViewMode.IconMode)
         self.setIconSize(QSize(THUMB_PX, THUMB_PX))
-        self.setGridSize(QSize(THUMB_PX + 26, THUMB_PX + 46))
+        self.setGridSize(QSize(THUMB_PX + 26, THUMB_PX + 64))  # rank and score, then latitude and longitude
         self.setResizeMode(QListView.ResizeMode.Adjust)
         self.setMovement(QListView.Movement.Static)
         self.setWordWrap(True)
         self.setUniformItemSizes(True)
         self.indices: list[int] = []
+        self.coord_order = "latlon"  # View > Coordinates
         self.itemClicked.connect(self._clicked)
 
     def set_matches(self, top: list[Any], thumbnail: Callable[[int], np.ndarray | None]) -> None:
@@ -49,8 +52,8 @@ class MatchesGallery(QListWidget):
             except Exception:  # a damaged thumbnail leaves a blank icon, not a broken gallery
                 image = None
             icon = QIcon(pixmap_from_rgb(image)) if image is not None else QIcon()
-            item = QListWidgetItem(icon, f"#{rank}  {m.score:.3f}\n{m.lat:.4f}, {m.lon:.4f}")
-            item.setToolTip(f"tile {m.id}\nlon {m.lon:.5f}, lat {m.lat:.5f}\nsimilarity {m.score:.4f}")
+            item = QListWidgetItem(icon, f"#{rank}  {m.score:.3f}\n" + format_place(m.lat, m.lon, self.coord_order, 3).replace(", ", "\n"))
+            item.setToolTip(f"tile {m.id}\n{format_place(m.lat, m.lon, self.coord_order, 5)}\nsimilarity {m.score:.4f}")
             item.setData(Qt.ItemDataRole.UserRole, int(m.index))
             item.setTextAlignment(Qt.AlignmentFlag.AlignHCenter)
             self.addItem(item)

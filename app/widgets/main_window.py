@@ -14,7 +14,6 @@ from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
     QMainWindow,
-    QMessageBox,
     QProgressDialog,
     QSplitter,
     QTabWidget,
@@ -27,18 +26,25 @@ from app.services.map_layout import layout_tiles
 from app.services.project import resources_dir
 from app.services.training import available_presets
 from app.state import AppState, Message
+from app.state.layer_state import IMAGERY, SIMILARITY, MapLayer
+from app.widgets.export_menu import ExportMenu
+from app.widgets.help_dialogs import show_about
+from app.widgets.layers_control import NO_VALUE_RGBA, LayerControl, NoValueKey
 from app.widgets.map_view import MapView
 from app.widgets.message_banner import MessageBanner
 from app.widgets.record_panel import RecordPanel
 from app.widgets.recordings_panel import RecordingsPanel
 from app.widgets.status_bar import StatusBar
+from app.widgets.tile_indices import TileIndicesPanel
 from app.widgets.training_panel import TrainingPanel
+from app.widgets.window_extras import WindowExtras
 
 log = logging.getLogger(__name__)
 
 AUDIO_FILTER = "Audio (*.wav *.flac *.ogg *.mp3 *.aif *.aiff);;All files (*)"
 GEOTIFF_FILTER = "GeoTIFF (*.tif *.tiff);;All files (*)"
 DEFAULT_SIZE = (1440, 900)
+MONITOR_INTERVAL_MS = 40
 
 
 class MainWindow(QMainWindow):
@@ -66,7 +72,13 @@ class MainWindow(QMainWindow):
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(6, 6, 0, 6)
         left_layout.addWidget(self.banner)
+        self.layers_control = LayerControl()
+        left_layout.addWidget(self.layers_control)
         left_layout.addWidget(self.map, 1)
+        self.no_value_key = NoValueKey(self.map.canvas)
+        self.no_value_key.move(6, 6)
+        self.tile_panel = TileIndicesPanel()
+        self.listen.layout().insertWidget(1, self.tile_panel)
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
         splitter.addWidget(self.tabs)
@@ -79,10 +91,14 @@ class MainWindow(QMainWindow):
         self._progress_dialog: QProgressDialog | None = None
         self._dialog_task: int | None = None
         self._play_timer = QTimer(self)
-        self._play_timer.setInterval(100)
+        self._play_timer.setInterval(MONITOR_INTERVAL_MS)  # the playhead moves 25 times a second
         self._play_timer.timeout.connect(controller.audio.poll_playback)
+        self._monitor_timer = QTimer(self)  # the live monitor of a recording: 25 ticks a second
+        self._monitor_timer.setInterval(MONITOR_INTERVAL_MS)
+        self._monitor_timer.timeout.connect(controller.audio.poll_recording)
         self._build_menus()
         self._connect()
+        self.extras = WindowExtras(self)  # models, new atlas, player, keyboard, help
         s = controller.settings
         self.search.max_seconds.setValue(s.record_max_seconds)
         self.train.set_values(s.train_data, s.train_preset, s.train_epochs)
@@ -91,6 +107,7 @@ class MainWindow(QMainWindow):
         self._render_project()
         self._render_audio()
         self.train.render(state.training)
+        self.train.render_engine(state.engine)
 
     # ------------------------------------------------------------------------------------ menus
 
@@ -103,6 +120,9 @@ class MainWindow(QMainWindow):
         self.open_geotiff_action = self._action(file_menu, "Open GeoTIFF…", self._open_geotiff_dialog, "Ctrl+G")
         self.open_audio_action = self._action(file_menu, "Open audio file…", self._open_audio_dialog, "Ctrl+Shift+O")
         self.open_bundle_action = self._action(file_menu, "Open model bundle…", self._open_bundle_dialog)
+        self.new_project_action = self._action(file_menu, "New project from recordings…", self.open_new_project)
+        file_menu.addSeparator()
+        self.export_menu = ExportMenu(self, file_menu)
         file_menu.addSeparator()
         self._action(file_menu, "Quit", self.close, QKeySequence.StandardKey.Quit)
         view_menu = self.menuBar().addMenu("&View")
@@ -127,35 +147,48 @@ class MainWindow(QMainWindow):
             self.recent_menu.addAction("(none)").setEnabled(False)
 
     def _open_atlas_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open atlas folder")
+        folder = QFileDialog.getExistingDirectory(self, "Open atlas folder", self.extras.folder("atlas"))
         if folder:
+            self.extras.remember("atlas", Path(folder).parent)
             self.controller.project.open_atlas(folder)
 
     def _open_geotiff_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Add GeoTIFF imagery to the atlas", "", GEOTIFF_FILTER)
+        path, _ = QFileDialog.getOpenFileName(self, "Open GeoTIFF imagery", self.extras.folder("geotiff"),
+                                              GEOTIFF_FILTER)
         if path:
-            self.controller.project.add_geotiff(path)
+            self.extras.open_geotiff(path)  # asks: add to the open atlas, or a new atlas
 
     def _open_audio_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Search the map with an audio file", "", AUDIO_FILTER)
+        path, _ = QFileDialog.getOpenFileName(self, "Search the map with an audio file", self.extras.folder("audio"),
+                                              AUDIO_FILTER)
         if path:
+            self.extras.remember("audio", path)
             self.open_audio_file(path)
 
     def _open_bundle_dialog(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open model bundle folder")
+        folder = QFileDialog.getExistingDirectory(self, "Open model bundle folder", self.extras.folder("bundle"))
         if folder:
-            self.controller.project.open_bundle(folder)
+            self.extras.remember("bundle", Path(folder).parent)
+            self.controller.models.use(folder)  # joins the model list
 
     def open_audio_file(self, path: str | Path) -> None:
         """Search the map with an audio file (what File > Open audio file… does after the dialog)."""
         self.tabs.setCurrentWidget(self.search)
         self.controller.project.query_file(path)
 
+    def open_new_project(self) -> Any:
+        """File > New project from recordings… (the dialog is kept, so a running pipeline can be seen again)."""
+        from app.widgets.new_project_dialog import NewProjectDialog
+
+        if getattr(self, "new_project_dialog", None) is None:
+            self.new_project_dialog = NewProjectDialog(self.controller.new_project, self)
+            self.new_project_dialog.install_requested.connect(lambda: self.tabs.setCurrentWidget(self.train))
+        self.new_project_dialog.show()
+        self.new_project_dialog.raise_()
+        return self.new_project_dialog
+
     def _about(self) -> None:
-        QMessageBox.about(self, "About Soundscape Mapper",
-                          "<b>Soundscape Mapper</b><br>What does this place sound like? Where could this sound "
-                          "have been recorded?<br><br>One embedding space for aerial imagery and field "
-                          "recordings (audiovisual self-supervised learning as in SoundingEarth).")
+        show_about(self)  # with the installed version
 
     # ---------------------------------------------------------------------------------- wiring
 
@@ -171,11 +204,18 @@ class MainWindow(QMainWindow):
         s.audio.playing_changed.connect(self._render_playing)
         s.tasks.changed.connect(self._render_tasks)
         s.training.changed.connect(lambda: self.train.render(s.training))
+        s.engine.changed.connect(lambda: self.train.render_engine(s.engine))
         s.message.connect(self._show_message)
+        s.layers.changed.connect(self._render_layer)
+        s.layers.choices_changed.connect(lambda: self.layers_control.render_choices(s.layers.choices, s.layers.note))
+        s.layers.tile_changed.connect(self.tile_panel.render)
+        self.layers_control.chosen.connect(c.layers.choose)
+        self.layers_control.render_choices(s.layers.choices, s.layers.note)
 
         self.map.clicked.connect(self._map_clicked)
         self.listen.play_requested.connect(self._toggle_play)
         self.listen.clip_requested.connect(c.project.show_clip)
+        self.listen.hours_changed.connect(c.project.set_hour_filter)
         self.search.record_clicked.connect(self.start_recording)
         self.search.stop_clicked.connect(self.stop_recording)
         self.search.open_file_clicked.connect(self._open_audio_dialog)
@@ -184,6 +224,9 @@ class MainWindow(QMainWindow):
         self.search.max_seconds.valueChanged.connect(self._max_seconds_changed)
         self.train.start_clicked.connect(lambda d, p, e: c.training.start(d, p, e))
         self.train.cancel_clicked.connect(c.training.cancel)
+        self.train.engine_box.size_clicked.connect(c.engine.check_size)
+        self.train.engine_box.install_clicked.connect(c.engine.install)
+        self.train.engine_box.cancel_clicked.connect(c.engine.cancel)
         self.status.cancel_clicked.connect(c.runner.cancel)
 
     def _map_clicked(self, lon: float, lat: float) -> None:
@@ -199,16 +242,12 @@ class MainWindow(QMainWindow):
 
     def start_recording(self) -> None:
         """What the Record button does (also used by ``--record-seconds``)."""
-        recorder = self.controller.audio.start_recording(self.search.max_seconds.value())
-        if recorder is not None:
-            project = self.controller.project.current
-            cfg = project.bundle.front_end if project is not None else _default_front_end()
-            self.search.start_monitor(recorder, cfg)
+        session = self.controller.audio.start_recording(self.search.max_seconds.value())
+        if session is not None:
             self.tabs.setCurrentWidget(self.search)
 
     def stop_recording(self) -> None:
-        """What the Stop button (or reaching the maximum length) does."""
-        self.search.stop_monitor()
+        """What the Stop button does."""
         self.controller.audio.stop_recording(query=True)
 
     def _max_seconds_changed(self, value: float) -> None:
@@ -218,8 +257,8 @@ class MainWindow(QMainWindow):
 
     def _render_project(self) -> None:
         p = self.state.project
-        if p.bundle is not None:
-            self.status.set_model(f"model: {p.bundle.path.name}", p.bundle.describe())
+        self.status.set_model(f"model: {p.bundle.path.name}" if p.bundle is not None else "model: none",
+                              p.bundle.describe() if p.bundle is not None else "")
         if p.atlas is None:
             self.status.set_atlas("atlas: none")
             self.map.clear()
@@ -249,13 +288,26 @@ class MainWindow(QMainWindow):
         self.map.set_selected(None if tile is None else tile.index)
 
     def _render_query(self, result: Any) -> None:
-        project = self.controller.project.current
-        self.map.set_heat(None if result is None else result.scores)
-        self.search.show_result(result, project.atlas.thumbnail if project else (lambda i: None),
-                                project.bundle.front_end if project else None)
+        p = self.state.project
+        self.search.show_result(result, p.atlas.thumbnail if p.atlas is not None else (lambda i: None),
+                                p.bundle.front_end if p.bundle is not None else None)
+
+    def _render_layer(self, layer: MapLayer) -> None:
+        """The chosen layer over the imagery: its colours, colour bar with units, and "no value" tiles."""
+        index_layer = layer.key not in (IMAGERY, SIMILARITY)
+        self.map.set_heat(layer.values, layer.levels if layer.values is not None else None, layer.legend_title,
+                          NO_VALUE_RGBA if index_layer else None)
+        self.layers_control.render_current(layer)
+        self.no_value_key.render_layer(layer)
 
     def _render_audio(self) -> None:
         a = self.state.audio
+        if a.session is not None and self.search.session is not a.session:
+            self.search.show_recording(a.session)
+            self._monitor_timer.start()
+        elif a.session is None and self.search.session is not None:
+            self._monitor_timer.stop()
+            self.search.end_recording()
         self.search.set_devices(a.input_devices, a.input_device, a.input_available, a.reason)
         self.listen.set_play_enabled(a.output_available, a.reason)
         if a.input_available and a.input_device is not None:
@@ -311,7 +363,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name
         self._play_timer.stop()
-        self.search.stop_timers()
+        self._monitor_timer.stop()
         self.map.stop_timers()
         self.controller.settings.window_geometry = bytes(self.saveGeometry().toBase64()).decode()
         self.controller.shutdown()
@@ -321,8 +373,3 @@ class MainWindow(QMainWindow):
             self._progress_dialog = None
         super().closeEvent(event)
 
-
-def _default_front_end() -> Any:
-    from engine.audio import FrontEndConfig
-
-    return FrontEndConfig()

@@ -22,8 +22,8 @@ from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPolygonF, QTransform
 from PySide6.QtWidgets import QLabel, QToolTip, QVBoxLayout, QWidget
 
+from app.services.coords import format_place
 from app.services.geo import (
-    format_lonlat,
     ground_metres_per_mercator_metre,
     lonlat_to_mercator,
     mercator_to_lonlat,
@@ -82,6 +82,8 @@ class MapView(QWidget):
         self._lut = self.colour_map.getLookupTable(nPts=256, alpha=False)
         self.colour_bar = pg.ColorBarItem(values=(0, 1), colorMap=self.colour_map, interactive=False,
                                           label="similarity", width=14)
+        self.colour_bar.getAxis("left").setLabel(None)
+        self.colour_bar.axis.setWidth(62)  # room for the legend title (a layer's name and unit)
         self.colour_bar.hide()
         self.canvas.addItem(self.colour_bar, row=0, col=1)
 
@@ -109,8 +111,11 @@ class MapView(QWidget):
         self._thumb_cache: OrderedDict[int, np.ndarray] = OrderedDict()
         self.heat_values: np.ndarray | None = None
         self.heat_levels: tuple[float, float] = (0.0, 1.0)
+        self.colour_label = "similarity"
         self.selected: int | None = None
         self.last_hover_text = ""
+        self._timers_stopped = False
+        self.coord_order = "latlon"  # View > Coordinates
 
         # Small, see-through markers: a SoundingEarth-sized atlas has tens of thousands of recordings.
         self.markers = pg.ScatterPlotItem(size=6, pxMode=True, pen=pg.mkPen(20, 20, 20, 170, width=1.0),
@@ -177,11 +182,13 @@ class MapView(QWidget):
         west, south, east, north = self.tile_layout.bounds
         self.view.setRange(QRectF(west, south, east - west, north - south), padding=0.02)
 
-    def set_heat(self, values: np.ndarray | None, levels: tuple[float, float] | None = None) -> None:
-        """Colour every tile by ``values`` (one per tile) with a colour bar; None removes the heat map."""
+    def set_heat(self, values: np.ndarray | None, levels: tuple[float, float] | None = None,
+                 label: str = "similarity", no_value_rgba: tuple[int, int, int, int] | None = None) -> None:
+        """Colour every tile by ``values`` (one per tile) with a colour bar titled ``label``; None removes
+        the heat map. NaN tiles are transparent, or drawn in ``no_value_rgba`` (never as a value)."""
         for item in self._heat_items:
             self.plot.removeItem(item)
-        self._heat_items = []
+        self._heat_items, self._heat_pyramids, self._heat_levels_shown = [], [], []
         self.heat_values = None if values is None else np.asarray(values, dtype=np.float64)
         if self.heat_values is None or self.tile_layout is None:
             self.colour_bar.hide()
@@ -192,8 +199,8 @@ class MapView(QWidget):
             if levels[1] <= levels[0]:
                 levels = (levels[0], levels[0] + 1e-6)
         self.heat_levels = levels
-        self._heat_pyramids = [HeatPyramid(rgba, affine)
-                               for rgba, affine in self.tile_layout.rasterise(self.heat_values, self._lut, levels)]
+        self._heat_pyramids = [HeatPyramid(rgba, affine) for rgba, affine in
+                               self.tile_layout.rasterise(self.heat_values, self._lut, levels, nan_rgba=no_value_rgba)]
         self._heat_levels_shown = [-1] * len(self._heat_pyramids)
         for _ in self._heat_pyramids:
             item = _image_item(3)
@@ -202,6 +209,8 @@ class MapView(QWidget):
             self._heat_items.append(item)
         self._show_heat_levels()
         self.colour_bar.setLevels(levels)
+        self.colour_bar.axis.setLabel(label)  # beside the tick values, outside the bar
+        self.colour_label = label
         self.colour_bar.show()
 
     def _show_heat_levels(self) -> None:
@@ -294,7 +303,7 @@ class MapView(QWidget):
         lon, lat = self.scene_to_lonlat(pos)
         self.hovered.emit(lon, lat)
         tip = self._hover_text(lon, lat) if self._hover_text is not None else None
-        self.readout.setText(f"{format_lonlat(lon, lat)}" + (f"   ·   {tip.splitlines()[0]}" if tip else ""))
+        self.readout.setText(f"{format_place(lat, lon, self.coord_order, 5)}" + (f"   ·   {tip.splitlines()[0]}" if tip else ""))
         self.last_hover_text = tip or ""
         if tip:
             QToolTip.showText(self.canvas.mapToGlobal(self.canvas.mapFromScene(pos)) + QPoint(14, 14), tip,
@@ -312,10 +321,12 @@ class MapView(QWidget):
         self.scale_bar.move(6, self.canvas.height() - self.scale_bar.height() - 4)
         if self._heat_pyramids:
             self._show_heat_levels()
-        self._detail_timer.start()
+        if not self._timers_stopped:  # a range change while the window closes must not restart it
+            self._detail_timer.start()
 
     def stop_timers(self) -> None:
-        """Stop the redraw and hover timers (the window is closing)."""
+        """Stop the redraw and hover timers (the window is closing); they stay stopped."""
+        self._timers_stopped = True
         self._detail_timer.stop()
         self._hover_proxy.timer.stop()
 

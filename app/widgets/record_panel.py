@@ -1,16 +1,15 @@
 """Record a sound (or open a file) to find the landscapes that sound like it.
 
-While recording, a QTimer on the GUI thread reads what the audio callback put into the ring buffer:
-the level meter and the live scrolling spectrogram (``engine.audio.StreamingLogMel``) are fed from it.
-The callback itself never touches Qt.
+While recording, the panel draws the :class:`~app.state.RecordingSession`: its level (the meter), its
+length and the log-mel frames the live monitor (``app.services.live_monitor``, driven by the window's
+timer through the audio controller) computed from the ring buffer. The panel computes nothing.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import soxr
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -23,15 +22,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.services.audio_io import level_dbfs
-from app.state import SoundQueryResult
+from app.state import RecordingSession, SoundQueryResult
 from app.widgets.gallery import MatchesGallery
 from app.widgets.level_meter import LevelMeter
 from app.widgets.spectrogram_view import SpectrogramView
-from engine.audio import StreamingLogMel
-
-MONITOR_INTERVAL_MS = 40  # 25 redraws a second
-LEVEL_WINDOW_S = 0.05
 
 
 class RecordPanel(QWidget):
@@ -68,6 +62,12 @@ class RecordPanel(QWidget):
         self.gallery.tile_clicked.connect(self.tile_clicked)
         self.gallery_title = QLabel("Best-matching places")
         self.gallery_title.setObjectName("sectionTitle")
+        self.gallery_title.setWordWrap(True)
+        self.warning_label = QLabel("")  # clipping, near-silence, DC offset of the last clip
+        self.warning_label.setObjectName("audioWarning")
+        self.warning_label.setStyleSheet("color: #b71c1c;")
+        self.warning_label.setWordWrap(True)
+        self.warning_label.hide()
 
         controls = QGridLayout()
         controls.addWidget(QLabel("Input"), 0, 0)
@@ -79,6 +79,7 @@ class RecordPanel(QWidget):
         meter_row.addWidget(self.meter, 1)
         meter_row.addWidget(self.elapsed)
         controls.addLayout(meter_row, 2, 0, 1, 3)
+        controls.addWidget(self.warning_label, 3, 0, 1, 3)
         controls.setColumnStretch(1, 1)
         gallery_box = QWidget()
         gl = QVBoxLayout(gallery_box)
@@ -94,13 +95,7 @@ class RecordPanel(QWidget):
         layout.addLayout(controls)
         layout.addWidget(splitter, 1)
 
-        self.recorder: Any = None
-        self._pos = 0
-        self._stream: StreamingLogMel | None = None
-        self._resampler: Any = None
-        self._timer = QTimer(self)
-        self._timer.setInterval(MONITOR_INTERVAL_MS)
-        self._timer.timeout.connect(self._poll)
+        self.session: RecordingSession | None = None
         self._recording = False
         self._updating_devices = False
 
@@ -137,46 +132,41 @@ class RecordPanel(QWidget):
         else:
             self.record_clicked.emit()
 
-    def start_monitor(self, recorder: Any, cfg: Any) -> None:
-        """Follow ``recorder``'s ring buffer on a timer (level, live spectrogram, auto-stop)."""
-        self.recorder, self._pos = recorder, 0
-        self._stream = StreamingLogMel(cfg)
-        self._resampler = None if recorder.rate == cfg.sample_rate else soxr.ResampleStream(
-            recorder.rate, cfg.sample_rate, 1, dtype="float32", quality="LQ")
-        self.live.configure(cfg)
-        self.live.caption.setText(f"Recording from {recorder.device.name}")
+    def show_recording(self, session: RecordingSession) -> None:
+        """Draw ``session`` until :meth:`end_recording`: its frames scroll in, its level moves the meter."""
+        self.session = session
+        self.live.configure(session.front_end)
+        self.live.caption.setText(f"Recording from {session.device_name}")
         self._recording = True
         self.record_button.setText("■ Stop")
         self.open_button.setEnabled(False)
+        self.warning_label.hide()
         self.meter.reset()
-        self._timer.start()
+        session.frames_added.connect(self.live.append_frames)
+        session.changed.connect(self._render_session)
 
-    def stop_monitor(self) -> None:
-        self._timer.stop()
-        self._poll(final=True)
-        self.recorder, self._stream, self._resampler = None, None, None
+    def _render_session(self) -> None:
+        session = self.session
+        if session is None:
+            return
+        if session.level is not None:
+            self.meter.set_level(session.level.rms_dbfs, clipping=session.level.clipped)
+        self.elapsed.setText(f"{session.seconds:4.1f} s")
+
+    def end_recording(self) -> None:
+        """The recording stopped (Stop, the maximum length, or a failure)."""
+        if self.session is not None:
+            self.session.frames_added.disconnect(self.live.append_frames)
+            self.session.changed.disconnect(self._render_session)
+        self.session = None
         self._recording = False
         self.record_button.setText("● Record")
         self.open_button.setEnabled(True)
         self.live.caption.setText("Live input")
 
-    def _poll(self, final: bool = False) -> None:
-        recorder = self.recorder
-        if recorder is None or self._stream is None:
-            return
-        samples, self._pos = recorder.ring.read_since(self._pos)
-        self.meter.set_level(level_dbfs(recorder.ring.latest(int(LEVEL_WINDOW_S * recorder.rate))))
-        self.elapsed.setText(f"{recorder.seconds:4.1f} s")
-        if samples.size:
-            y = samples if self._resampler is None else self._resampler.resample_chunk(samples)
-            if y.size:
-                self.live.append_frames(self._stream.push(y))
-        if recorder.full and not final:
-            self.stop_clicked.emit()
-
     @property
     def monitoring(self) -> bool:
-        return self._timer.isActive()
+        return self.session is not None
 
     # ----------------------------------------------------------------------------------- result
 
@@ -190,10 +180,15 @@ class RecordPanel(QWidget):
         name = "Microphone recording" if result.source == "microphone" else result.source.rsplit("/", 1)[-1]
         self.query_view.set_log_mel(result.log_mel_db, result.seconds, f"{name} ({result.seconds:.1f} s)")
         self.gallery.set_matches(result.top, thumbnail)
-        self.gallery_title.setText(f"Best-matching places ({len(result.top)} of {len(result.scores):,} tiles)")
+        if result.levels is not None:
+            self.meter.show_levels(result.levels)
+        if not result.searched:
+            self.gallery_title.setText(result.warnings[0][0].upper() + result.warnings[0][1:]
+                                       if result.warnings else "No search was made")
+        else:
+            self.gallery_title.setText(f"Best-matching places ({len(result.top)} of {len(result.scores):,} tiles)")
+        self.warning_label.setText("; ".join(w for w in result.warnings if "no search" not in w))
+        self.warning_label.setVisible(bool(self.warning_label.text()))
 
     def level_now(self) -> float:
         return float(self.meter.level_db)
-
-    def stop_timers(self) -> None:
-        self._timer.stop()

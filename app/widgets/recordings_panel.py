@@ -1,5 +1,6 @@
 """A tile's predicted soundscape: its best-matching recordings (similarity) and its nearest ones (km),
-each row with a play/stop button, and the selected clip's spectrogram."""
+each row with a play/stop button and the recording's site and local time, an hour-of-day filter, and the
+selected clip's spectrogram."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ from typing import Any
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
+    QHBoxLayout,
     QHeaderView,
     QLabel,
+    QSpinBox,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
@@ -18,11 +22,21 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.services.geo import format_lonlat
+from app.services.coords import format_place
 from app.state import TileSelection
 from app.widgets.spectrogram_view import SpectrogramView
 
 PLAY, STOP = "▶", "■"
+
+
+def when_text(match: Any) -> str:
+    """A recording's site and local start, e.g. ``site-03 · 2024-06-15 07:16``; "" when it has no time."""
+    local = getattr(match, "start_local", None)
+    site = getattr(match, "site", None) or ""
+    if not local:
+        return site
+    stamp = str(local)[:16].replace("T", " ")
+    return f"{site} · {stamp}" if site else stamp
 
 
 class RecordingTable(QTableWidget):
@@ -32,13 +46,14 @@ class RecordingTable(QTableWidget):
     row_chosen = Signal(object)
 
     def __init__(self, value_header: str, parent: QWidget | None = None) -> None:
-        super().__init__(0, 3, parent)
+        super().__init__(0, 4, parent)
         self.value_header = value_header
-        self.setHorizontalHeaderLabels(["", "recording", value_header])
+        self.setHorizontalHeaderLabels(["", "recording", value_header, "site · local time"])
         header = self.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.ResizeToContents)
         self.verticalHeader().hide()
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -67,6 +82,9 @@ class RecordingTable(QTableWidget):
             value = QTableWidgetItem(value_of(m))
             value.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             self.setItem(row, 2, value)
+            when = QTableWidgetItem(when_text(m))
+            when.setToolTip(f"recorded {m.start_local} (local time)" if getattr(m, "start_local", None) else "")
+            self.setItem(row, 3, when)
         self.set_play_enabled(self._play_enabled, self._play_reason)
 
     def set_playing(self, path: str | None) -> None:
@@ -90,6 +108,7 @@ class RecordingsPanel(QWidget):
 
     play_requested = Signal(object)  # RecordingMatch; the caller toggles play/stop
     clip_requested = Signal(object)
+    hours_changed = Signal(object)  # (from, to) local hours, or None for all hours
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -116,9 +135,37 @@ class RecordingsPanel(QWidget):
         splitter.addWidget(nearest_box)
         splitter.addWidget(self.spectrogram)
         splitter.setSizes([260, 180, 240])
+        self.hour_filter = QCheckBox("Only recordings from local hours")
+        self.hour_filter.setToolTip("Limit both lists to recordings that started in this local hour-of-day range "
+                                    "(e.g. 4 to 8 for the dawn chorus; 21 to 4 wraps midnight). Recordings "
+                                    "without a time (not from a campaign) are left out while it is on.")
+        self.hour_from, self.hour_to = QSpinBox(), QSpinBox()
+        for box, value in ((self.hour_from, 4), (self.hour_to, 8)):
+            box.setRange(0, 24)
+            box.setValue(value)
+            box.setSuffix(":00")
+            box.valueChanged.connect(self._emit_hours)
+        self.hour_filter.toggled.connect(self._emit_hours)
+        filter_row = QHBoxLayout()
+        filter_row.addWidget(self.hour_filter)
+        filter_row.addWidget(self.hour_from)
+        filter_row.addWidget(QLabel("to"))
+        filter_row.addWidget(self.hour_to)
+        filter_row.addStretch(1)
         layout = QVBoxLayout(self)
         layout.addWidget(self.header)
+        layout.addLayout(filter_row)
         layout.addWidget(splitter, 1)
+
+    def hours(self) -> tuple[float, float] | None:
+        """The chosen local hour range, or None (filter off, or an empty range)."""
+        start, end = self.hour_from.value(), self.hour_to.value()
+        if not self.hour_filter.isChecked() or start == end:
+            return None
+        return float(start), float(end)
+
+    def _emit_hours(self, *_: Any) -> None:
+        self.hours_changed.emit(self.hours())
 
     def show_selection(self, tile: TileSelection | None) -> None:
         if tile is None:
@@ -127,7 +174,8 @@ class RecordingsPanel(QWidget):
             self.nearest.set_matches([], str)
             self.spectrogram.clear("Spectrogram")
             return
-        self.header.setText(f"<b>Tile {tile.tile_id}</b> &nbsp; {format_lonlat(tile.lon, tile.lat)}")
+        place = format_place(tile.lat, tile.lon, getattr(self, "coord_order", "latlon"), 5)
+        self.header.setText(f"<b>Tile {tile.tile_id}</b> &nbsp; {place}")
         self.best.set_matches(tile.best, lambda m: f"{m.score:.3f}")
         self.nearest.set_matches(tile.nearest, lambda m: f"{m.km:.2f} km" if m.km < 100 else f"{m.km:.0f} km")
         self.spectrogram.clear("Spectrogram")

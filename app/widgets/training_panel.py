@@ -19,7 +19,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.state import TrainingState
+from app.state import EngineState, TrainingState
+from app.widgets.engine_box import EngineBox
 
 BLUE, ORANGE, GREEN, PURPLE = (QColor(31, 119, 180), QColor(255, 127, 14), QColor(44, 160, 44),
                                QColor(148, 103, 189))
@@ -94,13 +95,16 @@ class TrainingPanel(QWidget):
                                              symbolBrush=GREEN, name="val R@10 image→audio")
         self.val_a2i = self.recall_plot.plot([], [], pen=pg.mkPen(PURPLE, width=2), symbol="o", symbolSize=6,
                                              symbolBrush=PURPLE, name="val R@10 audio→image")
+        self.engine_box = EngineBox()  # shown only while the engine (PyTorch) is missing
         layout = QVBoxLayout(self)
+        layout.addWidget(self.engine_box)
         layout.addLayout(form)
         layout.addLayout(buttons)
         layout.addWidget(self.phase_label)
         layout.addWidget(self.loss_plot, 1)
         layout.addWidget(self.recall_plot, 1)
         self._running = False
+        self._engine_ready = True
 
     def set_values(self, data: str | None, preset: str | None, epochs: int) -> None:
         if data:
@@ -125,6 +129,7 @@ class TrainingPanel(QWidget):
         """Draw the state's phase, ETA and curves."""
         self._running = state.running
         self.start_button.setText("Cancel" if state.running else "Start training")
+        self.start_button.setEnabled(state.running or self._engine_ready)
         for w in (self.data_edit, self.preset_combo, self.epochs_spin):
             w.setEnabled(not state.running)
         text = {
@@ -151,3 +156,9 @@ class TrainingPanel(QWidget):
         top = max([0.0, *c.r1_image_to_audio, *c.r1_audio_to_image, *c.val_r10_image_to_audio,
                    *c.val_r10_audio_to_image])
         self.recall_plot.setYRange(0.0, min(1.0, max(0.1, 1.6 * top)), padding=0)
+
+    def render_engine(self, state: EngineState) -> None:
+        """Show the engine box while the engine is missing; Start waits for the engine."""
+        self._engine_ready = state.phase == "available"
+        self.engine_box.render(state)
+        self.start_button.setEnabled(self._running or self._engine_ready)

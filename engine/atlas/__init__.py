@@ -1,5 +1,6 @@
 """The atlas: tile and recording embeddings with their places, built with one model bundle
-(torch-free). See :mod:`engine.atlas.format` for the files and ``docs/ARCHITECTURE.md`` for the API.
+(torch-free). The files and :class:`~engine.atlas.format.Atlas` are :mod:`engine.atlas.format`, the questions
+it answers :mod:`engine.atlas.query`, building :mod:`engine.atlas.build` and :mod:`engine.atlas.reembed`.
 
 Opening and querying import only numpy; the building functions (rasterio/GDAL, onnxruntime) are
 imported on first use, so a viewer of a large atlas does not pay for them.

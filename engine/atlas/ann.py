@@ -149,7 +149,7 @@ def _update_ann(atlas: Atlas) -> None:
 def update_search_index(atlas_path: str | Path, threshold: int | None = None) -> bool:
     """Build or extend the ANN index and compact heat-map codes of an atlas with at least ``threshold``
     tiles (removing those of older generations). Returns whether the atlas has them now."""
-    from engine.atlas.writer import _Lock
+    from engine.folder_lock import FolderLock
 
     threshold = ANN_THRESHOLD if threshold is None else threshold
     from engine.atlas.format import MANIFEST, read_manifest
@@ -160,7 +160,7 @@ def update_search_index(atlas_path: str | Path, threshold: int | None = None) ->
         return False  # the usual small atlas: nothing to open, build or remove
     atlas = open_atlas(atlas_path)
     root = atlas.path
-    lock = _Lock(root)
+    lock = FolderLock(root, busy="is being written by another build", fix="wait for it to finish or cancel it")
     try:
         for path in _stale(root, atlas.generation):
             path.unlink(missing_ok=True)
@@ -173,8 +173,9 @@ def update_search_index(atlas_path: str | Path, threshold: int | None = None) ->
             if isinstance(err, OSError) and err.errno not in (errno.ENOSPC, errno.EDQUOT) or \
                     isinstance(err, RuntimeError) and "space" not in str(err).lower():
                 raise
-            raise AtlasError(root, "the disk filled up while writing the search index", "free some space and "
-                             "run the same command again (the atlas itself is complete)") from None
+            from engine.files import disk_full_error
+
+            raise disk_full_error(ann_path(root, atlas.generation), None) from None
         return True
     finally:
         lock.release()
@@ -197,21 +198,24 @@ class SearchIndex:
 
     def top_k(self, query: np.ndarray, k: int) -> np.ndarray:
         """Candidate rows for the k nearest tiles (to be re-ranked exactly): the index's best
-        :data:`CANDIDATES`, plus the exact top k of the rows added after the index was last updated."""
-        from engine.atlas.query import embedding_distances, top_k
-
+        :data:`CANDIDATES`, plus the best of the rows added after the index was last updated."""
         q = np.ascontiguousarray(np.asarray(query, np.float32).reshape(1, -1))
         tiles = self.atlas.tiles
+        want = max(CANDIDATES, 4 * k)
         parts = []
         if self.ann is not None:
             self.ann.nprobe = NPROBE
-            _, ids = self.ann.search(q, max(CANDIDATES, 4 * k))
+            _, ids = self.ann.search(q, want)
             parts.append(ids[0][ids[0] >= 0])
         start = self.indexed
-        if start < len(tiles):
-            tail = embedding_distances(tiles.embeddings[start:], q[0], self.atlas.distance,
-                                       sqnorms=tiles.sqnorms[start:])
-            parts.append(start + top_k(tail, max(CANDIDATES, 4 * k)))
+        if start < len(tiles):  # a ranking of the tail (the exact re-ranking follows): no engine.atlas.query here
+            dots = np.asarray(tiles.embeddings[start:], np.float32) @ q[0]
+            sq = np.asarray(tiles.sqnorms[start:], np.float32)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                rank = -dots / np.sqrt(sq) if self.atlas.distance == "cosine" else sq - 2 * dots
+            rank = np.where(np.isfinite(rank), rank, np.inf)
+            m = min(want, rank.size)
+            parts.append(start + np.argpartition(rank, m - 1)[:m])
         return np.unique(np.concatenate(parts))
 
     def distances(self, query: np.ndarray) -> np.ndarray:
@@ -222,7 +226,7 @@ class SearchIndex:
         and the conversions run in parallel."""
         from concurrent.futures import ThreadPoolExecutor
 
-        from engine.runtime.encoders import default_threads
+        from engine.inference.encoders import default_threads
 
         tiles = self.atlas.tiles
         n, d = len(tiles), self.atlas.embedding_dim

@@ -20,16 +20,23 @@ from typing import Any
 
 import numpy as np
 
-from engine.atlas.imagery import DEFAULT_TILE_SIZE_M, ImagerySource, TileGrid, gdal_env, thumbnail_jpeg
+from engine.atlas.imagery import (
+    DEFAULT_TILE_SIZE_M,
+    ImagerySource,
+    OccupiedCells,
+    TileGrid,
+    gdal_env,
+    thumbnail_jpeg,
+)
 from engine.atlas.writer import AtlasWriter, now
 from engine.audio import probe_audio
+from engine.bundle.format import Bundle, load_bundle
 from engine.data.records import PairRecord
 from engine.data.source import RecordingScan, scan_recordings
-from engine.errors import AtlasError, ConfigError, UserInputError
-from engine.formats.bundle import Bundle, load_bundle
+from engine.errors import AtlasError, AudioFileError, ConfigError, DiskFullError, UserInputError
+from engine.inference.encoders import BundleEncoders
+from engine.inference.images import prepare_image
 from engine.progress import Job
-from engine.runtime.encoders import BundleEncoders
-from engine.runtime.images import prepare_image
 
 log = logging.getLogger(__name__)
 
@@ -189,8 +196,9 @@ class TilePart:
 
 
 def embed_tile_part(src: ImagerySource, grid: TileGrid, part: int, part_tiles: int, tiling: dict[str, Any],
-                    encoders: BundleEncoders, check: Any = None) -> TilePart:
-    """Read, thumbnail and embed part ``part`` of a source's grid (the same bytes wherever it runs)."""
+                    encoders: BundleEncoders, check: Any = None, occupied: OccupiedCells | None = None) -> TilePart:
+    """Read, thumbnail and embed part ``part`` of a source's grid (the same bytes wherever it runs).
+    ``occupied`` skips cells without any valid pixel (the same tiles the valid-fraction test drops)."""
     size, thumb_px = encoders.image_size, int(tiling["thumbnail_px"])
     read_size = max(size, thumb_px)
     images, thumbs, cols, rows = [], [], [], []
@@ -199,6 +207,8 @@ def embed_tile_part(src: ImagerySource, grid: TileGrid, part: int, part_tiles: i
         if check is not None:
             check()
         col, row = grid.position(k)
+        if occupied is not None and not occupied(col, row):
+            continue
         rgb, valid = src.read_tile(grid, col, row, read_size)
         if valid < tiling["min_valid_fraction"]:
             continue
@@ -229,8 +239,8 @@ def commit_tile_part(writer: AtlasWriter, entry: dict[str, Any], result: TilePar
 
 
 class disk_full_guard:  # noqa: N801 - used like a function: ``with disk_full_guard(root):``
-    """Turns "no space left on device" while appending into a one-line AtlasError; what was committed
-    before stays (the next build cuts off the uncommitted tail)."""
+    """Turns "no space left on device" while committing a part into the one-line DiskFullError; what was
+    committed before stays (the next build cuts off the uncommitted tail)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -239,11 +249,10 @@ class disk_full_guard:  # noqa: N801 - used like a function: ``with disk_full_gu
         return None
 
     def __exit__(self, kind: Any, err: BaseException | None, tb: Any) -> bool:
-        import errno
+        from engine.files import disk_full_error, is_disk_full
 
-        if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise BuildStopped(self.root, "the disk filled up while writing the atlas",
-                             "free some space and run the same command again (finished parts are kept)") from None
+        if isinstance(err, OSError) and is_disk_full(err):
+            raise disk_full_error(self.root / "atlas.json", None) from err
         return False
 
 
@@ -258,11 +267,15 @@ def _build_source(writer: AtlasWriter, encoders: BundleEncoders, src: ImagerySou
     if runner is not None:  # the parts are computed elsewhere (engine.atlas.distributed) and arrive in order
         results = runner.tile_parts(entry, tiling, list(parts))
     else:
+        # Cells without a single valid pixel are skipped from the mask, a strip at a time (exactly those the
+        # valid-fraction test would drop, unless it accepts empty tiles).
+        occupied = OccupiedCells(src, grid) if src.has_mask and tiling["min_valid_fraction"] > 0 else None
+
         def tick() -> None:  # here, progress moves tile by tile
             progress.job.check()
             progress.advance(1, name)
 
-        results = (embed_tile_part(src, grid, part, per_part, tiling, encoders, tick) for part in parts)
+        results = (embed_tile_part(src, grid, part, per_part, tiling, encoders, tick, occupied) for part in parts)
     for result in results:
         progress.job.check()
         commit_tile_part(writer, entry, result, report)
@@ -274,24 +287,30 @@ def _build_source(writer: AtlasWriter, encoders: BundleEncoders, src: ImagerySou
 
 # ----------------------------------------------------------------------------------- recordings
 
-def _recording_meta(record: PairRecord, table_index: int) -> dict[str, Any]:
+def _recording_meta(record: PairRecord, table_index: int, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     # The dataset's own id (a pair table's id, SoundingEarth's key) and absolute paths; a recording
-    # without a title shows its id.
+    # without a title shows its id. ``extra``: a campaign recording's site and times.
     return {"id": record.key, "lon": record.lon, "lat": record.lat, "path": str(record.audio.resolve()),
             "title": record.title or record.key, "duration": round(probe_audio(record.audio).duration, 3),
-            "table": table_index}
+            "table": table_index, **(extra or {})}
 
 
 def embed_recording_part(records: Sequence[PairRecord], table_index: int, encoders: BundleEncoders,
-                         check: Any = None) -> tuple[list[dict[str, Any]], np.ndarray, list[str]]:
-    """Embed a part of a table's recordings: (their metadata, (k, D) embeddings, skipped messages)."""
+                         check: Any = None, extras: Sequence[Any] | None = None
+                         ) -> tuple[list[dict[str, Any]], np.ndarray, list[str]]:
+    """Embed a part of a table's recordings: (their metadata, (k, D) embeddings, skipped messages).
+    ``extras``: a campaign's sites and times, aligned with ``records``."""
     meta, embeddings, skipped = [], [], []
-    for record in records:
+    for i, record in enumerate(records):
         if check is not None:
             check()
         try:
-            embeddings.append(encoders.embed_audio_file(record.audio))
-            meta.append(_recording_meta(record, table_index))
+            embedding = encoders.embed_audio_file(record.audio)
+            if not np.isfinite(embedding).all():  # never stored: a NaN row would match nothing, silently
+                raise AudioFileError(record.audio, "its embedding is not finite (NaN or infinite values)",
+                                     "check that it is valid audio; re-export it as 16- or 24-bit PCM")
+            embeddings.append(embedding)
+            meta.append(_recording_meta(record, table_index, extras[i] if extras else None))
         except UserInputError as err:
             skipped.append(str(err))
     return meta, np.array(embeddings, np.float32).reshape(len(meta), encoders.embedding_dim), skipped
@@ -301,11 +320,13 @@ def _build_table(writer: AtlasWriter, encoders: BundleEncoders, scan: RecordingS
                  progress: _Progress, report: BuildReport, runner: Any = None) -> None:
     records = scan.records
     starts = list(range(int(entry["rows_done"]), len(records), RECORDING_PART))
+    extras = getattr(scan, "extras", None)  # a campaign's sites and times, aligned with the records
     if runner is not None:
-        results = runner.recording_parts(records, entry["index"], starts)
+        results = runner.recording_parts(records, entry["index"], starts, extras)
     else:
         results = (embed_recording_part(records[start:start + RECORDING_PART], entry["index"], encoders,
-                                        progress.job.check) for start in starts)
+                                        progress.job.check, extras[start:start + RECORDING_PART] if extras else None)
+                   for start in starts)
     for start, (meta, embeddings, skipped) in zip(starts, results, strict=True):
         progress.job.check()
         for message in skipped:
@@ -329,10 +350,14 @@ def _open_table(writer: AtlasWriter, path: Path, report: BuildReport) -> tuple[R
     """Scan a recordings table through the data layer; find or add its entry. None when already complete."""
     m = writer.manifest
     resolved = str(path.resolve())
-    scan = scan_recordings(path)
+    from engine.atlas.campaign_input import is_campaign_folder, scan_campaign_recordings
+
+    campaign = is_campaign_folder(path)
+    scan = scan_campaign_recordings(path) if campaign else scan_recordings(path)
+    stamp_file = scan.table if campaign else path  # a campaign changes when its recordings.csv does
     entry = next((t for t in m["recording_tables"] if t["path"] == resolved), None)
     if entry is not None:
-        if _fingerprint(path) != {"size": entry["size"], "mtime_ns": entry["mtime_ns"]}:
+        if _fingerprint(stamp_file) != {"size": entry["size"], "mtime_ns": entry["mtime_ns"]}:
             raise AtlasError(path, "changed since it was added to this atlas", "restore it, or build a new atlas")
         if entry["status"] == "complete":
             return None
@@ -344,7 +369,7 @@ def _open_table(writer: AtlasWriter, path: Path, report: BuildReport) -> tuple[R
         report.skip(message, count=0)
     report.skipped_count += skipped.skipped
     report.summaries.append(summary)
-    entry = {"index": len(m["recording_tables"]), "path": resolved, **_fingerprint(path), "kind": scan.kind,
+    entry = {"index": len(m["recording_tables"]), "path": resolved, **_fingerprint(stamp_file), "kind": scan.kind,
              "rows_total": len(scan.records), "rows_done": 0, "added": 0, "skipped": skipped.skipped,
              "skipped_examples": examples[:_KEEP_MESSAGES], "summary": skipped.describe(), "status": "building",
              "added_at": now()}
@@ -354,6 +379,21 @@ def _open_table(writer: AtlasWriter, path: Path, report: BuildReport) -> tuple[R
 
 
 # ----------------------------------------------------------------------------------- public API
+
+def _check_build_numbers(tile_size_m: float | None, thumbnail_px: int, min_valid_fraction: float, part_tiles: int,
+                         threads: int | None) -> None:
+    """One line for a number no build can use (NaN and infinity included), before anything is written."""
+    if tile_size_m is not None and not (math.isfinite(tile_size_m) and tile_size_m > 0):
+        raise ConfigError("--tile-size-m", f"{tile_size_m!r} is not a positive size", "give metres, e.g. 200")
+    if not 8 <= int(thumbnail_px) <= 1024:
+        raise ConfigError("--thumbnail-px", f"must be from 8 to 1024, got {thumbnail_px}", "use e.g. 128")
+    if not 0.0 <= float(min_valid_fraction) <= 1.0:
+        raise ConfigError("min_valid_fraction", f"must be from 0 to 1, got {min_valid_fraction}", None)
+    if int(part_tiles) < 1:
+        raise ConfigError("part_tiles", f"must be at least 1, got {part_tiles}", None)
+    if threads is not None and int(threads) < 1:
+        raise ConfigError("--threads", f"must be at least 1, got {threads}", "leave it out to use the cores")
+
 
 def build_atlas(out: str | Path, bundle: Bundle | str | Path, imagery: Sequence[str | Path] = (),
                 tile_size_m: float | None = None, tile_px: int | None = None,
@@ -371,7 +411,8 @@ def build_atlas(out: str | Path, bundle: Bundle | str | Path, imagery: Sequence[
         tile_size_m: tile ground size; default: the atlas's, else the bundle's ``image.ground_size_m``,
             else :data:`DEFAULT_TILE_SIZE_M`.
         tile_px: tile size in pixels instead of metres.
-        recordings: pair table(s) or SoundingEarth metadata.csv.
+        recordings: pair table(s), SoundingEarth metadata.csv, or campaign folders (``campaign scan``:
+            each recording keeps its site and UTC/local start time, see :mod:`engine.atlas.times`).
         assume_crs: CRS for rasters that have none (e.g. ``EPSG:32618``).
         job: progress and cancel (:class:`engine.progress.Job`).
         thumbnail_px, min_valid_fraction, part_tiles: fixed when the atlas is created.
@@ -392,6 +433,7 @@ def build_atlas(out: str | Path, bundle: Bundle | str | Path, imagery: Sequence[
     """
     if tile_size_m is not None and tile_px is not None:
         raise ConfigError("--tile-size-m/--tile-px", "both given", "give one of them")
+    _check_build_numbers(tile_size_m, thumbnail_px, min_valid_fraction, part_tiles, threads)
     bundle = _as_bundle(bundle)
     job = job or Job()
     out = Path(out)
@@ -443,7 +485,7 @@ def build_atlas(out: str | Path, bundle: Bundle | str | Path, imagery: Sequence[
                     entry, src, grid = item
                     try:
                         _build_source(writer, encoders, src, grid, entry, progress, report, runner)
-                    except BuildStopped:
+                    except (BuildStopped, DiskFullError):  # not the input's fault: stop; the same build resumes
                         raise
                     except UserInputError as err:
                         entry["status"], entry["error"] = "failed", str(err)

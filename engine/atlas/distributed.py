@@ -74,7 +74,7 @@ def _here() -> str:
 
 def _task_threads() -> int:
     """onnxruntime threads for a task on this worker: its cores shared by the tasks it runs at once."""
-    from engine.runtime.encoders import default_threads
+    from engine.inference.encoders import default_threads
 
     try:
         from distributed import get_worker
@@ -86,8 +86,8 @@ def _task_threads() -> int:
 
 
 def _encoders(bundle_path: str, bundle_id: str, threads: int | None):
-    from engine.formats.bundle import load_bundle
-    from engine.runtime.encoders import BundleEncoders
+    from engine.bundle.format import load_bundle
+    from engine.inference.encoders import BundleEncoders
 
     threads = threads or _task_threads()
 
@@ -103,7 +103,7 @@ def _encoders(bundle_path: str, bundle_id: str, threads: int | None):
 
 def worker_identity(bundle_path: str) -> dict[str, Any]:
     """What a worker runs: our package version, the bundle it sees at ``bundle_path``, its providers."""
-    from engine.formats.bundle import load_bundle
+    from engine.bundle.format import load_bundle
 
     try:
         bundle_id = load_bundle(bundle_path).bundle_id
@@ -151,7 +151,8 @@ def run_tile_part(spec: dict[str, Any], part: int) -> Any:
         return PartFailure(f"{err} (on worker {_here()})" if "worker" not in str(err) else str(err))
 
 
-def run_recording_part(spec: dict[str, Any], records: Sequence[Any], table_index: int) -> Any:
+def run_recording_part(spec: dict[str, Any], records: Sequence[Any], table_index: int,
+                       extras: Sequence[Any] | None = None) -> Any:
     """A task: embed up to 16 recordings (meta, embeddings, skipped), or a :class:`PartFailure`."""
     from engine.atlas.build import embed_recording_part
 
@@ -161,7 +162,7 @@ def run_recording_part(spec: dict[str, Any], records: Sequence[Any], table_index
                                f"{spec['version']}; install the same version on every worker")
         encoders = _encoders(spec["bundle_path"], spec["bundle_id"], spec["threads"])
         with _blas_threads(spec.get("blas_threads")):
-            meta, embeddings, skipped = embed_recording_part(records, table_index, encoders)
+            meta, embeddings, skipped = embed_recording_part(records, table_index, encoders, extras=extras)
         return meta, embeddings, [f"{m} (on worker {_here()})" for m in skipped]
     except UserInputError as err:
         return PartFailure(str(err))
@@ -290,15 +291,17 @@ class DaskRunner:
 
         return self._in_order(submit, parts, lambda part: f"{entry['path']} (part {part})")
 
-    def recording_parts(self, records: Sequence[Any], table_index: int, starts: Sequence[int]) -> Iterator[Any]:
+    def recording_parts(self, records: Sequence[Any], table_index: int, starts: Sequence[int],
+                        extras: Sequence[Any] | None = None) -> Iterator[Any]:
         from engine.atlas.build import RECORDING_PART
 
         spec = self._spec()
         tag = f"{self.bundle.short_id}-{table_index}-{uuid.uuid4().hex[:12]}"
 
         def submit(start: int) -> Any:
+            part_extras = list(extras[start:start + RECORDING_PART]) if extras else None
             return self.client.submit(self.recording_task, spec, list(records[start:start + RECORDING_PART]),
-                                      table_index, key=f"atlas-recordings-{tag}-{start}", retries=TASK_RETRIES,
+                                      table_index, part_extras, key=f"atlas-recordings-{tag}-{start}", retries=TASK_RETRIES,
                                       pure=False)
 
         return self._in_order(submit, starts, lambda start: f"recordings {start}-{start + RECORDING_PART - 1}")
@@ -356,7 +359,7 @@ def build_atlas_on_cluster(out: str | Path, bundle: Any, *, scheduler: str | Non
     """:func:`engine.atlas.build.build_atlas` with its parts computed on a Dask cluster: the one at
     ``scheduler``, a given ``client``'s, or ``workers`` local processes. Same arguments and result."""
     from engine.atlas.build import _as_bundle, build_atlas
-    from engine.runtime.encoders import default_threads
+    from engine.inference.encoders import default_threads
 
     bundle = _as_bundle(bundle)
     if client is None:

@@ -4,16 +4,19 @@ acoustic indices, still opens).
 An atlas is a folder::
 
     atlas.json                  manifest: format, version, bundle_id, counts, sources, tables, progress
-    tiles/lon.f8 lat.f8         (N,) float64 WGS84 centres
+    tiles/lon.f8 lat.f8         (N,) float64 WGS84 centres (lon in [-180, 180))
     tiles/footprint.f8          (N, 4, 2) float64 lon/lat corners: top-left, top-right, bottom-right,
-                                bottom-left of the tile in its image
+                                bottom-left of the tile in its image (lon within 180 degrees of
+                                the centre: past +-180 for a tile astride the antimeridian)
     tiles/source.i4             (N,) int32 index into atlas.json "sources"
     tiles/grid.i4               (N, 2) int32 (col, row) of the tile in its source's grid
     tiles/thumb.i8              (N, 2) int64 (offset, length) of the tile's JPEG in thumbnails.bin
     tiles/embedding.<g>.f4      (N, D) float32 embeddings of generation g (atlas.json "generation")
     tiles/sqnorm.<g>.f4         (N,) float32 squared norms of those embeddings (for fast distances)
     thumbnails.bin              JPEG thumbnails, back to back
-    recordings/meta.jsonl       one JSON object per recording: id, lon, lat, path, title, duration, table
+    recordings/meta.jsonl       one JSON object per recording: id, lon, lat, path, title, duration, table;
+                                from a campaign also site, recorder, start_utc, start_local, timezone, hour
+                                (optional keys: see engine.atlas.times; older readers ignore them)
     recordings/embedding.<g>.f4 (M, D) float32
     overviews/source-<k>.png    RGBA overview of source k in EPSG:3857 (bounds in atlas.json)
     recordings/indices.f8       (R, K) float64 acoustic indices of the first R recordings (version 2;
@@ -35,11 +38,16 @@ import threading
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from engine import files
+from engine.atlas.times import RecordingTimes, times_from_meta
 from engine.errors import AtlasError
+
+if TYPE_CHECKING:
+    from engine.bundle.format import Bundle
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +56,9 @@ ATLAS_VERSION = 2
 READABLE_VERSIONS = (1, 2)  # version 1 has no acoustic indices
 MANIFEST = "atlas.json"
 THUMBNAILS = "thumbnails.bin"
+# The one advice for an atlas whose files hold less than atlas.json counts (reading and building agree:
+# an append-only build cannot resume over missing bytes).
+DAMAGED_FIX = "the atlas is damaged; build it again into a new folder (or restore it from a copy)"
 # name -> (dtype, per-row shape given D)
 TILE_ARRAYS: dict[str, tuple[str, Any]] = {
     "lon": ("<f8", ()), "lat": ("<f8", ()), "footprint": ("<f8", (4, 2)), "source": ("<i4", ()),
@@ -70,19 +81,29 @@ def read_manifest(path: Path) -> dict[str, Any]:
     """Read and check atlas.json. Raises :class:`AtlasError` naming the folder and the fix."""
     if not path.exists():
         raise AtlasError(path, "atlas not found", "build one with 'soundscape-engine atlas build'")
-    if not (path / MANIFEST).is_file():
-        raise AtlasError(path, f"not an atlas (no {MANIFEST})", "name a folder made by 'atlas build'")
-    try:
-        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise AtlasError(path / MANIFEST, f"unreadable ({type(err).__name__})",
-                         "restore the atlas from a copy or build it again") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != ATLAS_FORMAT:
-        raise AtlasError(path / MANIFEST, "is not a Soundscape Mapper atlas", "name a folder made by 'atlas build'")
-    if manifest.get("format_version") not in READABLE_VERSIONS:
-        raise AtlasError(path, f"atlas format version {manifest.get('format_version')!r} is not supported (this "
-                         f"version reads {', '.join(map(str, READABLE_VERSIONS))})", "build the atlas again with this version")
+    manifest = files.read_manifest(path / MANIFEST, ATLAS_FORMAT, READABLE_VERSIONS, AtlasError, what="an atlas",
+                               version_key="format_version", make="name a folder made by 'atlas build'",
+                               redo="restore the atlas from a copy, or build it again with this version")
+    _check_counts(path / MANIFEST, manifest)
     return manifest
+
+
+def _check_counts(where: Path, manifest: dict[str, Any]) -> None:
+    """The numbers atlas.json gives sizes by: whole numbers in range, or one line naming the field.
+    (The arrays are then held to them when they are opened.)"""
+    def count(section: str | None, key: str, low: int = 0) -> None:
+        holder = manifest.get(section) if section else manifest
+        value = holder.get(key) if isinstance(holder, dict) else None
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value < 2**48:
+            name = f"{section}.{key}" if section else key
+            raise AtlasError(where, f"{name} is {value!r}, not a count from {low}", DAMAGED_FIX)
+
+    count(None, "embedding_dim", 1)
+    count(None, "generation")
+    count("tiles", "count")
+    count("tiles", "thumbnail_bytes")
+    count("recordings", "count")
+    count("recordings", "meta_bytes")
 
 
 def _map(path: Path, dtype: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -92,8 +113,7 @@ def _map(path: Path, dtype: str, shape: tuple[int, ...]) -> np.ndarray:
     need = int(np.prod(shape)) * np.dtype(dtype).itemsize
     size = path.stat().st_size if path.is_file() else -1
     if size < need:
-        raise AtlasError(path, f"holds {max(size, 0)} bytes, the atlas counts {need}",
-                         "the atlas is damaged; run the same 'atlas build' again to resume, or rebuild it")
+        raise AtlasError(path, f"holds {max(size, 0)} bytes, the atlas counts {need}", DAMAGED_FIX)
     return np.memmap(path, dtype=dtype, mode="r", shape=shape)
 
 
@@ -141,13 +161,21 @@ class AtlasRecordings:
     titles: list[str]
     durations: np.ndarray
     embeddings: np.ndarray
+    times: RecordingTimes | None = None  # sites and local times (campaign recordings; None/NaN for others)
 
     def __len__(self) -> int:
         return len(self.ids)
 
 
 class Atlas:
-    """An opened atlas (read-only). See the module docstring for the files and ``docs/ARCHITECTURE.md``."""
+    """An opened atlas (read-only; see the module docstring for the files).
+
+    ``tiles``: ``ids`` (row numbers), ``lon``/``lat`` centres, ``footprints`` (N, 4, 2) lon/lat corners,
+    ``embeddings`` (N, D), ``sqnorms``, ``source`` (index into ``sources``), ``grid`` ((col, row) in the
+    source) and ``thumb``, all read-only memory maps; ``recordings``: ``ids``, ``lon``, ``lat``, ``paths``,
+    ``titles``, ``durations``, ``embeddings`` (M, D); ``sources``: :class:`SourceInfo` per imagery source.
+    :meth:`thumbnail` (thread-safe) and :meth:`overview` give the pictures the map shows.
+    """
 
     def __init__(self, path: Path, manifest: dict[str, Any]) -> None:
         self.path = path
@@ -170,8 +198,21 @@ class Atlas:
                                    status=s.get("status", "building"), error=s.get("error"),
                                    overview_bounds=tuple(s["overview"]["bounds_3857"]) if s.get("overview") else None)
                         for s in manifest.get("sources", [])]
+        self._check_thumbnails(int(manifest["tiles"]["thumbnail_bytes"]))
         self._thumbs_file = None
         self._thumbs_lock = threading.Lock()  # the app reads thumbnails from worker threads
+
+    def _check_thumbnails(self, counted: int) -> None:
+        """thumbnails.bin must hold the bytes atlas.json counts and the last tile's thumbnail must end within
+        them (thumbnails are appended in tile order), or the gallery would show blanks without a word."""
+        path = self.path / THUMBNAILS
+        size = path.stat().st_size if path.is_file() else -1
+        if len(self.tiles) == 0:
+            return
+        offset, length = (int(v) for v in self.tiles.thumb[-1])
+        if size < counted or offset < 0 or length < 0 or offset + length > counted:
+            raise AtlasError(path, f"holds {max(size, 0)} bytes, the atlas counts {counted} and its last thumbnail "
+                             f"ends at byte {offset + length}", DAMAGED_FIX)
 
     def _read_recordings(self, m: int) -> AtlasRecordings:
         rows: list[dict[str, Any]] = []
@@ -184,14 +225,15 @@ class Atlas:
                             break
                         rows.append(json.loads(line))
             except (OSError, json.JSONDecodeError) as err:
-                raise AtlasError(meta, f"unreadable ({type(err).__name__})", "build the atlas again") from None
+                raise AtlasError(meta, f"unreadable ({type(err).__name__})", DAMAGED_FIX) from None
             if len(rows) < m:
-                raise AtlasError(meta, f"lists {len(rows)} recordings, the atlas counts {m}", "build the atlas again")
+                raise AtlasError(meta, f"lists {len(rows)} recordings, the atlas counts {m}", DAMAGED_FIX)
         return AtlasRecordings(
             ids=[str(r["id"]) for r in rows], lon=np.array([r["lon"] for r in rows], np.float64),
             lat=np.array([r["lat"] for r in rows], np.float64), paths=[r["path"] for r in rows],
             titles=[r.get("title", "") for r in rows], durations=np.array([r.get("duration", 0.0) for r in rows]),
-            embeddings=_map(recording_embedding_path(self.path, self.generation), "<f4", (m, self.embedding_dim)))
+            embeddings=_map(recording_embedding_path(self.path, self.generation), "<f4", (m, self.embedding_dim)),
+            times=times_from_meta(rows))
 
     @cached_property
     def bounds(self) -> tuple[float, float, float, float] | None:
@@ -216,7 +258,7 @@ class Atlas:
             self._thumbs_file.seek(offset)
             data = self._thumbs_file.read(length)
         if len(data) != length:
-            raise AtlasError(self.path / THUMBNAILS, "is shorter than the atlas counts", "build the atlas again")
+            raise AtlasError(self.path / THUMBNAILS, "is shorter than the atlas counts", DAMAGED_FIX)
         return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
 
     def overview(self, source_index: int) -> tuple[np.ndarray, tuple[float, float, float, float]]:
@@ -233,11 +275,9 @@ class Atlas:
         return rgba, tuple(entry["overview"]["bounds_3857"])
 
     @cached_property
-    def indices(self) -> Any:
-        """The recordings' acoustic indices (:class:`engine.atlas.indices.AtlasIndices`), or None for an
-        atlas built before indices existed or without them."""
-        from engine.atlas.indices import read_indices
-
+    def indices(self) -> AtlasIndices | None:
+        """The recordings' acoustic indices, or None for an atlas built before indices existed or without
+        them."""
         return read_indices(self)
 
     @property
@@ -257,18 +297,18 @@ class Atlas:
                 self._thumbs_file = None
 
 
-def bundle_id_of(bundle: Any) -> str:
+def bundle_id_of(bundle: Bundle | str | Path) -> str:
     """The id of a Bundle, a bundle folder, or an id string."""
     if hasattr(bundle, "bundle_id"):
         return bundle.bundle_id
     if isinstance(bundle, Path) or (isinstance(bundle, str) and Path(bundle).is_dir()):
-        from engine.formats.bundle import load_bundle
+        from engine.bundle.format import load_bundle
 
         return load_bundle(bundle, verify_hashes=False).bundle_id
     return str(bundle)
 
 
-def open_atlas(path: str | Path, bundle: Any = None) -> Atlas:
+def open_atlas(path: str | Path, bundle: Bundle | str | Path | None = None) -> Atlas:
     """Open an atlas for reading.
 
     Args:
@@ -292,5 +332,53 @@ def open_atlas(path: str | Path, bundle: Any = None) -> Atlas:
                              "('soundscape-engine atlas reembed'), or build a new atlas")
     try:
         return Atlas(path.resolve(), manifest)
+    except AtlasError:  # already one line naming the damaged file (it is a ValueError too)
+        raise
     except (KeyError, TypeError, ValueError) as err:
-        raise AtlasError(path / MANIFEST, f"malformed ({type(err).__name__}: {err})", "build the atlas again") from None
+        raise AtlasError(path / MANIFEST, f"malformed ({type(err).__name__}: {err})", DAMAGED_FIX) from None
+
+
+# ---------------------------------------------------------------- acoustic indices (version 2)
+
+INDICES_FILE = "recordings/indices.f8"
+HOUR_FILE = "recordings/hour.f8"
+
+
+@dataclass(frozen=True)
+class AtlasIndices:
+    """Acoustic indices of an atlas's recordings: ``values`` (M, K) with NaN for an undefined value or a
+    recording not analysed yet (``computed`` False), ``hour`` (M,) local start hour or NaN."""
+
+    names: list[str]
+    values: np.ndarray
+    hour: np.ndarray
+    computed: np.ndarray
+    parameters: dict[str, Any]
+    library: str
+    window_s: float | None
+    summary: str
+
+    def column(self, name: str) -> np.ndarray:
+        """The (M,) values of one index (KeyError names the known ones)."""
+        if name not in self.names:
+            raise KeyError(f"{name!r} is not among the atlas's indices ({', '.join(self.names)})")
+        return self.values[:, self.names.index(name)]
+
+
+def read_indices(atlas: Any) -> AtlasIndices | None:
+    """The indices of an opened :class:`engine.atlas.Atlas`, or None when it has none (version 1)."""
+    entry = atlas.manifest.get("indices")
+    if not entry:
+        return None
+    m, names = len(atlas.recordings), list(entry["names"])
+    rows = min(int(entry["rows"]), m)
+    values = np.full((m, len(names)), np.nan)
+    hour = np.full(m, np.nan)
+    if rows:
+        values[:rows] = _map(atlas.path / INDICES_FILE, "<f8", (rows, len(names)))
+        hour[:rows] = _map(atlas.path / HOUR_FILE, "<f8", (rows,))
+    computed = np.zeros(m, bool)
+    computed[:rows] = True
+    return AtlasIndices(names=names, values=values, hour=hour, computed=computed,
+                        parameters=dict(entry.get("parameters", {})), library=entry.get("library", ""),
+                        window_s=entry.get("window_s"), summary=entry.get("summary", "mean"))

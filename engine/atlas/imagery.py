@@ -24,13 +24,16 @@ from rasterio.errors import CRSError, RasterioError
 from rasterio.transform import Affine
 from rasterio.windows import Window
 
-from engine.errors import ConfigError, ImageFileError
+from engine.errors import ConfigError, ImageFileError, brief
 from engine.geo import (
     WEB_MERCATOR_MAX_LAT,
     apply_affine,
+    contiguous_lon,
     ground_pixel_size_m,
     lonlat_to_web_mercator,
     to_lonlat,
+    unwrap_lon,
+    wrap_lon,
 )
 
 log = logging.getLogger(__name__)
@@ -39,6 +42,9 @@ DEFAULT_TILE_SIZE_M = 200.0  # about a SoundingEarth image (1024 px at ~0.2 m)
 MIN_TILE_PX = 8
 GDAL_CACHE_BYTES = 96 * 2**20  # GDAL's default (5% of RAM) would break the atlas build's memory bound
 FIX_GEOREF = "georeference it (e.g. gdal_edit.py -a_srs EPSG:XXXX) or pass --assume-crs EPSG:XXXX"
+# --assume-crs only gives a CRS to a file without one: never suggested where it cannot help.
+FIX_NO_TRANSFORM = "georeference it first (e.g. gdal_translate -a_srs EPSG:XXXX -a_ullr ULX ULY LRX LRY in.tif out.tif)"
+FIX_FILE_CRS = "correct the CRS or geotransform in the file (e.g. gdal_edit.py -a_srs EPSG:XXXX)"
 
 
 def gdal_env() -> rasterio.Env:
@@ -119,7 +125,7 @@ class ImagerySource:
                 raise ImageFileError(self.path, "is placed by ground control points only, not a geotransform",
                                      "warp it first: gdalwarp -t_srs EPSG:XXXX in.tif out.tif")
             raise ImageFileError(self.path, "has no georeferencing (its pixels are not placed on the Earth)",
-                                 FIX_GEOREF)
+                                 FIX_NO_TRANSFORM)
         if ds.crs is None or not ds.crs.to_wkt():
             if assume_crs is None:
                 raise ImageFileError(self.path, "has no coordinate reference system (CRS)", FIX_GEOREF)
@@ -127,6 +133,8 @@ class ImagerySource:
             log.info("%s: no CRS in the file, assuming %s", self.path, self.crs)
         else:
             self.crs = ds.crs
+        fix = (f"--assume-crs {assume_crs} does not fit its coordinates; check the code, or georeference the file "
+               "(e.g. gdal_edit.py -a_srs EPSG:XXXX)") if ds.crs is None or not ds.crs.to_wkt() else FIX_FILE_CRS
         self.transform = ds.transform
         corners_x, corners_y = apply_affine(self.transform, [0, self.width, self.width, 0, self.width / 2],
                                             [0, 0, self.height, self.height, self.height / 2])
@@ -134,10 +142,10 @@ class ImagerySource:
             lon, lat = to_lonlat(self.crs, corners_x, corners_y)
         except (RasterioError, CRSError) as err:
             raise ImageFileError(self.path, f"its coordinates cannot be turned into longitude/latitude ({_short(err)})",
-                                 FIX_GEOREF) from None
+                                 fix) from None
         if not (np.isfinite(lon).all() and np.isfinite(lat).all() and (np.abs(lat) <= 90.001).all()):
             raise ImageFileError(self.path, "its corners fall outside the Earth in its CRS (wrong CRS or geotransform)",
-                                 FIX_GEOREF)
+                                 fix)
         self.bands, self.palette = self._choose_bands()
         self.has_mask = not all(MaskFlags.all_valid in flags for flags in ds.mask_flag_enums)
         self._check_readable()
@@ -228,8 +236,11 @@ class ImagerySource:
         xs, ys = apply_affine(self.transform, px.ravel(), py.ravel())
         lon, lat = to_lonlat(self.crs, xs, ys)
         lon, lat = lon.reshape(-1, 5), lat.reshape(-1, 5)
-        fp = np.stack([lon[:, :4], lat[:, :4]], axis=2)
-        return lon[:, 4].copy(), lat[:, 4].copy(), fp
+        # Centres in [-180, 180) (a raster in degrees may run past 180); corners within 180 degrees of
+        # their centre, so a tile astride the antimeridian keeps a small footprint (corners just past +-180).
+        centre = wrap_lon(lon[:, 4])
+        fp = np.stack([unwrap_lon(lon[:, :4], centre[:, None]), lat[:, :4]], axis=2)
+        return centre, lat[:, 4].copy(), fp
 
     # ------------------------------------------------------------------------------ reading
     def _read(self, window: Window | None, out_w: int, out_h: int, resampling: Resampling
@@ -315,6 +326,49 @@ class ImagerySource:
         self.close()
 
 
+class OccupiedCells:
+    """Which cells of a tile grid hold any valid pixel, so that a mostly empty raster is not read cell by
+    cell (two small reads per cell cost about 0.2 ms each: minutes for millions of empty cells).
+
+    The dataset mask (nodata, alpha or internal mask) is read one strip of tile rows about a block high at
+    a time, at full resolution, so the answer is exact: a cell without any valid pixel would have a valid
+    fraction of 0 in :meth:`ImagerySource.read_tile` too, and skipping it changes nothing. Only the current
+    strip is kept (memory stays bounded whatever the grid); builds visit cells in row-major order.
+    """
+
+    MAX_READ_BYTES = 32 * 2**20  # one mask read; wide strips are read in column chunks
+
+    def __init__(self, src: ImagerySource, grid: TileGrid) -> None:
+        self.src, self.grid = src, grid
+        self.strip_rows = max(1, src.ds.block_shapes[0][0] // grid.tile_h)
+        self._first_row = -1
+        self._strip = np.zeros((0, grid.cols), bool)
+
+    def __call__(self, col: int, row: int) -> bool:
+        """Whether cell (col, row) has at least one valid pixel."""
+        if not self._first_row <= row < self._first_row + self._strip.shape[0]:
+            self._read_strip(row - row % self.strip_rows)
+        return bool(self._strip[row - self._first_row, col])
+
+    def _read_strip(self, first_row: int) -> None:
+        g = self.grid
+        rows = min(g.rows, first_row + self.strip_rows) - first_row
+        height = rows * g.tile_h
+        strip = np.zeros((rows, g.cols), bool)
+        step = max(1, self.MAX_READ_BYTES // (height * g.tile_w))
+        for c0 in range(0, g.cols, step):
+            cols = min(g.cols, c0 + step) - c0
+            window = Window(c0 * g.tile_w, first_row * g.tile_h, cols * g.tile_w, height)
+            try:
+                mask = self.src.ds.dataset_mask(window=window)
+            except RasterioError as err:
+                raise ImageFileError(self.src.path, f"read failed near pixel ({int(window.col_off)}, "
+                                     f"{int(window.row_off)}) ({_short(err)}): truncated or corrupt",
+                                     "re-copy or re-export the GeoTIFF; the tiles built so far are kept") from None
+            strip[:, c0:c0 + cols] = mask.reshape(rows, g.tile_h, cols, g.tile_w).any(axis=(1, 3))
+        self._first_row, self._strip = first_row, strip
+
+
 def _lonlat_bounds(src: ImagerySource) -> tuple[float, float, float, float]:
     """WGS84 bounds of the raster from points along its edges (a projected raster's edges curve)."""
     n = 33
@@ -323,6 +377,10 @@ def _lonlat_bounds(src: ImagerySource) -> tuple[float, float, float, float]:
     py = np.concatenate([np.zeros(n), t * src.height, np.full(n, src.height), t * src.height])
     lon, lat = to_lonlat(src.crs, *apply_affine(src.transform, px, py))
     ok = np.isfinite(lon) & np.isfinite(lat)
+    # An image across the antimeridian gets bounds such as (179.5, .., 180.5, ..), not the whole world;
+    # its west edge in [-180, 180) is the rule the app's map places the tiles by.
+    lon = np.where(ok, lon, np.nan)
+    lon = contiguous_lon(lon)
     return float(lon[ok].min()), float(lat[ok].min()), float(lon[ok].max()), float(lat[ok].max())
 
 
@@ -342,5 +400,4 @@ def _short(err: BaseException) -> str:
     """The last line of GDAL's message (rasterio chains the real cause behind "Read failed")."""
     if err.__cause__ is not None and "previous exception" in str(err):
         err = err.__cause__
-    text = str(err).strip().splitlines()
-    return text[-1][:160] if text else type(err).__name__
+    return brief(err, last_line=True)

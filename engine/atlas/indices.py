@@ -5,61 +5,21 @@ the local hour of day each recording starts at (NaN when unknown); atlas.json ``
 ``names`` (the K columns), ``rows`` (R), ``parameters`` (scikit-maad's), ``library``, ``window_s``,
 ``summary``, ``skipped`` (count) and ``skipped_examples``. Recordings added after the indices were
 computed have none until indices are computed again (``soundscape-engine atlas indices``), which only
-adds the missing rows. The values are computed by :mod:`engine.ecology`; the app only reads them.
+adds the missing rows. The values are computed by :mod:`engine.ecology`; the app only reads them. Reading is
+:func:`engine.atlas.format.read_indices` (``Atlas.indices``); this module appends.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from engine.atlas.format import _map
+from engine.atlas.format import HOUR_FILE, INDICES_FILE, AtlasIndices, _map, read_indices
 from engine.atlas.writer import _Appender
 
-INDICES_FILE = "recordings/indices.f8"
-HOUR_FILE = "recordings/hour.f8"
-
-
-@dataclass(frozen=True)
-class AtlasIndices:
-    """Acoustic indices of an atlas's recordings: ``values`` (M, K) with NaN for an undefined value or a
-    recording not analysed yet (``computed`` False), ``hour`` (M,) local start hour or NaN."""
-
-    names: list[str]
-    values: np.ndarray
-    hour: np.ndarray
-    computed: np.ndarray
-    parameters: dict[str, Any]
-    library: str
-    window_s: float | None
-    summary: str
-
-    def column(self, name: str) -> np.ndarray:
-        """The (M,) values of one index (KeyError names the known ones)."""
-        if name not in self.names:
-            raise KeyError(f"{name!r} is not among the atlas's indices ({', '.join(self.names)})")
-        return self.values[:, self.names.index(name)]
-
-
-def read_indices(atlas: Any) -> AtlasIndices | None:
-    """The indices of an opened :class:`engine.atlas.Atlas`, or None when it has none (version 1)."""
-    entry = atlas.manifest.get("indices")
-    if not entry:
-        return None
-    m, names = len(atlas.recordings), list(entry["names"])
-    rows = min(int(entry["rows"]), m)
-    values = np.full((m, len(names)), np.nan)
-    hour = np.full(m, np.nan)
-    if rows:
-        values[:rows] = _map(atlas.path / INDICES_FILE, "<f8", (rows, len(names)))
-        hour[:rows] = _map(atlas.path / HOUR_FILE, "<f8", (rows,))
-    computed = np.zeros(m, bool)
-    computed[:rows] = True
-    return AtlasIndices(names=names, values=values, hour=hour, computed=computed,
-                        parameters=dict(entry.get("parameters", {})), library=entry.get("library", ""),
-                        window_s=entry.get("window_s"), summary=entry.get("summary", "mean"))
+__all__ = ["HOUR_FILE", "INDICES_FILE", "AtlasIndices", "IndicesAppender", "read_indices", "read_neighbours",
+           "write_neighbours"]
 
 
 class IndicesAppender:

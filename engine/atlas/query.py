@@ -6,6 +6,9 @@
 - :func:`sound_query`: for a sound's embedding, a distance and a score for every tile (the heat map)
   and the best tiles.
 
+A tile's recordings can be limited to a local hour-of-day or date range (``where``, a
+:class:`engine.atlas.times.TimeFilter`); recordings without a time never match a limit.
+
 Distances follow the bundle: Euclidean (the paper) or cosine distance ``1 - cos``. The **score** is a
 similarity that grows as the distance shrinks: ``1 / (1 + d)`` for Euclidean distances (in (0, 1],
 1 for an identical embedding) and the cosine similarity ``1 - d`` (in [-1, 1]) for cosine bundles.
@@ -20,8 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.atlas.format import Atlas
+from engine.atlas.times import TimeFilter
 from engine.errors import UserInputError
-from engine.geo import haversine_km
+from engine.geo import haversine_km, wrap_lon
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,8 @@ class RecordingMatch:
     distance: float  # embedding distance to the query
     score: float
     km: float  # great-circle distance from the query place (tile centre), NaN if there is none
+    site: str | None = None  # campaign recordings: the site and the local start (ISO 8601 with offset)
+    start_local: str | None = None
 
 
 @dataclass(frozen=True)
@@ -143,19 +149,24 @@ def top_k(distances: np.ndarray, k: int) -> np.ndarray:
 def locate_tile(atlas: Atlas, lon: float, lat: float) -> int | None:
     """The index of the tile whose footprint contains (lon, lat), or None.
 
-    Where footprints overlap (several images of one place) the tile with the nearest centre wins.
+    Longitudes are compared around each tile's centre, so tiles astride the antimeridian (corners just past
+    +-180) are found from either side. Where footprints overlap (several images of one place) the tile with the nearest centre wins.
     """
     if not (-180 <= lon <= 180 and -90 <= lat <= 90):
         raise UserInputError("lon,lat", f"({lon}, {lat}) is not a place on Earth", "give longitude then latitude in degrees")
     bounds = _footprint_bounds(atlas)
     if bounds.shape[0] == 0:
         return None
-    cand = np.flatnonzero((bounds[:, 0] <= lon) & (lon <= bounds[:, 2]) & (bounds[:, 1] <= lat) & (lat <= bounds[:, 3]))
+    centre_lon = np.asarray(atlas.tiles.lon, dtype=np.float64)
+    east = wrap_lon(lon - centre_lon)  # the point's longitude relative to each tile's centre
+    cand = np.flatnonzero((bounds[:, 0] <= east) & (east <= bounds[:, 2]) & (bounds[:, 1] <= lat) &
+                          (lat <= bounds[:, 3]))
     if cand.size == 0:
         return None
-    quads = np.asarray(atlas.tiles.footprints[cand], dtype=np.float64)  # (c, 4, 2)
+    quads = np.asarray(atlas.tiles.footprints[cand], dtype=np.float64).copy()  # (c, 4, 2)
+    quads[:, :, 0] = wrap_lon(quads[:, :, 0] - centre_lon[cand, None])
     edges = np.roll(quads, -1, axis=1) - quads
-    rel = np.array([lon, lat]) - quads
+    rel = np.stack([east[cand], np.full(cand.size, lat)], axis=1)[:, None, :] - quads
     cross = edges[:, :, 0] * rel[:, :, 1] - edges[:, :, 1] * rel[:, :, 0]
     inside = (cross >= 0).all(axis=1) | (cross <= 0).all(axis=1)
     hits = cand[inside]
@@ -166,38 +177,62 @@ def locate_tile(atlas: Atlas, lon: float, lat: float) -> int | None:
 
 
 def _footprint_bounds(atlas: Atlas) -> np.ndarray:
-    """(N, 4) west, south, east, north of each footprint, computed once per opened atlas."""
+    """(N, 4): each footprint's west and east relative to its tile's centre (degrees, wrapped), south and
+    north; computed once per opened atlas."""
     cached = getattr(atlas, "_footprint_bounds_cache", None)
     if cached is None or cached.shape[0] != len(atlas.tiles):
-        fp = atlas.tiles.footprints
-        cached = np.stack([fp[:, :, 0].min(1), fp[:, :, 1].min(1), fp[:, :, 0].max(1), fp[:, :, 1].max(1)], axis=1)
+        fp = np.asarray(atlas.tiles.footprints, dtype=np.float64)
+        east = wrap_lon(fp[:, :, 0] - np.asarray(atlas.tiles.lon, dtype=np.float64)[:, None])
+        cached = np.stack([east.min(1), fp[:, :, 1].min(1), east.max(1), fp[:, :, 1].max(1)], axis=1)
         atlas._footprint_bounds_cache = cached
     return cached
 
 
 def _recording_matches(atlas: Atlas, rows: np.ndarray, distances: np.ndarray, km: np.ndarray) -> list[RecordingMatch]:
     rec = atlas.recordings
+    times = rec.times
     scores = scores_from_distances(distances, atlas.distance)
     return [RecordingMatch(index=int(r), id=rec.ids[r], title=rec.titles[r], path=rec.paths[r],
-                           distance=float(d), score=float(s), km=float(k))
+                           distance=float(d), score=float(s), km=float(k),
+                           site=times.sites[r] if times else None, start_local=times.start_local[r] if times else None)
             for r, d, s, k in zip(rows, distances, scores, km, strict=True)]
 
 
+def recording_mask(atlas: Atlas, where: TimeFilter | None) -> np.ndarray | None:
+    """Which of the atlas's recordings ``where`` allows (None: all of them)."""
+    times = atlas.recordings.times
+    if where is None or not where.active:
+        return None
+    if times is None:
+        return np.zeros(len(atlas.recordings), bool)
+    return times.mask(where)
+
+
+def _excluded_to_inf(values: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    if mask is None:
+        return values
+    values = np.array(values, dtype=np.float64 if values.dtype == np.float64 else np.float32)
+    values[~mask] = np.inf  # top_k never returns +inf
+    return values
+
+
 def nearest_recordings(atlas: Atlas, lon: float, lat: float, k: int = 10,
-                       embedding: np.ndarray | None = None) -> list[RecordingMatch]:
-    """The k recordings nearest to a place (km), with their embedding distance to ``embedding`` if given."""
+                       embedding: np.ndarray | None = None, where: TimeFilter | None = None) -> list[RecordingMatch]:
+    """The k recordings nearest to a place (km), with their embedding distance to ``embedding`` if given;
+    only those ``where`` allows."""
     rec = atlas.recordings
     if len(rec) == 0:
         return []
     km = haversine_km(lon, lat, rec.lon, rec.lat)
-    rows = top_k(km, k)
+    rows = top_k(_excluded_to_inf(km, recording_mask(atlas, where)), k)
     dist = _exact(rec.embeddings, rows, embedding, atlas.distance) if embedding is not None \
         else np.full(rows.size, np.nan)
     return _recording_matches(atlas, rows, dist, km[rows])
 
 
-def tile_soundscape(atlas: Atlas, i: int, k: int = 10) -> tuple[list[RecordingMatch], list[RecordingMatch]]:
-    """Tile ``i``'s predicted soundscape.
+def tile_soundscape(atlas: Atlas, i: int, k: int = 10,
+                    where: TimeFilter | None = None) -> tuple[list[RecordingMatch], list[RecordingMatch]]:
+    """Tile ``i``'s predicted soundscape (from the recordings ``where`` allows: a local hour or date range).
 
     Returns:
         (best, nearest): the k recordings closest to the tile in embedding space (nearest first), and
@@ -213,10 +248,10 @@ def tile_soundscape(atlas: Atlas, i: int, k: int = 10) -> tuple[list[RecordingMa
     query = np.asarray(atlas.tiles.embeddings[i], dtype=np.float32)
     lon, lat = float(atlas.tiles.lon[i]), float(atlas.tiles.lat[i])
     d = embedding_distances(rec.embeddings, query, atlas.distance)
-    rows = top_k(d, k)
+    rows = top_k(_excluded_to_inf(d, recording_mask(atlas, where)), k)
     km = haversine_km(lon, lat, rec.lon[rows], rec.lat[rows])
     best = _recording_matches(atlas, rows, _exact(rec.embeddings, rows, query, atlas.distance), km)
-    return best, nearest_recordings(atlas, lon, lat, k, embedding=query)
+    return best, nearest_recordings(atlas, lon, lat, k, embedding=query, where=where)
 
 
 def sound_query(atlas: Atlas, embedding: np.ndarray, k: int = 10) -> SoundQuery:

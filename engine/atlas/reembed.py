@@ -14,10 +14,10 @@ from engine.atlas.build import RECORDING_PART, BuildReport, _as_bundle, _fingerp
 from engine.atlas.format import open_atlas
 from engine.atlas.imagery import ImagerySource, TileGrid, gdal_env
 from engine.atlas.writer import AtlasWriter
+from engine.bundle.format import Bundle
 from engine.errors import AtlasError, UserInputError
-from engine.formats.bundle import Bundle
+from engine.inference.encoders import BundleEncoders
 from engine.progress import Job
-from engine.runtime.encoders import BundleEncoders
 
 log = logging.getLogger(__name__)
 

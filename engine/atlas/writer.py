@@ -7,7 +7,6 @@ import datetime as dt
 import json
 import logging
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ import numpy as np
 from engine.atlas.format import (
     ATLAS_FORMAT,
     ATLAS_VERSION,
+    DAMAGED_FIX,
     MANIFEST,
     THUMBNAILS,
     TILE_ARRAYS,
@@ -23,9 +23,10 @@ from engine.atlas.format import (
     recording_embedding_path,
     tile_array_path,
 )
+from engine.bundle.format import Bundle
 from engine.errors import AtlasError
-from engine.files import atomic_write_text
-from engine.formats.bundle import Bundle
+from engine.files import atomic_write_text, disk_full_error, is_disk_full, json_safe, remove_stale_temp_files
+from engine.folder_lock import LOCK_NAME, FolderLock
 
 RECORDING_META = Path("recordings") / "meta.jsonl"
 log = logging.getLogger(__name__)
@@ -43,50 +44,42 @@ class _Appender:
         path.touch(exist_ok=True)
         size = path.stat().st_size
         if size < keep:
-            raise AtlasError(path, f"holds {size} bytes, the atlas counts {keep}",
-                             "the atlas is damaged; build it again into a new folder")
+            raise AtlasError(path, f"holds {size} bytes, the atlas counts {keep}", DAMAGED_FIX)
         if size > keep:
             os.truncate(path, keep)
         self.path = path
         self.file = open(path, "ab")  # noqa: SIM115 - closed in close()
         self.size = keep
+        self._unsynced = 0
 
     def write(self, data: bytes) -> None:
-        self.file.write(data)
+        try:
+            self.file.write(data)
+        except OSError as err:
+            self._raise(err, len(data))
         self.size += len(data)
+        self._unsynced += len(data)
 
     def sync(self) -> None:
-        self.file.flush()
-        os.fsync(self.file.fileno())
+        try:
+            self.file.flush()
+            os.fsync(self.file.fileno())
+        except OSError as err:
+            self._raise(err, self._unsynced)
+        self._unsynced = 0
+
+    def _raise(self, err: OSError, needed: int) -> None:
+        """A full disk as a one-line error (the manifest does not count the bytes, so nothing is lost)."""
+        if is_disk_full(err):
+            raise disk_full_error(self.path, needed) from err
+        raise err
 
     def close(self) -> None:
         self.file.close()
 
 
-class _Lock:
-    """An exclusive lock on ATLAS/.lock so two builds never append to one atlas at once."""
-
-    def __init__(self, root: Path) -> None:
-        self.file = open(root / ".lock", "a+b")  # noqa: SIM115 - closed in release()
-        try:
-            if sys.platform == "win32":
-                import msvcrt
-
-                msvcrt.locking(self.file.fileno(), msvcrt.LK_NBLCK, 1)
-            else:
-                import fcntl
-
-                fcntl.flock(self.file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            self.file.close()
-            raise AtlasError(root, "is being written by another build", "wait for it to finish or cancel it") from None
-
-    def release(self) -> None:
-        self.file.close()
-
-
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    atomic_write_text(path, json.dumps(data, indent=1))
+    atomic_write_text(path, json.dumps(json_safe(data), indent=1, allow_nan=False))
 
 
 def new_manifest(bundle: Bundle, tiling: dict[str, Any]) -> dict[str, Any]:
@@ -110,11 +103,18 @@ class AtlasWriter:
         if not (self.root / MANIFEST).is_file():
             if not create:
                 read_manifest(self.root)  # raises the right "not found / not an atlas" error
-            if self.root.exists() and any(p.name != ".lock" for p in self.root.iterdir()):
+            if self.root.exists() and not self.root.is_dir():
+                raise AtlasError(self.root, "is a file, not a folder", "choose a new --out folder")
+            if self.root.exists() and any(p.name != LOCK_NAME for p in self.root.iterdir()):
                 raise AtlasError(self.root, "folder exists and is not an atlas", "choose a new --out folder")
-            self.root.mkdir(parents=True, exist_ok=True)
-        self._lock = _Lock(self.root)
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+            except OSError as err:  # a path through a file, no permission, a read-only disk
+                raise AtlasError(self.root, f"cannot be created ({err.strerror})", "choose another --out folder") from None
+        self._lock = FolderLock(self.root, busy="is being written by another build",
+                                fix="wait for it to finish or cancel it")
         try:
+            remove_stale_temp_files(self.root)  # an atlas.json write cut short by a kill
             if (self.root / MANIFEST).is_file():
                 self.manifest = read_manifest(self.root)
             else:
@@ -178,7 +178,7 @@ class AtlasWriter:
     def append_recordings(self, meta: list[dict[str, Any]], embeddings: np.ndarray) -> None:
         if not meta:
             return
-        self._rec_meta.write("".join(json.dumps(m, ensure_ascii=False) + "\n" for m in meta).encode())
+        self._rec_meta.write("".join(json.dumps(json_safe(m), ensure_ascii=False, allow_nan=False) + "\n" for m in meta).encode())
         self._rec_emb.write(np.ascontiguousarray(embeddings, dtype="<f4").tobytes())
         self._rec_meta.sync()
         self._rec_emb.sync()

@@ -2,7 +2,7 @@
 
 One definition for the engine and the app, torch-free (numpy, scipy.fft, soundfile, soxr; the mel
 filterbank is librosa's Slaney definition, computed here so the front-end does not import librosa). Every parameter that changes the numbers lives in :class:`FrontEndConfig`, which a
-model bundle records, so a clip is always embedded the way the encoder was trained.
+model bundle records (defined in :mod:`engine.config.front_end`), so a clip is always embedded the way the encoder was trained.
 
 The log-mel is computed in a streaming fashion (:class:`StreamingLogMel`) so hour-long files are
 processed in blocks; the same class feeds the app's live spectrogram while recording.
@@ -10,21 +10,20 @@ processed in blocks; the same class feeds the app's live spectrogram while recor
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import soundfile as sf
 import soxr
 from scipy import fft as sp_fft
 
-from engine.errors import AudioFileError, ConfigError
+from engine.config.front_end import FrontEndConfig
+from engine.errors import AudioFileError
 
 log = logging.getLogger(__name__)
 
@@ -32,74 +31,17 @@ SUPPORTED_EXTENSIONS = (".wav", ".wave", ".flac", ".ogg", ".oga", ".mp3", ".aif"
 # Formats whose header states the exact frame count, so a short read means a truncated file.
 _EXACT_LENGTH_FORMATS = {"WAV", "WAVEX", "FLAC", "AIFF", "RF64", "W64"}
 _BLOCK_SECONDS = 30.0
+# Decoded samples lie within [-1, 1]; float files may go a little past full scale, but samples beyond
+# this (60 dB over full scale) are not audio: powers of ~1e17 overflow float32 and the log-mel turns
+# to NaN. Such a file is refused, naming where, instead of giving a NaN embedding.
+MAX_SAMPLE_MAGNITUDE = 1e3
+# Bytes per sample of the PCM/float subtypes, to turn a WAV header's data size into seconds.
+_SUBTYPE_BYTES = {"PCM_S8": 1, "PCM_U8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8,
+                  "ULAW": 1, "ALAW": 1}
 
 
-# ``clip_standardise``: each clip minus its mean, over its standard deviation (dB); ``none``: dB as is;
-# ``soundingearth_exp``: the SoundingEarth spectrogram encoding, dB clipped to [-15, +5] and stored as
-# exp(x / 10) in [e^-1.5, e^0.5] (what the authors' released encoders take; see engine.interop).
-NORMALISATIONS = ("clip_standardise", "none", "soundingearth_exp")
+# The ``soundingearth_exp`` normalisation (engine.config.front_end.NORMALISATIONS) clips dB to this range.
 SOUNDINGEARTH_CLIP_DB = (-15.0, 5.0)
-
-
-@dataclass(frozen=True)
-class FrontEndConfig:
-    """Everything that determines the log-mel an encoder sees.
-
-    Defaults: 22,050 Hz (enough for birdsong and insects up to 11 kHz at half the cost of 44.1 kHz),
-    a 2048-point Hann STFT with hop 512 (93 ms windows, 23 ms hop: resolves harmonics of calls and
-    the slow envelopes of waves and traffic), 128 Slaney mel bands from 50 Hz (below is mostly
-    handling and wind rumble) to Nyquist, power in dB with an absolute floor (-100 dB), then each
-    clip standardised by its own mean and standard deviation so recording gain does not matter.
-    """
-
-    sample_rate: int = 22050
-    n_fft: int = 2048
-    hop_length: int = 512
-    n_mels: int = 128
-    f_min: float = 50.0
-    f_max: float = 11025.0
-    db_floor: float = -100.0
-    normalisation: str = "clip_standardise"  # or "none", or "soundingearth_exp" (see NORMALISATIONS)
-    std_floor_db: float = 1.0
-    chunk_seconds: float = 5.0
-    chunk_hop_seconds: float = 5.0
-    max_chunks: int = 64
-    min_seconds: float = 0.5
-    resample_quality: str = "HQ"
-
-    def __post_init__(self) -> None:
-        if self.normalisation not in NORMALISATIONS:
-            raise ConfigError("front_end.normalisation", f"unknown value {self.normalisation!r}",
-                              f"use one of {', '.join(NORMALISATIONS)}")
-        if not 0 <= self.f_min < self.f_max <= self.sample_rate / 2:
-            raise ConfigError("front_end.f_min/f_max", f"{self.f_min}..{self.f_max} Hz is not inside "
-                              f"0..{self.sample_rate / 2} Hz", "choose 0 <= f_min < f_max <= sample_rate/2")
-        if self.hop_length <= 0 or self.n_fft < self.hop_length:
-            raise ConfigError("front_end.hop_length", "must be positive and at most n_fft", None)
-
-    @property
-    def frames_per_second(self) -> float:
-        return self.sample_rate / self.hop_length
-
-    @property
-    def chunk_frames(self) -> int:
-        return int(round(self.chunk_seconds * self.frames_per_second))
-
-    @property
-    def chunk_hop_frames(self) -> int:
-        return max(1, int(round(self.chunk_hop_seconds * self.frames_per_second)))
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> FrontEndConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ConfigError("front_end", f"unknown parameters {sorted(unknown)}",
-                              "the bundle was made by a newer version; update Soundscape Mapper")
-        return cls(**data)
 
 
 @dataclass(frozen=True)
@@ -145,16 +87,47 @@ def _open(path: Path) -> sf.SoundFile:
     if f.format in ("WAV", "WAVEX", "RF64"):
         match = _WAV_DATA_SIZE.search(f.extra_info)
         if match and int(match.group(2)) < int(match.group(1)):
-            held = f.frames / f.samplerate
-            promised = held * int(match.group(1)) / max(1, int(match.group(2)))
+            declared = int(match.group(1))
+            frame_bytes = f.channels * _SUBTYPE_BYTES.get(f.subtype, 0)
+            promised = declared / (frame_bytes * f.samplerate) if frame_bytes and f.samplerate else None
+            held = f.frames / f.samplerate if f.samplerate else 0.0
             f.close()
-            raise AudioFileError(path, f"truncated: the header promises {promised:.2f} s but the file holds "
-                                 f"{held:.2f} s", "re-copy or re-export the file")
+            promise = f"{promised:.2f} s" if promised is not None else f"{declared} bytes"
+            holds = f"only {held:.2f} s" if f.frames else "no samples"
+            raise AudioFileError(path, f"truncated: the header promises {promise} but the file holds {holds}",
+                                 "re-copy or re-export the file")
     return f
 
 
 def _short(err: BaseException) -> str:
     return str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
+
+
+def check_samples(samples: np.ndarray, source: str | Path, offset: int = 0, rate: int | None = None) -> None:
+    """Refuse samples that are not audio: NaN/inf, or far beyond full scale (:data:`MAX_SAMPLE_MAGNITUDE`).
+
+    Args:
+        samples: (n,) or (n, channels) decoded samples.
+        source: the file (or "recording") named in the message.
+        offset: the index of the first of ``samples`` in the whole clip, to say where the fault is.
+        rate: the sample rate, to say it in seconds (without it, as a sample number).
+
+    Raises:
+        AudioFileError: naming the source, the time of the first bad sample and the fix.
+    """
+    magnitude = np.abs(samples)
+    peak = float(magnitude.max()) if magnitude.size else 0.0  # NaN if any sample is NaN
+    if np.isfinite(peak) and peak <= MAX_SAMPLE_MAGNITUDE:
+        return
+    bad = ~(magnitude <= MAX_SAMPLE_MAGNITUDE)  # NaN compares False, so it counts as bad
+    first = int(np.argmax(bad.reshape(bad.shape[0], -1).any(axis=1)))
+    at = f"{(offset + first) / rate:.2f} s" if rate else f"sample {offset + first}"
+    if not np.isfinite(magnitude[first]).all():
+        raise AudioFileError(source, f"contains NaN or infinite samples from {at}",
+                             "re-export the recording as 16- or 24-bit PCM")
+    worst = float(np.nanmax(np.where(np.isfinite(magnitude), magnitude, 0.0)))
+    raise AudioFileError(source, f"samples out of range from {at} (magnitude up to {worst:.3g}; audio lies within "
+                         "-1..1): the file is not valid audio", "re-export it as 16- or 24-bit PCM")
 
 
 def probe_audio(path: str | Path) -> AudioInfo:
@@ -191,11 +164,9 @@ def iter_audio_blocks(path: str | Path, sample_rate: int | None = None,
                 n = data.shape[0]
                 last = n < block_frames
                 if n:
+                    check_samples(data, path, seen, in_rate)
                     seen += n
                     mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
-                    if not np.isfinite(mono).all():
-                        raise AudioFileError(path, f"contains NaN or infinite samples near {seen / in_rate:.1f} s",
-                                             "re-export the recording as 16- or 24-bit PCM")
                     mono = np.ascontiguousarray(mono, dtype=np.float32)
                     out = mono if stream is None else stream.resample_chunk(mono, last=last)
                     if out.size:
@@ -230,6 +201,36 @@ def load_audio(path: str | Path, sample_rate: int | None = None,
     return samples, rate
 
 
+def read_window(path: str | Path, start_seconds: float, seconds: float, sample_rate: int | None = None,
+                quality: str = "HQ") -> np.ndarray:
+    """Mono float32 samples of ``[start_seconds, start_seconds + seconds)`` of a file, resampled to
+    ``sample_rate`` (native rate if None). Seeks to the start, so only the window is decoded, however long
+    the file; a window running past the end is cut short there.
+
+    Raises:
+        AudioFileError: see :func:`iter_audio_blocks`; also a start beyond the file's end.
+    """
+    path = _check_path(path)
+    with _open(path) as f:
+        in_rate = int(f.samplerate)
+        start = int(round(max(0.0, start_seconds) * in_rate))
+        if start >= f.frames:
+            raise AudioFileError(path, f"window at {start_seconds:.1f} s starts after the end "
+                                 f"({f.frames / in_rate:.1f} s)", "the campaign table is stale; scan it again")
+        try:
+            f.seek(start)
+            data = f.read(int(round(seconds * in_rate)), dtype="float32", always_2d=True)
+        except (sf.LibsndfileError, RuntimeError) as err:
+            raise AudioFileError(path, f"decoding failed at {start_seconds:.1f} s ({_short(err)})",
+                                 "the file is truncated or corrupt; re-copy or re-export it") from None
+    mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
+    if not np.isfinite(mono).all():
+        raise AudioFileError(path, f"contains NaN or infinite samples near {start_seconds:.1f} s",
+                             "re-export the recording as 16- or 24-bit PCM")
+    mono = np.ascontiguousarray(mono, dtype=np.float32)
+    return mono if sample_rate is None else resample(mono, in_rate, int(sample_rate), quality)
+
+
 def resample(samples: np.ndarray, orig_rate: int, target_rate: int, quality: str = "HQ") -> np.ndarray:
     """Resample a mono signal with soxr (the library librosa also uses by default)."""
     samples = np.asarray(samples, dtype=np.float32)
@@ -258,7 +259,7 @@ def mel_filterbank(cfg: FrontEndConfig) -> np.ndarray:
     """The (n_mels, 1 + n_fft/2) Slaney mel filterbank with Slaney (area) normalisation.
 
     The same matrix as ``librosa.filters.mel(sr, n_fft, n_mels, fmin, fmax)`` (a test holds it to
-    librosa); built here because importing librosa would add ~65 MB and ~1 s to every process.
+    librosa); built here because importing librosa would add its memory and start-up time to every process.
     """
     fft_hz = np.fft.rfftfreq(cfg.n_fft, d=1.0 / cfg.sample_rate)
     edges_hz = _slaney_mel_to_hz(np.linspace(_hz_to_slaney_mel(cfg.f_min), _hz_to_slaney_mel(cfg.f_max),
@@ -425,10 +426,9 @@ def samples_log_mel(samples: np.ndarray, rate: int, cfg: FrontEndConfig,
                     source: str = "recording") -> np.ndarray:
     """The normalised log-mel of an in-memory clip (e.g. a microphone recording) at any rate."""
     samples = np.asarray(samples, dtype=np.float32)
+    check_samples(samples, source, 0, rate)
     if samples.ndim == 2:
         samples = samples.mean(axis=1)
-    if not np.isfinite(samples).all():
-        raise AudioFileError(source, "contains NaN or infinite samples", "record or export the clip again")
     if samples.size / rate < cfg.min_seconds:
         raise AudioFileError(source, f"clip too short ({samples.size / rate:.2f} s)",
                              f"use a recording of at least {cfg.min_seconds:g} s")

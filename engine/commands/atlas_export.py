@@ -44,9 +44,9 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _query_scores(atlas: Any, args: argparse.Namespace) -> Any:
     from engine.atlas import open_atlas, sound_query
+    from engine.bundle.format import load_bundle
     from engine.errors import AtlasError
-    from engine.formats.bundle import load_bundle
-    from engine.runtime.encoders import BundleEncoders
+    from engine.inference.encoders import BundleEncoders
 
     bundle_path = args.bundle or Path(atlas.manifest.get("bundle_path", ""))
     if not (bundle_path / "manifest.json").is_file():
@@ -80,7 +80,7 @@ def _layer(atlas: Any, args: argparse.Namespace) -> tuple[str, dict[str, np.ndar
 
 def _tile_of(atlas: Any, args: argparse.Namespace) -> int | None:
     from engine.atlas import locate_tile
-    from engine.commands.atlas import _parse_lonlat
+    from engine.commands import parse_lonlat
     from engine.errors import ConfigError
 
     if args.tile is not None:
@@ -89,7 +89,7 @@ def _tile_of(atlas: Any, args: argparse.Namespace) -> int | None:
                               "give a tile id from 'atlas query'")
         return args.tile
     if args.lonlat is not None:
-        lon, lat = _parse_lonlat(args.lonlat)
+        lon, lat = parse_lonlat(args.lonlat)
         tile = locate_tile(atlas, lon, lat)
         if tile is None:
             raise ConfigError("--lonlat", f"{lon}, {lat} is on no tile of this atlas", "choose a place on the map")

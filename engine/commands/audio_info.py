@@ -6,7 +6,6 @@ Useful to check that a file is readable before training or querying with it.
 from __future__ import annotations
 
 import argparse
-import json
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -16,6 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from engine.audio import FrontEndConfig, chunk_spans, file_log_mel, probe_audio
+    from engine.cli_output import json_line
 
     cfg = FrontEndConfig()
     for path in args.files:
@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
         row = {"file": str(path), "sample_rate": info.sample_rate, "channels": info.channels,
                "seconds": round(info.duration, 3), "log_mel_shape": list(mel.shape),
                "chunks": len(chunk_spans(mel.shape[1], cfg)), "silent": bool(not mel.any())}
-        print(json.dumps(row) if args.json else
+        print(json_line(row) if args.json else
               f"{path}: {row['seconds']} s, {info.sample_rate} Hz, {info.channels} ch -> log-mel "
               f"{mel.shape[0]}x{mel.shape[1]}, {row['chunks']} chunk(s){', silent' if row['silent'] else ''}")
     return 0

@@ -122,11 +122,12 @@ def run(args: argparse.Namespace) -> int:
 def _run_protocol(args: argparse.Namespace) -> tuple[dict, str, str]:
     from engine.downstream.weights import load_weights
     from engine.progress import TqdmJob
+    from engine.stop_signals import stop_on_signals
 
     command = args.downstream_command
     encoders = load_weights(args.weights, args.arch, args.width, args.checkpoint, need_audio=command == "advance",
                             seed=args.seed, label=args.label)
-    with TqdmJob(f"downstream {command}", unit="step") as job:
+    with TqdmJob(f"downstream {command}", unit="step") as job, stop_on_signals(job):
         if command == "classify":
             from engine.downstream.classify import ClassifyConfig, run_classification
 

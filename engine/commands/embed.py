@@ -14,7 +14,6 @@ such an image to that centre first, or the embedding is of a wider view at a sma
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +40,7 @@ class _TorchBackend:
         import torch
 
         from engine.checkpoint import load_encoders
-        from engine.export import ImageInput
+        from engine.export.onnx import ImageInput
 
         self.torch = torch
         self.run = load_encoders(run_dir, checkpoint)
@@ -66,10 +65,10 @@ class _TorchBackend:
 
 def run(args: argparse.Namespace) -> int:
     from engine.audio import chunk_spans, file_log_mel
+    from engine.bundle.format import load_bundle
     from engine.errors import ConfigError
-    from engine.formats.bundle import load_bundle
-    from engine.runtime.encoders import BundleEncoders
-    from engine.runtime.images import prepare_image, read_image_file
+    from engine.inference.encoders import BundleEncoders
+    from engine.inference.images import prepare_image, read_image_file
 
     bundle = load_bundle(args.bundle)
     if args.backend == "torch":
@@ -93,10 +92,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _emit(args: argparse.Namespace, row: dict, embedding: np.ndarray) -> None:
+    from engine.cli_output import json_line
+
     embedding = np.asarray(embedding, dtype=np.float64)
     if args.json:
         row = {k: v for k, v in row.items() if v is not None}
-        print(json.dumps({**row, "dim": int(embedding.size), "embedding": [float(f"{v:.7g}") for v in embedding]}))
+        print(json_line({**row, "dim": int(embedding.size), "embedding": [float(f"{v:.7g}") for v in embedding]}))
     else:
         head = ", ".join(f"{v:.4f}" for v in embedding[:4])
         print(f"{row['file']}: {row['kind']} {embedding.size}-d, norm {np.linalg.norm(embedding):.4f}, [{head}, ...]")

@@ -16,7 +16,7 @@ from engine.evaluate import PROTOCOLS
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run", type=Path, required=True, help="run folder made by 'train'")
-    parser.add_argument("--data", type=Path, required=True, help="dataset (SoundingEarth, pair table or demo world)")
+    parser.add_argument("--data", type=Path, required=True, help="dataset (SoundingEarth, pair table, demo world or campaign folder)")
     parser.add_argument("--split", default="test", choices=[*SPLIT_NAMES, "all"], help="default test")
     parser.add_argument("--protocol", default="paper", choices=list(PROTOCOLS),
                         help="paper: the reference's column-mean normalisation (default); plain: raw L2 distances")
@@ -24,6 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="metrics JSON to write")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--workers", type=int, help="data loader processes (default: the run's)")
+    parser.add_argument("--holdout-sites", metavar="A,B,C",
+                        help="a campaign's test sites by name (default: the run's own, else drawn by spatial blocks)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,13 +34,14 @@ def run(args: argparse.Namespace) -> int:
     cpu_threads_wait_passively()
     from tqdm.contrib.logging import logging_redirect_tqdm
 
+    from engine.commands.train import holdout_names
     from engine.evaluate_run import evaluate_run
     from engine.progress import TqdmJob
 
     with TqdmJob("embedding", unit="pair") as job, logging_redirect_tqdm():
         report = evaluate_run(args.run, args.data, split=args.split, protocol=args.protocol,
                               checkpoint=args.checkpoint, out=args.out, device=args.device, workers=args.workers,
-                              job=job)
+                              job=job, holdout_sites=holdout_names(args.holdout_sites))
     print(report["data_summary"])
     print(f"{report['split']} split, {report['gallery']} pairs, {report['protocol']} protocol, "
           f"checkpoint {report['checkpoint']['which']} (epoch {report['checkpoint']['epoch']})")

@@ -31,9 +31,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from engine.export import export_bundle, summary_line
+    from engine.files import json_safe
 
     manifest = export_bundle(args.run, args.out, checkpoint=args.checkpoint, precision=args.precision,
                              audio_files=args.parity_audio, ground_size_m=args.ground_size_m,
                              tolerance=args.tolerance)
-    print(json.dumps(manifest, indent=2) if args.json else summary_line(manifest, args.out))
+    print(json.dumps(json_safe(manifest), indent=2, allow_nan=False) if args.json else summary_line(manifest, args.out))
     return 0

@@ -1,9 +1,9 @@
-"""Prepare a sharded training cache from a dataset (SoundingEarth or a pair table): the central region
+"""Prepare training shards from a dataset (SoundingEarth or a pair table): the central region
 of each image re-encoded at the preset's stored size, the whole normalised log-mels as float16, keys,
 coordinates and the split, in WebDataset-style tar shards with an index. Parallel and resumable: rerun
 the same command to continue.
 
-Train from it with ``soundscape-engine train --cache CACHE --preset NAME`` (the GPU input pipeline).
+Train from it with ``soundscape-engine train --shards SHARDS --preset NAME`` (the shard pipeline).
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from pathlib import Path
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, required=True, help="SoundingEarth folder or pair table")
-    parser.add_argument("--out", type=Path, required=True, help="cache folder (created; an earlier run's "
+    parser.add_argument("--out", type=Path, required=True, help="shards folder (created; an earlier run's "
                         "folder is continued)")
     parser.add_argument("--preset", default="paper-r50", help="the preset whose data and front-end settings the "
-                        "cache is made for (default paper-r50)")
+                        "shards are made for (default paper-r50)")
     parser.add_argument("--image-region", type=float, help="fraction of each image's side kept around its centre "
                         "(default: the preset's, 0.75)")
     parser.add_argument("--stored-size", type=int, help="side in pixels the region is stored at (default: the "
@@ -36,9 +36,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from engine.config.run import load_preset
     from engine.progress import TqdmJob
-    from engine.shards.prepare import PrepareConfig, check_out_dir, prepare_cache
-    from engine.train.config import load_preset
+    from engine.shards.plan import PrepareConfig
+    from engine.shards.prepare import check_out_dir, prepare_shards
+    from engine.stop_signals import stop_on_signals
 
     cfg = load_preset(args.preset)
     cfg = cfg.replace("data", image_region=args.image_region, stored_size=args.stored_size,
@@ -51,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
 
         raise DatasetError(args.data, "not found", "point --data at a SoundingEarth folder or a pair table")
     check_out_dir(args.out)  # bad input gets its one-line error before any progress bar
-    with TqdmJob("prepare", unit="img") as job:
-        summary = prepare_cache(args.data, args.out, prep, job)
+    with TqdmJob("prepare", unit="img") as job, stop_on_signals(job, "the current shard"):
+        summary = prepare_shards(args.data, args.out, prep, job)
     print(summary.describe())
     return 0

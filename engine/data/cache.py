@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.audio import FrontEndConfig, load_audio
-from engine.data.config import DataConfig
+from engine.config.data import DataConfig
 from engine.data.records import SPECTROGRAM_JPG, PairRecord
 from engine.data.source import PairSource, record_image, record_log_mel
 from engine.errors import AudioFileError, Cancelled, ImageFileError
@@ -100,7 +100,7 @@ class PairCache:
 
 _Task = tuple[PairRecord, DataConfig, FrontEndConfig, int, bool]
 # Mono samples at the front-end's rate -> the normalised (n_mels, T) log-mel; e.g. the device log-mel of
-# engine.gpu.log_mel, so that a CUDA run's workers only decode and resample.
+# engine.device_log_mel, so that a CUDA run's workers only decode and resample.
 LogMelFn = Callable[[np.ndarray], np.ndarray]
 
 

@@ -65,10 +65,28 @@ def read_csv_table(path: Path, required: Sequence[str], missing_fix: str, unread
             reader.fieldnames = header
             missing = [c for c in required if c not in header]
             if missing:
+                other = _other_delimiter(header, required)
+                if other:
+                    raise DatasetError(path, f"the file seems to use {other} as delimiter, not commas (its columns "
+                                       f"{', '.join(required)} are there)", "save it comma-separated")
                 raise DatasetError(path, f"missing column(s) {', '.join(missing)}", missing_fix)
             return header, list(reader)
     except (OSError, UnicodeDecodeError, csv.Error) as err:
         raise DatasetError(path, f"unreadable ({err})", unreadable_fix) from None
+
+
+_DELIMITER_NAMES = {";": "';'", "\t": "tab", "|": "'|'"}
+
+
+def _other_delimiter(header: list[str], required: Sequence[str]) -> str | None:
+    """The name of the delimiter that would give all ``required`` columns, when a comma-separated read did
+    not (a spreadsheet saved in a locale whose list separator is ';' or as tab-separated text)."""
+    line = ",".join(header)  # the header line again (a comma read joins what it split back up)
+    for delimiter, name in _DELIMITER_NAMES.items():
+        names = {h.strip().strip('"') for h in line.split(delimiter)}
+        if delimiter in line and all(c in names for c in required):
+            return name
+    return None
 
 
 def parse_float(text: str | None) -> float:

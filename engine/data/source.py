@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from engine.audio import FrontEndConfig, file_log_mel, normalise
-from engine.data.config import DataConfig
+from engine.config.data import DataConfig
 from engine.data.images import decode_central_region
 from engine.data.pair_table import DEMO_WORLD_FORMAT, TABLE_NAME, WORLD_FILE, scan_pair_table
 from engine.data.records import SPECTROGRAM_JPG, PairRecord, SkipReport
@@ -130,6 +130,8 @@ def image_ground_m(source: PairSource) -> float | None:
     """
     if source.layout == "soundingearth":
         return SOUNDINGEARTH_IMAGE_M
+    if source.layout == "campaign":  # a campaign's chips are cut at a known ground size
+        return getattr(source, "image_ground_m", None)
     info = demo_world_info(source.table)
     try:
         size = float(info.get("image_size_m", 0)) if info else 0.0

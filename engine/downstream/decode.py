@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from engine.errors import ImageFileError
+from engine.errors import ImageFileError, brief
 
 
 def read_rgb(path: str | Path, size: int | None = None) -> np.ndarray:
@@ -39,5 +39,4 @@ def read_rgb(path: str | Path, size: int | None = None) -> np.ndarray:
 
 
 def _short(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return text[-1][:120] if text else type(err).__name__
+    return brief(err, limit=120, last_line=True)

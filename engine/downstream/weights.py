@@ -18,11 +18,11 @@ from torch import nn
 
 from engine.audio import FrontEndConfig
 from engine.checkpoint import load_encoders
+from engine.config.model import ModelConfig
 from engine.errors import ConfigError
 from engine.models import (
     AudioEncoder,
     ImageEncoder,
-    ModelConfig,
     build_audio_encoder,
     build_image_encoder,
     load_torchvision_weights,

@@ -16,7 +16,8 @@ import numpy as np
 from engine.atlas.format import open_atlas
 from engine.atlas.indices import IndicesAppender
 from engine.atlas.writer import AtlasWriter
-from engine.ecology.indices import INDEX_NAMES, IndexParameters, maad_version, recording_indices
+from engine.ecology.indices import IndexParameters, maad_version, recording_indices
+from engine.ecology.names import INDEX_NAMES
 from engine.ecology.table import hour_of_day, start_from_name
 from engine.errors import UserInputError
 from engine.progress import Job
@@ -73,7 +74,7 @@ def add_atlas_indices(atlas_path: str | Path, params: IndexParameters | None = N
                         if len(appender.entry["skipped_examples"]) < _KEEP:
                             appender.entry["skipped_examples"].append(reason)
                     values.append(row)
-                    hours.append(hour_of_day(start_from_name(paths[i])))
+                    hours.append(_local_hour(atlas, i, paths[i]))
                     job.report(i + 1, len(paths), Path(paths[i]).name)
                 appender.append(np.array(values, np.float64), np.array(hours, np.float64))
                 report.added += len(values)
@@ -82,6 +83,14 @@ def add_atlas_indices(atlas_path: str | Path, params: IndexParameters | None = N
         finally:
             appender.close()
     return report
+
+
+def _local_hour(atlas, i: int, path: str) -> float:
+    """A recording's local start hour: the campaign's (an AudioMoth names its files in UTC), else the name's."""
+    times = getattr(atlas.recordings, "times", None)
+    if times is not None and np.isfinite(times.hour[i]):
+        return float(times.hour[i])
+    return hour_of_day(start_from_name(path))
 
 
 def _store_neighbours(writer: AtlasWriter, atlas, job: Job) -> None:

@@ -34,7 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from engine.audio.front_end import SUPPORTED_EXTENSIONS
-from engine.ecology.indices import DESCRIPTIONS, INDEX_NAMES, IndexParameters, RecordingIndices
+from engine.ecology.indices import IndexParameters, RecordingIndices
+from engine.ecology.names import DESCRIPTIONS, INDEX_NAMES
 from engine.errors import DatasetError, UserInputError
 from engine.files import atomic_write_text, json_safe
 

@@ -26,7 +26,8 @@ import torch
 
 from engine.augment import AugmentConfig
 from engine.checkpoint import save_checkpoint, write_run_config
-from engine.data.config import DataConfig
+from engine.config.data import DataConfig
+from engine.config.run import RunConfig
 from engine.errors import CheckpointError, ConfigError
 from engine.interop.conventions import (
     AUTHORS_REPOSITORY,
@@ -36,7 +37,6 @@ from engine.interop.conventions import (
     soundingearth_front_end,
 )
 from engine.models import ModelConfig, build_audio_encoder, build_image_encoder
-from engine.train.config import RunConfig
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,8 @@
-"""The prepared training cache: WebDataset-style tar shards of re-encoded image regions and log-mels.
+"""Prepared shards: WebDataset-style tar shards of re-encoded image regions and log-mels.
 
-``soundscape-engine prepare`` writes it (:func:`engine.shards.prepare.prepare_cache`); the GPU input
-pipeline (``engine.gpu``) reads it. The format and the image geometry are described in
-:mod:`engine.shards.format`. Torch-free except :mod:`engine.shards.gpu_prepare` (the nvJPEG path).
+``soundscape-engine prepare`` writes them (:func:`engine.shards.prepare.prepare_shards`, planned by
+:mod:`engine.shards.plan`); ``train --shards`` reads them (:mod:`engine.shard_training`). The format and
+the image geometry are :mod:`engine.shards.format`. Torch-free except the device side of the stored JPEGs:
+:mod:`engine.shards.jpeg_decode` (batched decoding, shared with training) and
+:mod:`engine.shards.gpu_prepare` (the nvJPEG preparation).
 """

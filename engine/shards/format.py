@@ -1,20 +1,20 @@
-"""The prepared cache on disk: WebDataset-style tar shards plus an index. Torch-free.
+"""Prepared shards on disk: WebDataset-style tar shards plus an index. Torch-free.
 
-Layout of ``CACHE`` (written by ``soundscape-engine prepare --data DIR --out CACHE``)::
+Layout of ``SHARDS`` (written by ``soundscape-engine prepare --data DIR --out SHARDS``)::
 
-    CACHE/index.json            {"format": "soundscape-shards", "version": 1, "geometry": {...},
+    SHARDS/index.json            {"format": "soundscape-shards", "version": 1, "geometry": {...},
                                  "shards": [{"name", "split", "count"}], "counts": {split: n},
                                  "skipped": {reason: n}, "source": DIR, "data": DataConfig,
                                  "log_mel": {"normalised", "audio_source", "front_end"}, ...}
-    CACHE/train-000000.tar      a tar of consecutive members per sample (the WebDataset convention):
+    SHARDS/train-000000.tar      a tar of consecutive members per sample (the WebDataset convention):
                                   <key>.jpg   the central image region, re-encoded (RGB JPEG)
                                   <key>.npy   the whole log-mel, float16 (n_mels, T), normalised by the
                                               front-end (for SoundingEarth spectrograms: x = 10 ln v of
                                               the 8-bit encoding, then each clip standardised)
                                   <key>.json  {"key", "long_key", "lon", "lat", "split"}
-    CACHE/train-000000.json     the shard's sidecar: its keys, skipped keys and plan hash (resume)
+    SHARDS/train-000000.json     the shard's sidecar: its keys, skipped keys and plan hash (resume)
 
-Image geometry (:class:`CacheGeometry`, from the preset's ``data.image_region`` and ``data.stored_size``):
+Image geometry (:class:`ShardGeometry`, from the preset's ``data.image_region`` and ``data.stored_size``):
 a SoundingEarth image is 1024 px (about 0.2 m per pixel, the recording at its centre). The cache keeps the
 central ``region`` source pixels (the paper presets: 768, the central 75 %) stored at ``stored`` px (the
 paper presets: 256; ``--stored-size 384`` keeps a 1/2-scale DCT decode as it is). The training
@@ -40,18 +40,18 @@ import numpy as np
 
 from engine.data.splits import SPLIT_NAMES
 from engine.errors import DatasetError
-from engine.files import atomic_write_bytes, atomic_write_text
+from engine.files import atomic_write_bytes, atomic_write_text, read_manifest
 
 log = logging.getLogger(__name__)
 
-CACHE_FORMAT = "soundscape-shards"
-CACHE_VERSION = 1
+SHARDS_FORMAT = "soundscape-shards"
+SHARDS_VERSION = 1
 INDEX_NAME = "index.json"
 SPLITS = SPLIT_NAMES
 
 
 @dataclass(frozen=True)
-class CacheGeometry:
+class ShardGeometry:
     """Which part of each image the cache keeps, and at what size.
 
     Args:
@@ -86,7 +86,7 @@ class CacheGeometry:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> CacheGeometry:
+    def from_dict(cls, data: dict[str, Any]) -> ShardGeometry:
         return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls) if f.name in data})
 
 
@@ -100,11 +100,11 @@ class ShardInfo:
 
 
 @dataclass
-class CacheIndex:
-    """``CACHE/index.json`` in memory."""
+class ShardIndex:
+    """``SHARDS/index.json`` in memory."""
 
     root: Path
-    geometry: CacheGeometry
+    geometry: ShardGeometry
     shards: list[ShardInfo]
     counts: dict[str, int]
     skipped: dict[str, int]
@@ -136,11 +136,11 @@ def shard_name(split: str, number: int) -> str:
     return f"{split}-{number:06d}.tar"
 
 
-def plan_hash(keys: list[str], geometry: CacheGeometry, config: dict[str, Any] | None = None) -> str:
+def plan_hash(keys: list[str], geometry: ShardGeometry, config: dict[str, Any] | None = None) -> str:
     """A hash of what a shard is planned to hold (keys, geometry, the data and front-end configs); a kept
     shard must match it to be reused on resume."""
     text = json.dumps({"keys": keys, "geometry": geometry.to_dict(), "config": config or {},
-                       "version": CACHE_VERSION}, sort_keys=True)
+                       "version": SHARDS_VERSION}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -248,26 +248,18 @@ def iter_shard(path: Path, on_skip: SkipCallback | None = None) -> Iterator[RawS
 
 
 def write_index(root: Path, index: dict[str, Any]) -> None:
-    data = {"format": CACHE_FORMAT, "version": CACHE_VERSION, **index}
+    data = {"format": SHARDS_FORMAT, "version": SHARDS_VERSION, **index}
     atomic_write_text(root / INDEX_NAME, json.dumps(data, indent=1))
 
 
-def read_index(root: str | Path) -> CacheIndex:
-    """Read ``CACHE/index.json``. Raises :class:`DatasetError` naming the folder when it is not a cache."""
+def read_index(root: str | Path) -> ShardIndex:
+    """Read ``SHARDS/index.json``. Raises :class:`DatasetError` naming the folder when it holds no shards."""
     root = Path(root)
-    path = root / INDEX_NAME
-    if not path.is_file():
-        raise DatasetError(root, "is not a prepared cache (no index.json)",
-                           "run 'soundscape-engine prepare --data DIR --out CACHE' first (or let it finish)")
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise DatasetError(path, f"unreadable ({err})", "rerun prepare to rebuild the index") from None
-    if data.get("format") != CACHE_FORMAT or data.get("version") != CACHE_VERSION:
-        raise DatasetError(path, f"unknown cache format {data.get('format')!r} v{data.get('version')}",
-                           "rerun prepare with this version of Soundscape Mapper")
+    data = read_manifest(root / INDEX_NAME, SHARDS_FORMAT, (SHARDS_VERSION,), DatasetError, what="a folder of prepared shards",
+                         make="run 'soundscape-engine prepare --data DIR --out SHARDS' first (or let it finish)",
+                         redo="rerun prepare with this version of Soundscape Mapper to rebuild it")
     shards = [ShardInfo(s["name"], s["split"], int(s["count"])) for s in data["shards"]]
     known = {"format", "version", "geometry", "shards", "counts", "skipped", "n_mels"}
-    return CacheIndex(root, CacheGeometry.from_dict(data["geometry"]), shards, dict(data["counts"]),
+    return ShardIndex(root, ShardGeometry.from_dict(data["geometry"]), shards, dict(data["counts"]),
                       dict(data["skipped"]), int(data["n_mels"]),
                       {k: v for k, v in data.items() if k not in known})

@@ -5,7 +5,7 @@ functions run libjpeg-turbo, which is how the tests exercise this module without
 images are decoded (nvJPEG has no DCT scaling), the central region is cut and reduced by area averaging
 for integer factors (antialiased bilinear otherwise), then re-encoded. Audio files are decoded and
 resampled on the host in worker processes; their log-mels are computed on the device
-(:class:`engine.gpu.log_mel.DeviceLogMel`, held to the front-end by a parity test) unless ``log_mels`` is
+(:class:`engine.device_log_mel.DeviceLogMel`, held to the front-end by a parity test) unless ``log_mels`` is
 ``"workers"`` (the front-end in the worker processes, as the CPU path does). SoundingEarth's spectrogram
 JPEGs need no STFT and are decoded in the workers either way. Stages overlap: a thread pool reads the next
 shard's images, worker processes decode the audio of the next shards, the GPU codes the current shard's
@@ -35,11 +35,11 @@ import torch
 import torch.nn.functional as F
 from torchvision.io import encode_jpeg
 
+from engine.device_log_mel import DeviceLogMel, device_log_mels
 from engine.errors import ConfigError
-from engine.gpu.decode import as_byte_tensor, decode_batch
-from engine.gpu.log_mel import DeviceLogMel, device_log_mels
-from engine.shards.format import CacheGeometry
-from engine.shards.prepare import (
+from engine.shards.format import ShardGeometry
+from engine.shards.jpeg_decode import as_byte_tensor, decode_batch
+from engine.shards.plan import (
     PrepareConfig,
     ShardPlan,
     build_shard_from_coded,
@@ -50,14 +50,14 @@ from engine.shards.prepare import (
 log = logging.getLogger(__name__)
 
 
-def region_box(width: int, height: int, geometry: CacheGeometry) -> tuple[float, float, float, float]:
+def region_box(width: int, height: int, geometry: ShardGeometry) -> tuple[float, float, float, float]:
     """The central region (left, top, right, bottom) in the pixels of a ``width`` x ``height`` image."""
     side = min(width, height) * geometry.region / geometry.source_size
     cx, cy = width / 2.0, height / 2.0
     return (cx - side / 2.0, cy - side / 2.0, cx + side / 2.0, cy + side / 2.0)
 
 
-def regions_from_images(images: list[torch.Tensor], geometry: CacheGeometry) -> list[torch.Tensor]:
+def regions_from_images(images: list[torch.Tensor], geometry: ShardGeometry) -> list[torch.Tensor]:
     """Cut the central region of each (3, H, W) uint8 image and bring it to the stored size (uint8).
 
     Integer reduction factors use area averaging; others antialiased bilinear resampling. Images of one
@@ -90,7 +90,7 @@ def _read(path: Path) -> bytes | None:
         return None
 
 
-def _code_images(datas: list[bytes | None], geometry: CacheGeometry, device: torch.device,
+def _code_images(datas: list[bytes | None], geometry: ShardGeometry, device: torch.device,
                  batch: int) -> list[bytes | str]:
     """Each record's re-encoded region (bytes), or the skip reason (str)."""
     out: list[bytes | str] = ["missing image" if d is None else "" for d in datas]

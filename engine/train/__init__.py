@@ -1,1 +1,4 @@
-"""Training: configuration, the loop, its log and its state (resumable)."""
+"""Training from a dataset, sample by sample: the loop, its run folder and log, its state (resumable).
+
+The configuration is :mod:`engine.config`; training from prepared shards is :mod:`engine.shard_training`.
+"""

@@ -11,6 +11,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from engine.campaign import is_campaign
+from engine.config.run import RunConfig
 from engine.data.cache import open_cache
 from engine.data.datasets import EpochBatchSampler, PairDataset, PairStore, collate_pairs, quiet_worker
 from engine.data.records import SkipReport
@@ -18,7 +20,6 @@ from engine.data.source import PairSource, open_source
 from engine.data.splits import SPLIT_NAMES
 from engine.errors import DatasetError
 from engine.progress import Job
-from engine.train.config import RunConfig
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,13 @@ def open_run_data(data_dir: str | Path, cfg: RunConfig, cache_root: Path | None 
     Unreadable files found while caching are added to the skip report and left out of the splits.
     """
     # The split does not follow --seed: runs with different seeds are compared on the same test pairs.
+    if is_campaign(Path(data_dir)):  # one record per site; chips cached, windows drawn (no pair cache)
+        from engine.train.campaign_data import open_campaign
+
+        campaign = open_campaign(data_dir, cfg, cache_root, job)
+        data = RunData(campaign, campaign, campaign.report, {name: campaign.indices(name) for name in SPLIT_NAMES})
+        log.info("%s", data.describe())
+        return data
     source = open_source(data_dir, cfg.data, cfg.front_end)
     report = source.report
     usable = [True] * len(source)
@@ -70,7 +78,7 @@ def device_log_mel_fn(cfg: RunConfig, device: torch.device) -> Callable[[np.ndar
     numpy front-end is as fast there, and stays the reference)."""
     if device.type != "cuda":
         return None
-    from engine.gpu.log_mel import DeviceLogMel
+    from engine.device_log_mel import DeviceLogMel
 
     module = DeviceLogMel(cfg.front_end).to(device)
 
@@ -84,6 +92,10 @@ def device_log_mel_fn(cfg: RunConfig, device: torch.device) -> Callable[[np.ndar
 def train_loader(data: RunData, cfg: RunConfig) -> tuple[DataLoader, EpochBatchSampler, PairDataset]:
     """The training loader: random crops, a seeded permutation per epoch, full batches."""
     indices = data.splits["train"]
+    if data.source.layout == "campaign":
+        from engine.train.campaign_data import campaign_train_loader
+
+        return campaign_train_loader(data.source, indices, cfg)
     if len(indices) < 2:
         raise DatasetError(data.source.table, f"the train split has {len(indices)} usable pairs",
                            "training needs at least 2; check the split column or --split-rule")

@@ -5,11 +5,12 @@ It stops cleanly when its :class:`~engine.progress.Job` is cancelled (the CLI ca
 Ctrl-C/SIGINT; the app sends SIGINT): the current state is saved as ``last`` and the log ends with
 status ``interrupted``; ``--resume`` continues exactly there. A NaN or infinite loss stops the run
 before the bad step touches the weights, keeps the last good checkpoint and ends with ``failed``.
-What the run writes is :class:`engine.train.run_book.RunBook`'s, shared with ``train --cache``.
+What the run writes is :class:`engine.train.run_book.RunBook`'s, shared with ``train --shards``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -19,18 +20,19 @@ from typing import Any
 import torch
 
 from engine.augment import augment_images, mask_log_mels, step_generator
+from engine.config.run import RunConfig
 from engine.data.source import image_ground_m
 from engine.device import resolve_device
 from engine.embedding import embed_loader
-from engine.errors import Cancelled, CheckpointError
+from engine.errors import Cancelled, UserInputError
 from engine.evaluate import retrieval_metrics, validation_summary
 from engine.losses import Gather, PairLoss, in_batch_recall_at_1
 from engine.models import build_audio_encoder, build_image_encoder, load_torchvision_weights
 from engine.progress import Job
-from engine.train.config import RunConfig
 from engine.train.data import RunData, clip_loader, open_run_data, train_loader
+from engine.train.init import load_init_weights, set_trainable, trainable_at
 from engine.train.metrics_log import MetricsLog
-from engine.train.run_book import RunBook, TrainResult, torch_settings
+from engine.train.run_book import RunBook, TrainResult, run_folder_lock, torch_settings
 from engine.train.state import build_optimizer, build_scheduler
 
 log = logging.getLogger(__name__)
@@ -67,10 +69,16 @@ class _Trainer(RunBook):
         except (Exception, KeyboardInterrupt) as err:  # Cancelled is an Exception too
             # The app tails metrics.jsonl: a run that fails before its first step still ends its log.
             interrupted = isinstance(err, (Cancelled, KeyboardInterrupt))
-            log_file = MetricsLog(run_dir, resume_step=0 if payload is not None else None, tensorboard=False)
-            log_file.event("end", status="interrupted" if interrupted else "failed",
-                           message="stopped while preparing the data" if interrupted else str(err), checkpoint=None)
-            log_file.close()
+            if self.is_main:
+                resume_step = int(payload.get("step", 0)) if payload is not None else None
+                try:
+                    log_file = MetricsLog(run_dir, resume_step=resume_step, tensorboard=False)
+                    log_file.event("end", status="interrupted" if interrupted else "failed",
+                                   message="stopped while preparing the data" if interrupted else str(err),
+                                   checkpoint=None)
+                    log_file.close()
+                except (OSError, UserInputError) as log_error:  # e.g. the disk is full: the error says why
+                    log.warning("could not write the end of %s (%s)", run_dir / "metrics.jsonl", log_error)
             raise
 
     def _setup(self, payload: dict[str, Any] | None, cache_root: Path | None, gather: Gather | None) -> None:
@@ -83,6 +91,9 @@ class _Trainer(RunBook):
         self.audio_encoder = build_audio_encoder(cfg.model)
         if cfg.image_weights and payload is None:
             load_torchvision_weights(self.image_encoder, cfg.image_weights)
+        if cfg.init and payload is None:  # train --init: the weights, and their file's hash for config.json
+            self.cfg = cfg = dataclasses.replace(
+                cfg, init=load_init_weights(self.image_encoder, self.audio_encoder, cfg.init))
         self.image_encoder.to(self.device)
         self.audio_encoder.to(self.device)
         self.loader, self.sampler, self.dataset = train_loader(self.data, cfg)
@@ -136,6 +147,9 @@ class _Trainer(RunBook):
         self.dataset.set_epoch(epoch)
         self.image_encoder.train()
         self.audio_encoder.train()
+        if cfg.train.freeze_epochs or cfg.train.trainable != "all":
+            set_trainable([self.image_encoder, self.audio_encoder],
+                          trainable_at(epoch, cfg.train.freeze_epochs, cfg.train.trainable))
         window: dict[str, float] = {}
         since = time.perf_counter()
         for batch in self.loader:
@@ -165,10 +179,7 @@ class _Trainer(RunBook):
     def _stop_message(self) -> str:
         if self._in_step:  # a hard interrupt inside an optimiser step: the weights may be half-updated
             return "interrupted inside a step; the previous checkpoint is kept"
-        try:
-            return super()._stop_message()
-        except CheckpointError as save_error:
-            return f"stopped at epoch {self.progress.epoch + 1}, step {self.progress.step}, but {save_error}"
+        return super()._stop_message()
 
     def run(self) -> TrainResult:
         splits = self.data.splits
@@ -200,9 +211,10 @@ def train(cfg: RunConfig, data_dir: str | Path, run_dir: str | Path, *, resume: 
     Raises:
         Cancelled: the job was cancelled (``last`` saved, log ends ``interrupted``).
         TrainingError: the loss became NaN/inf (the last good checkpoint is kept).
-        UserInputError: bad data, options or run folder.
+        UserInputError: bad data, options or run folder; FolderBusyError (one of them): another process
+            trains into ``run_dir``; DiskFullError: a checkpoint or the log could not be written.
     """
-    with torch_settings(cfg):
+    with run_folder_lock(Path(run_dir)), torch_settings(cfg):
         trainer = _Trainer(cfg, Path(data_dir), Path(run_dir), resume, job or Job(), cache_root, gather,
                            announce or (lambda text: None))
         return trainer.run()

@@ -1,9 +1,9 @@
 """The bookkeeping both training loops share: run folder, config.json, checkpoints, the log, the best score.
 
 :class:`RunBook` is the base of the per-sample loop (:mod:`engine.train.loop`) and of the GPU input
-pipeline's loop (:mod:`engine.gpu.train_loop`). It owns what a run writes and how a session starts and
+pipeline's loop (:mod:`engine.shard_training.train_loop`). It owns what a run writes and how a session starts and
 ends: refusing or reopening the run folder, ``RUN/config.json``, the ``last``/``best`` checkpoints, the
-``start``/``step``/``epoch``/``end`` events of ``metrics.jsonl`` (contract in docs/ARCHITECTURE.md) and
+``start``/``step``/``epoch``/``end`` events of ``metrics.jsonl`` (contract in :mod:`engine.train.metrics_log`) and
 their TensorBoard scalars, the best-epoch rule, the ETA and the messages of a stopped or failed run. A loop
 keeps what differs: how batches are made and how a step runs. Under DDP only the main rank writes
 (:attr:`RunBook.is_main`).
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -22,9 +23,11 @@ from typing import Any, ClassVar
 import torch
 
 from engine.checkpoint import load_checkpoint, read_run_config, write_run_config
-from engine.errors import Cancelled, CheckpointError, ConfigError, TrainingError
+from engine.config.run import RunConfig
+from engine.errors import Cancelled, CheckpointError, ConfigError, TrainingError, UserInputError
+from engine.files import remove_stale_temp_files
+from engine.folder_lock import FolderLock
 from engine.progress import Job
-from engine.train.config import RunConfig
 from engine.train.metrics_log import MetricsLog
 from engine.train.state import Progress, checkpoint_payload, restore_state, save_state
 
@@ -54,6 +57,27 @@ def torch_settings(cfg: RunConfig) -> Iterator[None]:
     finally:
         torch.set_num_threads(threads)
         torch.use_deterministic_algorithms(deterministic)
+
+
+@contextlib.contextmanager
+def run_folder_lock(run_dir: Path, is_main: bool = True) -> Iterator[None]:
+    """Hold RUN/.lock for the session (main rank only) and clear what a killed session left behind.
+
+    A second training on the same folder fails at once, naming the pid that holds it; the lock goes
+    with the process however it ends, so a crashed run never blocks the next one. The temporary files
+    of a checkpoint or config write cut short by a kill are removed here (no other writer can be live).
+
+    Raises:
+        FolderBusyError: another live process trains into ``run_dir``.
+    """
+    if not is_main:
+        yield
+        return
+    with FolderLock(run_dir, subject=f"--out {run_dir}", busy="is in use by another training run",
+                    fix="wait for it to finish or stop it, or choose another --out folder"):
+        for folder in (run_dir, run_dir / "checkpoints"):
+            remove_stale_temp_files(folder)
+        yield
 
 
 def _score(val: dict[str, Any]) -> list[float]:
@@ -101,21 +125,30 @@ class RunBook:
     def _check_run_folder(self, resume: bool) -> dict[str, Any] | None:
         """The checkpoint to resume from, or None for a new run (whose folder the main rank creates).
 
+        A folder with config.json but no ``last`` checkpoint (a run stopped before its first epoch
+        ended: an early kill, a full disk, a refused option) is started again from scratch, by
+        ``--resume`` or by a plain train, with a warning that says so.
+
         Raises:
-            CheckpointError: ``resume`` without a ``last`` checkpoint.
-            ConfigError: a new run into a folder that already holds one.
+            CheckpointError: ``resume`` without a ``last`` checkpoint or a config.json.
+            ConfigError: a new run into a folder that already holds a checkpoint.
         """
         last = self.ckpt_dir / "last.pt"
-        if resume:
+        stuck = (self.run_dir / "config.json").is_file() and not last.exists()
+        if resume and not stuck:
             if not last.is_file():
                 raise CheckpointError(f"--resume {last}", "no checkpoint to resume from",
                                       "start a new run without --resume, or name the run folder with --out")
             read_run_config(self.run_dir)
             return load_checkpoint(last)
         if self.is_main:
-            if (self.run_dir / "config.json").exists() or last.exists():
+            if last.exists():
                 raise ConfigError(f"--out {self.run_dir}", "already holds a run",
                                   "pass --resume to continue it, or choose a new --out folder")
+            if stuck:
+                self.logger.warning("%s holds no checkpoint (the run stopped before its first epoch ended); "
+                                    "starting it again from scratch", self.run_dir)
+                shutil.rmtree(self.run_dir / "tensorboard", ignore_errors=True)
             self.run_dir.mkdir(parents=True, exist_ok=True)
         return None
 
@@ -149,8 +182,8 @@ class RunBook:
         payload = checkpoint_payload(self.image_encoder, self.audio_encoder, self.optimizer, self.scheduler,
                                      self.progress, self.metrics, self.cfg.to_dict())
         try:
-            save_state(path, payload)
-        except OSError as err:  # e.g. a full disk: the atomic write left the previous file intact
+            save_state(path, payload)  # a full disk raises DiskFullError (one line; the previous file is intact)
+        except OSError as err:
             raise CheckpointError(path, f"could not be written ({err.strerror or err})",
                                   "free some disk space and --resume; the previous checkpoint is intact") from None
         return path
@@ -244,7 +277,7 @@ class RunBook:
             if isinstance(err, KeyboardInterrupt):
                 raise Cancelled() from err
             raise
-        except TrainingError as err:
+        except UserInputError as err:  # a NaN loss (TrainingError), a full disk ...: one line for the app
             self._finish("failed", str(err))
             raise
         except Exception as err:
@@ -259,7 +292,10 @@ class RunBook:
 
     def _stop_message(self) -> str:
         """Save ``last`` for a clean stop; returns the ``end`` event's message."""
-        path = self._save("last")
+        try:
+            path = self._save("last")
+        except UserInputError as save_error:  # e.g. a full disk: the previous checkpoint is kept
+            return f"stopped at epoch {self.progress.epoch + 1}, step {self.progress.step}, but {save_error}"
         return f"stopped at epoch {self.progress.epoch + 1}, step {self.progress.step}; resume with --resume " \
                f"(saved {path})"
 
@@ -268,8 +304,13 @@ class RunBook:
         if self.log is None:
             return
         p, last = self.progress, self.ckpt_dir / "last.pt"
-        self.log.event("end", status=status, message=message, checkpoint=str(last) if last.exists() else None,
-                       epoch=p.epoch, step=p.step, best_epoch=p.best_epoch, skipped_while_training=p.skipped)
-        self.log.close()
-        self.log = None
+        log_file, self.log = self.log, None
+        try:
+            log_file.event("end", status=status, message=message, checkpoint=str(last) if last.exists() else None,
+                           epoch=p.epoch, step=p.step, best_epoch=p.best_epoch, skipped_while_training=p.skipped)
+        except (OSError, UserInputError) as err:  # a full disk must not hide why the run ended
+            self.logger.warning("could not end the log %s (%s)", log_file.path, err)
+        finally:
+            with contextlib.suppress(OSError):
+                log_file.close()
         (self.logger.info if status == "finished" else self.logger.warning)("%s: %s", status, message)

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from engine.checkpoint import save_checkpoint
-from engine.train.config import TrainConfig
+from engine.config.run import TrainConfig
 
 
 @dataclass

@@ -25,8 +25,9 @@ def export_untrained_bundle(out: Path, seed: int = 0, model: dict | None = None)
 
     from engine.audio import FrontEndConfig
     from engine.checkpoint import save_checkpoint, write_run_config
+    from engine.config.model import ModelConfig
     from engine.export import export_bundle
-    from engine.models import ModelConfig, build_audio_encoder, build_image_encoder
+    from engine.models import build_audio_encoder, build_image_encoder
 
     run = out.parent / f"{out.name}-run"
     torch.manual_seed(seed)
@@ -48,7 +49,7 @@ def variant_bundle(bundle: Path, out: Path) -> Path:
 
     import onnx
 
-    from engine.formats.bundle import write_manifest
+    from engine.bundle.format import write_manifest
 
     shutil.copytree(bundle, out)
     model = onnx.load(str(out / "audio_encoder.onnx"))

@@ -1,6 +1,7 @@
 """Run in a subprocess by test_real_audio.py (PortAudio must start after the test's PulseAudio server):
 open an atlas, select a tile, press the first row's play button, wait until the clip has played, and
-print JSON with the clip's path and whether the row showed Stop while it played."""
+print JSON with the clip's path, whether the row showed Stop while it played, and the playhead positions
+the Listen spectrogram showed (from the frames the output stream took)."""
 
 from __future__ import annotations
 
@@ -34,7 +35,8 @@ def main(atlas: str, bundle: str, folder: str) -> int:
     controller.runner.wait_idle(60)
     button = window.listen.best.buttons[0]
     path = str(window.listen.best.matches[0].path)
-    report = {"path": path, "enabled": button.isEnabled(), "tooltip": button.toolTip(), "showed_stop": False}
+    report = {"path": path, "enabled": button.isEnabled(), "tooltip": button.toolTip(), "showed_stop": False,
+              "playheads": [], "clip": str(state.selection.clip.path) if state.selection.clip else None}
     print("PLAYING", flush=True)
     QTest.mouseClick(button, Qt.MouseButton.LeftButton)
     deadline = time.monotonic() + 60
@@ -44,6 +46,9 @@ def main(atlas: str, bundle: str, folder: str) -> int:
         if state.audio.playing == path:
             started = True
             report["showed_stop"] = report["showed_stop"] or button.text() == "■"
+            head = window.listen.spectrogram.playhead_seconds
+            if head is not None and (not report["playheads"] or head != report["playheads"][-1]):
+                report["playheads"].append(head)
         if started and state.audio.playing is None:
             break
         time.sleep(0.01)

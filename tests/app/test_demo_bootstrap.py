@@ -10,7 +10,7 @@ import pytest
 
 from engine.atlas import open_atlas
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # generates the demo world
 
 
 def test_first_launch_generates_the_demo_and_opens_its_atlas(make_app, bundle_path: Path, tmp_path: Path) -> None:

@@ -13,9 +13,10 @@ from PIL import Image
 
 from app.main import no_display_message
 from engine.atlas import open_atlas
-from engine.runtime.encoders import BundleEncoders
+from engine.inference.encoders import BundleEncoders
 from tests.app import independent
 from tests.conftest import ROOT
+from tests.reaping import run_reaped
 from tests.test_torch_free import BLOCK_TORCH
 
 
@@ -33,7 +34,7 @@ def run_app(args: list[str], tmp_path: Path, block_torch: bool = False,
         command = [sys.executable, "-c", code, *args]
     else:
         command = [sys.executable, "-m", "app.main", *args]
-    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+    return run_reaped(command, 180, cwd=ROOT, env=env)
 
 
 def test_without_a_display_it_says_how_to_run_and_exits_0(tmp_path: Path) -> None:

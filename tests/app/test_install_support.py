@@ -38,7 +38,7 @@ def test_missing_engine_modules_are_named() -> None:
     present = {"torchvision"}
     reason = engine_unavailable_reason(find_spec=lambda name: object() if name in present else None, frozen=False)
     assert reason == ("Training: this installation lacks the engine's torch, onnx; install the engine with "
-                      "pip install 'soundscape-mapper[engine]' and start again")
+                      "the Train tab's 'Install the engine…' (or `make engine`); no restart is needed")
     assert engine_unavailable_reason(find_spec=lambda name: object(), frozen=False) is None
     assert set(ENGINE_MODULES) == {"torch", "torchvision", "onnx"}
 

@@ -8,11 +8,11 @@ catches a Qt binding that brings the bug back.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import textwrap
 
 from tests.conftest import ROOT
+from tests.reaping import run_reaped
 
 CALLS = textwrap.dedent("""
     import sys
@@ -33,8 +33,8 @@ CALLS = textwrap.dedent("""
 
 
 def test_emit_and_timer_calls_keep_singleton_refcounts_balanced() -> None:
-    result = subprocess.run([sys.executable, "-c", CALLS], cwd=ROOT, capture_output=True, text=True, timeout=120,
-                            env={"QT_QPA_PLATFORM": "offscreen", "PATH": "/usr/bin:/bin"})
+    result = run_reaped([sys.executable, "-c", CALLS], 120, cwd=ROOT,
+                        env={"QT_QPA_PLATFORM": "offscreen", "PATH": "/usr/bin:/bin"})
     assert result.returncode == 0, result.stderr[-400:]  # a broken binding aborts here on Python < 3.12
     true_delta, none_delta = (int(v) for v in result.stdout.split())
     assert abs(true_delta) < 50 and abs(none_delta) < 50  # 8,000 calls: a leak of one per call shows as thousands

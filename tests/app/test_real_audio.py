@@ -19,7 +19,7 @@ import pytest
 
 from engine.atlas import open_atlas
 from engine.audio import probe_audio
-from engine.runtime.encoders import BundleEncoders
+from engine.inference.encoders import BundleEncoders
 from tests.app import independent
 from tests.app.pulse_server import PulseServer, missing_pieces
 from tests.conftest import ROOT
@@ -112,6 +112,13 @@ def test_a_row_plays_its_recording_through_the_speakers(pulse: PulseServer, tmp_
     assert driver.returncode == 0, driver.stderr[-2000:]
     report = json.loads(driver.stdout.strip().splitlines()[-1])
     assert report["enabled"] and report["showed_stop"] and report["finished"] and report["button_after"] == "▶"
+    # The playhead on the Listen spectrogram moved forward with the frames PortAudio took, to the clip's end.
+    from engine.audio import probe_audio as probe
+
+    heads = report["playheads"]
+    assert report["clip"] == report["path"] and len(heads) >= 5
+    assert all(b > a for a, b in zip(heads, heads[1:], strict=False))
+    assert heads[-1] == pytest.approx(min(probe(report["path"]).duration, 600.0), abs=0.1)
     got, rate = sf.read(captured, dtype="float32")
     source, _ = load_audio(report["path"], rate)
     assert np.abs(got).max() > 0.01, "nothing reached the sink"

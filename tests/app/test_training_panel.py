@@ -1,6 +1,6 @@
 """The Train panel with the real engine: the tiny preset on the tiny demo world, in a subprocess.
-Curves fill from metrics.jsonl, the run is exported, the new bundle is loaded and the atlas
-re-embedded with it; a cancel stops the engine cleanly and keeps its checkpoint."""
+Curves fill from metrics.jsonl, the run is exported, the new bundle is offered and, once accepted,
+loaded and the atlas re-embedded with it; a cancel stops the engine cleanly and keeps its checkpoint."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pytest
 from PySide6.QtCore import Qt
 
 from engine.atlas import open_atlas
-from engine.formats.bundle import load_bundle
+from engine.bundle.format import load_bundle
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # the real engine trains in a subprocess
 
 
 @pytest.fixture(scope="module")
@@ -51,9 +51,15 @@ def test_train_export_switch_and_cancel(make_app, atlas_copy: Path, bundle_path:
     assert training.curves.loss == pytest.approx([r["loss"] for r in steps])
     assert len(training.curves.val_steps) == sum(1 for r in records if r.get("event") == "epoch" and r.get("val"))
     assert any(text.startswith("ETA ") for text in etas)
-    # The new bundle is loaded and the atlas (on disk too) now belongs to it.
+    # The new model is offered; nothing switches until the user accepts it.
     new = load_bundle(training.bundle_path)
     assert new.bundle_id != old_id
+    assert h.state.project.bundle.bundle_id == old_id and open_atlas(atlas_copy).bundle_id == old_id
+    assert training.offer is not None
+    h.qtbot.mouseClick(h.window.extras.offer.use_button, Qt.MouseButton.LeftButton)
+    h.qtbot.waitUntil(lambda: h.state.project.bundle.bundle_id == new.bundle_id, timeout=300_000)
+    h.wait_idle()
+    # The new bundle is loaded and the atlas (on disk too) now belongs to it.
     assert h.state.project.bundle.bundle_id == new.bundle_id
     assert open_atlas(atlas_copy).bundle_id == new.bundle_id
     assert h.window.status.bundle_label.text() == f"model: {training.bundle_path.name}"
@@ -80,6 +86,8 @@ def test_training_with_a_bad_data_folder_fails_with_the_engines_message(make_app
     h = make_app()
     empty = tmp_path / "empty"
     empty.mkdir()
+    # A pair table with no rows: the layout check in the app passes it, the engine refuses it.
+    (empty / "pairs.csv").write_text("id,longitude,latitude,image,audio\n")
     panel = h.window.train
     panel.data_edit.setText(str(empty))
     panel.preset_combo.setCurrentText("tiny")

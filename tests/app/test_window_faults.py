@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -16,6 +15,7 @@ from app.services.audio_io import AudioBackend
 from engine.atlas import open_atlas
 from tests.app import fixtures_data, independent
 from tests.conftest import ROOT
+from tests.reaping import run_reaped
 
 NO_PORTAUDIO = "PortAudio is not installed (cannot load library 'libportaudio.so.2'); install it"
 
@@ -61,9 +61,8 @@ def test_missing_portaudio_library_gives_a_reason_and_the_window_still_renders(t
     """)
     out = tmp_path / "shot.png"
     env = _env(tmp_path)
-    result = subprocess.run([sys.executable, "-c", block, "--screenshot", str(out), "--atlas", str(built_atlas),
-                             "--size", "800x600", "--tab", "search"],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    result = run_reaped([sys.executable, "-c", block, "--screenshot", str(out), "--atlas", str(built_atlas),
+                         "--size", "800x600", "--tab", "search"], 120, cwd=ROOT, env=env)
     assert result.returncode == 0, result.stderr
     assert "REASON PortAudio is not installed (PortAudio library not found)" in result.stdout
     from PIL import Image

@@ -11,7 +11,7 @@ from PySide6.QtCore import QPoint, Qt
 from app.services.geo import lonlat_to_mercator
 from app.services.settings import load_settings
 from engine.audio import load_audio, resample
-from engine.runtime.encoders import BundleEncoders
+from engine.inference.encoders import BundleEncoders
 from tests.app import independent
 from tests.app.audio_fakes import FakeAudioBackend, FakeInputStream
 

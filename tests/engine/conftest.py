@@ -18,7 +18,7 @@ def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     make_pair_table(root / "pairs", n=48)
     paths = {"data": root / "pairs", "cache": root / "cache", "run": root / "run"}
     rc = main(["train", "--data", str(paths["data"]), "--preset", "tiny", "--out", str(paths["run"]),
-               "--cache-dir", str(paths["cache"])])
+               "--sample-cache-dir", str(paths["cache"])])
     assert rc == 0
     return paths
 
@@ -42,7 +42,7 @@ def demo_run_tiny(demo_world_tiny: Path, tmp_path_factory: pytest.TempPathFactor
 
     root = tmp_path_factory.mktemp("demo_run")
     rc = main(["train", "--data", str(demo_world_tiny), "--preset", "tiny", "--out", str(root / "run"),
-               "--cache-dir", str(root / "cache")])
+               "--sample-cache-dir", str(root / "cache")])
     assert rc == 0
     return root / "run"
 

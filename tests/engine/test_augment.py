@@ -10,7 +10,6 @@ import torch
 from scipy import ndimage
 
 from engine.augment import (
-    AugmentConfig,
     augment_images,
     center_views,
     colour_jitter,
@@ -20,6 +19,7 @@ from engine.augment import (
     random_time_crop,
     step_generator,
 )
+from engine.config.augment import AugmentConfig
 
 OFF = dict(brightness=0.0, contrast=0.0, saturation=0.0, blur_prob=0.0)
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine.gpu.compute import ComputeConfig, PairModel, TrainStep, prepare_model
 from engine.losses import LossConfig, PairLoss
 from engine.models import AudioEncoder, ImageEncoder, ModelConfig
+from engine.shard_training.compute import ComputeConfig, PairModel, TrainStep, prepare_model
 
 MODEL = ModelConfig(image_arch="resnet18", audio_arch="resnet18", image_width=8, audio_width=8, embed_dim=16,
                     image_size=32)

@@ -17,11 +17,11 @@ import soundfile as sf
 import torch
 
 from engine.audio.front_end import FrontEndConfig, load_audio, log_mel_db, mel_filterbank, normalise
-from engine.data.config import DataConfig
+from engine.config.data import DataConfig
 from engine.data.source import open_source
-from engine.gpu.log_mel import DeviceLogMel, device_log_mels
+from engine.device_log_mel import DeviceLogMel, device_log_mels
 from engine.shards.format import iter_shard
-from engine.shards.prepare import PrepareConfig, build_shard_cpu, plan_shards
+from engine.shards.plan import PrepareConfig, build_shard_cpu, plan_shards
 from tests.engine.shards_fixture import make_soundingearth
 
 DB_TOLERANCE = 0.01

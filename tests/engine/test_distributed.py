@@ -11,7 +11,11 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from engine.gpu.compute import (
+from engine.config.loss import LossConfig
+from engine.config.model import ModelConfig
+from engine.losses import PairLoss, all_gather_with_grad, batch_all_triplet_loss
+from engine.models import AudioEncoder, ImageEncoder
+from engine.shard_training.compute import (
     ComputeConfig,
     DeviceMeter,
     PairModel,
@@ -19,8 +23,6 @@ from engine.gpu.compute import (
     in_batch_recall_at_1,
     prepare_model,
 )
-from engine.losses import LossConfig, PairLoss, all_gather_with_grad, batch_all_triplet_loss
-from engine.models import AudioEncoder, ImageEncoder, ModelConfig
 
 WORLD, PER_RANK = 2, 4
 

@@ -20,17 +20,17 @@ from PIL import Image
 
 from engine.audio import FrontEndConfig, chunk_log_mel, chunk_spans, file_log_mel
 from engine.augment import center_views
+from engine.bundle.format import load_bundle
 from engine.checkpoint import load_encoders
 from engine.cli import main
+from engine.config.run import load_preset
 from engine.data.source import open_source
 from engine.embedding import embed_clips
 from engine.errors import BundleError
 from engine.evaluate import retrieval_metrics
 from engine.export import ExportError, export_bundle, trained_on
-from engine.formats.bundle import load_bundle
-from engine.runtime.encoders import BundleEncoders
-from engine.runtime.images import prepare_image
-from engine.train.config import load_preset
+from engine.inference.encoders import BundleEncoders
+from engine.inference.images import prepare_image
 
 TINY = load_preset("tiny")  # the preset file: what the run must have been built with
 SIZE, DIM = TINY.model.image_size, TINY.model.embed_dim
@@ -173,7 +173,7 @@ def test_export_above_tolerance_writes_nothing(exported, tmp_path: Path, monkeyp
     run_dir, bundle_dir, _ = exported
     # The graphs are the fixture's (exporting again would only cost time); the parity measurement is real
     # and finds a difference of about 1e-6, which a tolerance of 0 refuses.
-    monkeypatch.setattr("engine.export.export_onnx", lambda module, example, path, *a: shutil.copy(
+    monkeypatch.setattr("engine.export.writer.export_onnx", lambda module, example, path, *a: shutil.copy(
         bundle_dir / Path(path).name, path))
     with pytest.raises(ExportError, match="above 0; nothing was written"):
         export_bundle(run_dir, tmp_path / "b", tolerance=0.0)
@@ -237,7 +237,7 @@ def test_int8_variant_reports_its_retrieval_change(exported, demo_world_tiny: Pa
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     run_dir, bundle_dir, _ = exported
     # The graphs of the same run are the fixture's (the parity check, which runs for real, agrees).
-    monkeypatch.setattr("engine.export.export_onnx", lambda module, example, path, *a: shutil.copy(
+    monkeypatch.setattr("engine.export.writer.export_onnx", lambda module, example, path, *a: shutil.copy(
         bundle_dir / Path(path).name, path))
     manifest = export_bundle(run_dir, tmp_path / "int8", precision="int8")
     variant = manifest["variant"]
@@ -305,7 +305,8 @@ def test_exported_bundle_builds_and_queries_an_atlas(exported, realdata: Path, t
     assert _rel(np.asarray(atlas.tiles.embeddings[11]), expected) < 1e-4
     assert _rel(np.asarray(atlas.recordings.embeddings[0]), sound) < 1e-4
     capsys.readouterr()
-    assert main(["atlas", "query", "--atlas", str(tmp_path / "atlas"), "--audio", str(rec), "--json"]) == 0
+    assert main(["atlas", "query", "--atlas", str(tmp_path / "atlas"), "--audio", str(rec), "--json",
+                 "--all-scores"]) == 0
     scores = np.array(json.loads(capsys.readouterr().out)["scores"])
     d = np.linalg.norm(np.asarray(atlas.tiles.embeddings, np.float64) - sound, axis=1)
     np.testing.assert_allclose(scores, 1 / (1 + d), rtol=1e-3)

@@ -128,7 +128,7 @@ def test_chunk_rule() -> None:
 
 def test_config_round_trip_and_validation() -> None:
     assert FrontEndConfig.from_dict(CFG.to_dict()) == CFG
-    with pytest.raises(ValueError, match="unknown parameters"):
+    with pytest.raises(ValueError, match="unknown keys"):
         FrontEndConfig.from_dict({**CFG.to_dict(), "hop": 3})
     with pytest.raises(ValueError, match="f_min/f_max"):
         FrontEndConfig(f_max=20000.0)

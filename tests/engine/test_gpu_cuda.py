@@ -14,13 +14,16 @@ import pytest
 import torch
 from PIL import Image
 
-from engine.augment import AugmentConfig, _affine_views, augment_images
-from engine.gpu.compute import ComputeConfig, PairModel, TrainStep, prepare_model
-from engine.gpu.decode import as_byte_tensor, decode_batch
-from engine.gpu.loader import LoaderConfig, ShardBatches, make_loader
-from engine.gpu.pipeline import DevicePipeline, PipelineConfig
-from engine.losses import LossConfig, PairLoss, batch_all_triplet_loss
-from engine.models import AudioEncoder, ImageEncoder, ModelConfig
+from engine.augment import _affine_views, augment_images
+from engine.config.augment import AugmentConfig
+from engine.config.loss import LossConfig
+from engine.config.model import ModelConfig
+from engine.losses import PairLoss, batch_all_triplet_loss
+from engine.models import AudioEncoder, ImageEncoder
+from engine.shard_training.compute import ComputeConfig, PairModel, TrainStep, prepare_model
+from engine.shard_training.loader import LoaderConfig, ShardBatches, make_loader
+from engine.shard_training.pipeline import DevicePipeline, PipelineConfig
+from engine.shards.jpeg_decode import as_byte_tensor, decode_batch
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
 
@@ -116,7 +119,7 @@ def test_device_log_mel_on_cuda_matches_the_front_end() -> None:
     """(The CPU parity test on the real recordings is tests/engine/test_device_log_mel.py; this machine may not
     have them, so a chirp over noise 50 dB below it stands in; measured on CPU: 0.0014 dB.)"""
     from engine.audio.front_end import FrontEndConfig, log_mel_db
-    from engine.gpu.log_mel import DeviceLogMel
+    from engine.device_log_mel import DeviceLogMel
 
     front_end = FrontEndConfig()
     t = np.arange(5 * front_end.sample_rate) / front_end.sample_rate
@@ -127,7 +130,7 @@ def test_device_log_mel_on_cuda_matches_the_front_end() -> None:
 
 
 def test_fused_adam_on_cuda_takes_the_same_step_as_foreach_adam() -> None:
-    from engine.train.config import TrainConfig
+    from engine.config.run import TrainConfig
     from engine.train.state import build_optimizer
 
     torch.manual_seed(0)
@@ -150,7 +153,7 @@ def test_fused_adam_on_cuda_takes_the_same_step_as_foreach_adam() -> None:
 @pytest.mark.parametrize(("decode", "producer"), [("device", "thread"), ("workers", "thread"), ("device", "launch"),
                                                  ("workers", "launch")])
 def test_cuda_pipeline_from_shards_with_a_damaged_jpeg(tmp_path: Path, decode: str, producer: str) -> None:
-    from tests.engine.test_gpu_loader import write_cache
+    from tests.engine.test_shard_loader import write_cache
 
     shards = write_cache(tmp_path, [16, 16], damaged={"7"})
     raw = iter(make_loader(ShardBatches(tmp_path, shards, LoaderConfig(batch_size=8, audio_frames=10, workers=2,
@@ -169,11 +172,11 @@ def test_cuda_pipeline_from_shards_with_a_damaged_jpeg(tmp_path: Path, decode: s
 
 def test_nvjpeg_prepare_matches_cpu_prepare(tmp_path: Path) -> None:
     """The nvJPEG prepare path on the device stores the same samples as the CPU path."""
-    from engine.data.config import DataConfig
+    from engine.config.data import DataConfig
     from engine.data.source import open_source
     from engine.shards.format import iter_shard
     from engine.shards.gpu_prepare import build_shards_cuda
-    from engine.shards.prepare import PrepareConfig, build_shard_cpu, plan_shards
+    from engine.shards.plan import PrepareConfig, build_shard_cpu, plan_shards
     from tests.engine.shards_fixture import CORRUPT_KEY, make_soundingearth
 
     data = make_soundingearth(tmp_path / "se")
@@ -199,7 +202,7 @@ def test_nvjpeg_prepare_matches_cpu_prepare(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("decode", ["device", "workers"])
 def test_train_from_cache_on_cuda_and_resume(tmp_path: Path, decode: str) -> None:
-    """`train --cache` on the GPU (bf16, channels_last, fused Adam), then a resumed third epoch."""
+    """`train --shards` on the GPU (bf16, channels_last, fused Adam), then a resumed third epoch."""
     from engine.checkpoint import load_checkpoint
     from engine.cli import main
     from engine.train.metrics_log import read_metrics
@@ -210,7 +213,7 @@ def test_train_from_cache_on_cuda_and_resume(tmp_path: Path, decode: str) -> Non
     assert main(["prepare", "--data", str(data), "--out", str(cache), "--preset", "tiny", "--shard-size", "4",
                  "--workers", "1"]) == 0
     gpu = ["--device", "cuda", "--bf16", "--channels-last", "--jpeg-decode", decode]
-    assert main(["train", "--cache", str(cache), "--out", str(run), "--preset", "tiny", "--workers", "2",
+    assert main(["train", "--shards", str(cache), "--out", str(run), "--preset", "tiny", "--workers", "2",
                  "--batch-size", "4", "--epochs", "2", *gpu]) == 0
     assert main(["train", "--out", str(run), "--resume", "--epochs", "3", *gpu]) == 0
     events = read_metrics(run / "metrics.jsonl")

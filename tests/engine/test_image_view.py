@@ -22,11 +22,11 @@ from rasterio.windows import Window
 
 from engine.atlas import build_atlas, locate_tile, open_atlas
 from engine.augment import center_views
+from engine.bundle.format import load_bundle
+from engine.config.run import RunConfig
 from engine.data.source import open_source
-from engine.formats.bundle import load_bundle
-from engine.runtime.encoders import BundleEncoders
-from engine.runtime.images import prepare_image
-from engine.train.config import RunConfig
+from engine.inference.encoders import BundleEncoders
+from engine.inference.images import prepare_image
 
 
 def _crop_around(mosaic: Path, col: int, row: int, size: int, out: Path) -> Path:

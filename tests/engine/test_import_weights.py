@@ -16,13 +16,13 @@ import pytest
 import torch
 
 from engine.audio import chunk_log_mel, normalise
+from engine.bundle.format import load_bundle
 from engine.checkpoint import load_checkpoint, load_encoders, read_run_config
 from engine.cli import main
 from engine.data.soundingearth import decode_spectrogram_jpg
-from engine.export import ImageInput
-from engine.formats.bundle import load_bundle
+from engine.export.onnx import ImageInput
+from engine.inference.encoders import BundleEncoders
 from engine.interop.soundingearth import import_checkpoint
-from engine.runtime.encoders import BundleEncoders
 
 TOLERANCE = 1e-4
 
@@ -201,9 +201,9 @@ def test_evaluate_reads_their_spectrograms_exactly(cases: dict[str, Any], tmp_pa
     [e^-1.5, e^0.5], as the authors trained; ``evaluate`` runs on the imported run."""
     from PIL import Image
 
+    from engine.config.run import RunConfig
     from engine.data.source import open_source
     from engine.evaluate_run import evaluate_run
-    from engine.train.config import RunConfig
     from tests.engine.fixtures import make_soundingearth
 
     weights = tmp_path / "authors.pt"

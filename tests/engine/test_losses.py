@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from engine.config.loss import LossConfig
 from engine.errors import ConfigError
 from engine.losses import (
-    LossConfig,
     PairLoss,
     batch_all_triplet_loss,
     in_batch_recall_at_1,

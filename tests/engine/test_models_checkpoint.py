@@ -10,8 +10,9 @@ import torchvision
 
 from engine.audio import FrontEndConfig
 from engine.checkpoint import load_checkpoint, load_encoders, save_checkpoint, write_run_config
-from engine.errors import CheckpointError, ConfigError, UserInputError
-from engine.models import ModelConfig, build_audio_encoder, build_image_encoder, load_torchvision_weights
+from engine.config.model import ModelConfig
+from engine.errors import CheckpointError, ConfigError, DiskFullError, UserInputError
+from engine.models import build_audio_encoder, build_image_encoder, load_torchvision_weights
 
 
 def test_full_width_backbones_are_torchvision_resnets() -> None:
@@ -96,8 +97,9 @@ def test_interrupted_checkpoint_write_keeps_the_old_file(tmp_path: Path) -> None
     original = torch.save
     torch.save = failing_save  # type: ignore[assignment]
     try:
-        with pytest.raises(DiskFull):
+        with pytest.raises(DiskFullError, match=rf"^{tmp_path}: the disk is full \(writing last.pt needs ") as info:
             save_checkpoint(path, {"image_encoder": {}, "audio_encoder": {}, "epoch": 2})
+        assert isinstance(info.value.__cause__, DiskFull)
     finally:
         torch.save = original
     assert load_checkpoint(path)["epoch"] == 1

@@ -12,12 +12,13 @@ import pytest
 from PIL import Image
 
 from engine.cli import main
-from engine.data.config import DataConfig
+from engine.config.data import DataConfig
 from engine.data.source import open_source
 from engine.errors import Cancelled, DatasetError
 from engine.progress import Job
-from engine.shards.format import CacheGeometry, RawSample, iter_shard, read_index, write_shard
-from engine.shards.prepare import PrepareConfig, plan_shards, prepare_cache
+from engine.shards.format import RawSample, ShardGeometry, iter_shard, read_index, write_shard
+from engine.shards.plan import PrepareConfig, plan_shards
+from engine.shards.prepare import prepare_shards
 from tests.engine.shards_fixture import (
     BAD_LATITUDE_KEY,
     CORRUPT_KEY,
@@ -44,7 +45,7 @@ def soundingearth(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def cache(soundingearth: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("cache") / "cache"
-    prepare_cache(soundingearth, out, _cfg(workers=2))
+    prepare_shards(soundingearth, out, _cfg(workers=2))
     return out
 
 
@@ -89,7 +90,7 @@ def test_cache_matches_what_the_engine_loader_reads(soundingearth: Path, cache: 
 
 def test_index_counts_splits_and_skips(cache: Path) -> None:
     index = read_index(cache)
-    assert index.geometry == CacheGeometry(region=768, stored=384, quality=90)
+    assert index.geometry == ShardGeometry(region=768, stored=384, quality=90)
     assert index.n_mels == 128
     assert sum(index.counts.values()) == N_ROWS - 3
     assert index.skipped == {"unreadable image": 1, "missing audio": 1, "bad coordinates": 1}
@@ -111,7 +112,7 @@ def test_rerun_keeps_finished_shards_and_rebuilds_the_rest(soundingearth: Path, 
     side.write_text(json.dumps({**json.loads(side.read_text()), "plan": "another plan"}))
     (out / "train-000009.tar.tmp").write_bytes(b"partial")
     (out / "index.json").unlink()
-    summary = prepare_cache(soundingearth, out, _cfg(workers=1))
+    summary = prepare_shards(soundingearth, out, _cfg(workers=1))
     assert summary.reused == len(names) - 2
     assert not list(out.glob("*.tmp"))
     for n in names:  # rebuilt shards are byte-identical: the plan and the coding are deterministic
@@ -129,10 +130,10 @@ def test_cancelled_run_continues(soundingearth: Path, tmp_path: Path) -> None:
     job._on_progress = cancel_after_first_shard
     out = tmp_path / "cache"
     with pytest.raises(Cancelled):
-        prepare_cache(soundingearth, out, _cfg(workers=1), job)
+        prepare_shards(soundingearth, out, _cfg(workers=1), job)
     finished = {p.name for p in out.glob("*.json") if p.name != "index.json"}
     assert finished and not (out / "index.json").exists()
-    summary = prepare_cache(soundingearth, out, _cfg(workers=1))
+    summary = prepare_shards(soundingearth, out, _cfg(workers=1))
     assert summary.reused == len(finished)
     assert sum(summary.counts.values()) == N_ROWS - 3
 
@@ -193,5 +194,5 @@ def test_bad_inputs_get_one_line_errors(soundingearth: Path, tmp_path: Path, cap
     assert "--stored-size" in capsys.readouterr().err
     assert main(["prepare", "--data", str(soundingearth), "--out", str(tmp_path / "c4"), "--preset", "nope"]) == 2
     assert "--preset nope: no such preset" in capsys.readouterr().err
-    with pytest.raises(DatasetError, match="not a prepared cache"):
+    with pytest.raises(DatasetError, match="not a folder of prepared shards"):
         read_index(tmp_path)

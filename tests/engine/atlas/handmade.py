@@ -18,7 +18,7 @@ from onnx import TensorProto, helper, numpy_helper
 from rasterio.transform import Affine
 
 from engine.audio import FrontEndConfig
-from engine.formats.bundle import AUDIO_FILE, IMAGE_FILE, write_manifest
+from engine.bundle.format import AUDIO_FILE, IMAGE_FILE, write_manifest
 
 
 @dataclass(frozen=True)

@@ -38,12 +38,17 @@ def test_build_and_query_from_the_command_line(tmp_path: Path, bundle: HandmadeB
     assert main(["atlas", "query", "--atlas", str(atlas_dir), "--tile", "18", "--json"]) == 0
     assert _json(capsys)["tile"]["footprint"][0] == [-90.0, 0.0]
 
-    assert main(["atlas", "query", "--atlas", str(atlas_dir), "--audio", str(rec), "--top-k", "3", "--json"]) == 0
+    assert main(["atlas", "query", "--atlas", str(atlas_dir), "--audio", str(rec), "--top-k", "3", "--json",
+                 "--all-scores"]) == 0
     out = _json(capsys)
     atlas = open_atlas(atlas_dir)
     d = np.linalg.norm(np.asarray(atlas.tiles.embeddings, np.float64) - atlas.recordings.embeddings[0], axis=1)
     np.testing.assert_allclose(out["scores"], 1 / (1 + d), rtol=1e-3)
     assert [t["id"] for t in out["top"]] == list(np.argsort(d)[:3])
+    # Without --all-scores the answer is only the top k (the issue: --top-k 3 printed all 32 scores).
+    assert main(["atlas", "query", "--atlas", str(atlas_dir), "--audio", str(rec), "--top-k", "3", "--json"]) == 0
+    out = _json(capsys)
+    assert "scores" not in out and [t["id"] for t in out["top"]] == list(np.argsort(d)[:3])
 
 
 def test_command_line_errors_are_one_line(tmp_path: Path, bundle: HandmadeBundle, imagery: Path,

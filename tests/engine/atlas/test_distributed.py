@@ -18,7 +18,7 @@ import pytest
 
 from engine.atlas.build import AtlasBuildError, build_atlas
 from engine.atlas.format import MANIFEST
-from engine.errors import AtlasError, ConfigError
+from engine.errors import ConfigError, DiskFullError
 from tests.engine.atlas import dask_tasks
 from tests.engine.atlas.handmade import HandmadeBundle
 
@@ -184,8 +184,7 @@ def test_a_full_disk_stops_with_one_line_and_the_same_command_continues(
         return real_append(self, *args, **kwargs)
 
     monkeypatch.setattr(AtlasWriter, "append_tiles", filling)
-    with pytest.raises(AtlasError, match="the disk filled up while writing the atlas; free some space and run the "
-                                         "same command again"):
+    with pytest.raises(DiskFullError, match="the disk is full .*free some space there and run the command again"):
         build_atlas(tmp_path / "atlas", bundle.path, **_inputs(imagery))
     assert json.loads((tmp_path / "atlas" / MANIFEST).read_text())["sources"][0]["parts_done"] == 3
     monkeypatch.setattr(AtlasWriter, "append_tiles", real_append)

@@ -118,7 +118,7 @@ def test_bad_rasters_get_one_line_errors(tmp_path: Path, imagery: Path) -> None:
         (empty, {}, "empty", "re-copy"),
         (tmp_path / "absent.tif", {}, "not found", "check the path"),
         (no_crs, {}, "no coordinate reference system", "--assume-crs"),
-        (no_transform, {}, "no georeferencing", "--assume-crs"),
+        (no_transform, {}, "no georeferencing", "gdal_translate"),
     ]
     for path, kwargs, problem, fix in cases:
         with pytest.raises(ImageFileError) as info:

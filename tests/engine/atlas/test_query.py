@@ -11,8 +11,8 @@ from pyproj import Geod
 from engine.atlas import locate_tile, open_atlas, sound_query, tile_soundscape
 from engine.atlas.query import embedding_distances, nearest_recordings, scores_from_distances, top_k
 from engine.atlas.writer import AtlasWriter
+from engine.bundle.format import load_bundle
 from engine.errors import UserInputError
-from engine.formats.bundle import load_bundle
 from tests.engine.atlas.handmade import HandmadeBundle, make_bundle
 
 GEOD = Geod(ellps="WGS84")

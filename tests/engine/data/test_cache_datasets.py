@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
+from engine.config.data import DataConfig
+from engine.config.run import load_preset
 from engine.data.cache import fingerprint, open_cache
-from engine.data.config import DataConfig
 from engine.data.datasets import EpochBatchSampler, PairDataset, collate_pairs
 from engine.data.source import open_source
-from engine.train.config import load_preset
 from engine.train.data import open_run_data
 from tests.engine.fixtures import SoundingEarthFixture, make_pair_table, make_soundingearth
 

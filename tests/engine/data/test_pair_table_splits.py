@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.data.config import DataConfig
+from engine.config.data import DataConfig
 from engine.data.pair_table import scan_pair_table
 from engine.data.records import PairRecord
 from engine.data.source import open_source

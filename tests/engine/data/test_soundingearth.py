@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from engine.audio import FrontEndConfig, mel_filterbank, normalise
-from engine.data.config import DataConfig
+from engine.config.data import DataConfig
 from engine.data.images import decode_central_region
 from engine.data.soundingearth import METADATA_COLUMNS, decode_spectrogram_jpg, encode_spectrogram_jpg
 from engine.data.source import open_source

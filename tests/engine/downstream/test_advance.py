@@ -9,10 +9,11 @@ import pytest
 
 from engine.checkpoint import save_checkpoint, write_run_config
 from engine.cli import main
+from engine.config.model import ModelConfig
 from engine.downstream.advance import AdvanceConfig, run_advance
 from engine.downstream.weights import load_weights
 from engine.errors import ConfigError
-from engine.models import ModelConfig, build_audio_encoder, build_image_encoder
+from engine.models import build_audio_encoder, build_image_encoder
 
 
 def test_random_encoders_beat_chance_on_audio_image_and_both(advance_root: Path) -> None:

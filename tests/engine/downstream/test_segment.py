@@ -12,13 +12,14 @@ import torchvision
 from PIL import Image
 
 from engine.cli import main
+from engine.config.model import ModelConfig
 from engine.downstream import deepglobe
 from engine.downstream.data import SkippedFiles
 from engine.downstream.deeplab import DeepLab, dilate_backbone
 from engine.downstream.segment import SceneDataset, SegmentConfig, evaluate_segmentation, run_segmentation
 from engine.downstream.weights import load_weights
 from engine.errors import UserInputError
-from engine.models import ModelConfig, build_image_encoder
+from engine.models import build_image_encoder
 from tests.engine.downstream.make_fixtures import class_colour
 
 SMALL = dict(head_channels=16, crop=32, crops_per_image=4, batch_size=8, lr=1e-3, workers=0, eval_tile=32)

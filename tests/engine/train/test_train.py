@@ -16,12 +16,13 @@ import torch
 
 from engine.checkpoint import load_checkpoint, load_encoders
 from engine.cli import main
+from engine.config.run import load_preset
 from engine.errors import Cancelled
 from engine.progress import Job
-from engine.train.config import load_preset
 from engine.train.loop import train
 from engine.train.metrics_log import read_metrics
 from tests.conftest import ROOT
+from tests.reaping import reaped_popen
 
 STEP_KEYS = {"event", "time", "epoch", "step", "loss", "r1_image_to_audio", "r1_audio_to_image", "lr",
              "samples_per_s", "eta_s"}
@@ -100,7 +101,7 @@ def test_interrupted_and_resumed_equals_uninterrupted(world: dict[str, Path], tm
     events = read_metrics(run / "metrics.jsonl")
     assert events[-1]["status"] == "interrupted" and events[-1]["step"] == 3
     assert load_checkpoint(run / "checkpoints" / "last.pt")["progress"]["epoch_step"] == 3  # mid-epoch
-    rc = main(["train", "--out", str(run), "--resume", "--cache-dir", str(world["cache"])])
+    rc = main(["train", "--out", str(run), "--resume", "--sample-cache-dir", str(world["cache"])])
     assert rc == 0
     resumed, uninterrupted = _weights(run), _weights(world["run"])
     assert resumed.keys() == uninterrupted.keys()
@@ -129,7 +130,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(world: dict[str, Path
     monkeypatch.setattr(loop.PairLoss, "forward", poisoned)
     run = tmp_path / "run"
     rc = main(["train", "--data", str(world["data"]), "--preset", "tiny", "--out", str(run),
-               "--cache-dir", str(world["cache"])])
+               "--sample-cache-dir", str(world["cache"])])
     assert rc == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith(f"error: {run}: the loss became nan at epoch 2, step 6;")
@@ -156,15 +157,23 @@ def test_a_failed_checkpoint_write_keeps_the_previous_one(world: dict[str, Path]
     monkeypatch.setattr(checkpoint.torch, "save", disk_full)
     run = tmp_path / "run"
     rc = main(["train", "--data", str(world["data"]), "--preset", "tiny", "--out", str(run),
-               "--cache-dir", str(world["cache"])])
+               "--sample-cache-dir", str(world["cache"])])
     assert rc == 2
-    assert "last.pt: could not be written (No space left on device)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    # One line naming the folder and about the checkpoint's size (its tensors; the file is a little larger).
+    size_mb = (run / "checkpoints" / "last.pt").stat().st_size / 1e6
+    line = next(ln for ln in err.splitlines() if ln.startswith("error:"))
+    assert line.startswith(f"error: {run / 'checkpoints'}: the disk is full (writing last.pt needs about ")
+    assert abs(float(line.split("needs about ")[1].split(" MB")[0]) - size_mb) < 0.2 * size_mb
+    assert "Traceback" not in err
+    end = read_metrics(run / "metrics.jsonl")[-1]  # the app shows the same one line
+    assert end["status"] == "failed" and end["message"] == line.removeprefix("error: ")
     assert load_checkpoint(run / "checkpoints" / "last.pt")["epoch"] == 1
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["best.pt", "last.pt"]
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["--preset", "nope"], "error: --preset nope: no such preset; use one of demo-cpu, paper-r18, paper-r50, tiny"),
+    (["--preset", "nope"], "error: --preset nope: no such preset; use one of demo-cpu, field-finetune, paper-r18, paper-r50, tiny"),
     (["--resume"], "error: --resume {run}/checkpoints/last.pt: no checkpoint to resume from;"),
     (["--epochs", "0"], "error: --epochs: must be at least 1, got 0"),
     (["--device", "cuda:7"], "error: --device: cuda:7:"),
@@ -174,7 +183,7 @@ def test_bad_options_are_one_line_errors(world: dict[str, Path], tmp_path: Path,
     if "cuda" in argv[-1] and torch.cuda.device_count() > 7:
         pytest.skip("this machine has 8 GPUs")
     run = tmp_path / "run"
-    rc = main(["train", "--data", str(world["data"]), "--out", str(run), "--cache-dir", str(world["cache"]), *argv])
+    rc = main(["train", "--data", str(world["data"]), "--out", str(run), "--sample-cache-dir", str(world["cache"]), *argv])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and err[-1].startswith(message.format(run=run))
     assert not (run / "checkpoints").exists()
@@ -192,7 +201,7 @@ def test_existing_run_missing_data_and_empty_train_split(world: dict[str, Path],
     empty.write_text("\n".join([lines[0]] + [ln.replace(",train", ",test").replace("images/", f"{world['data']}/images/")
                                              .replace("audio/", f"{world['data']}/audio/") for ln in lines[1:]]))
     rc = main(["train", "--data", str(empty), "--preset", "tiny", "--out", str(tmp_path / "r2"),
-               "--cache-dir", str(tmp_path / "cache")])
+               "--sample-cache-dir", str(tmp_path / "cache")])
     assert rc == 2 and f"{empty}: the train split has 0 usable pairs" in capsys.readouterr().err
     end = read_metrics(tmp_path / "r2" / "metrics.jsonl")[-1]  # the app sees why the run ended
     assert end["status"] == "failed" and "the train split has 0 usable pairs" in end["message"]
@@ -205,7 +214,7 @@ def test_image_weights_of_another_architecture_are_refused(world: dict[str, Path
     weights = tmp_path / "r18.pth"
     torch.save(torchvision.models.resnet18().state_dict(), weights)
     rc = main(["train", "--data", str(world["data"]), "--preset", "tiny", "--out", str(tmp_path / "run"),
-               "--cache-dir", str(world["cache"]), "--image-weights", str(weights)])
+               "--sample-cache-dir", str(world["cache"]), "--image-weights", str(weights)])
     assert rc == 2 and f"{weights}: does not match the ImageEncoder backbone" in capsys.readouterr().err
 
 
@@ -214,18 +223,18 @@ def test_sigint_saves_and_exits_cleanly(world: dict[str, Path], tmp_path: Path) 
     """The app cancels a run by sending SIGINT: the run saves 'last', logs 'interrupted', exits 130."""
     run = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "train", "--data", str(world["data"]), "--preset",
-                             "tiny", "--epochs", "200", "--out", str(run), "--cache-dir", str(world["cache"])],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     log = run / "metrics.jsonl"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        if log.exists() and sum(1 for e in read_metrics(log) if e["event"] == "step") >= 3:
-            break
-        time.sleep(0.1)
-    assert proc.poll() is None, proc.communicate()
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
+    with reaped_popen([sys.executable, "-m", "engine.cli", "train", "--data", str(world["data"]), "--preset",
+                       "tiny", "--epochs", "200", "--out", str(run), "--sample-cache-dir", str(world["cache"])],
+                      cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            if log.exists() and sum(1 for e in read_metrics(log) if e["event"] == "step") >= 3:
+                break
+            time.sleep(0.1)
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "cancelled; work done so far was kept" in err
     end = read_metrics(log)[-1]

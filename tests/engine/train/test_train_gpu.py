@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(),
 def test_tiny_run_on_cuda_evaluates_like_the_cpu(tiny_world: dict[str, Path], tmp_path: Path) -> None:
     run = tmp_path / "run"
     assert main(["train", "--data", str(tiny_world["data"]), "--preset", "tiny", "--device", "cuda", "--epochs", "3",
-                 "--out", str(run), "--cache-dir", str(tiny_world["cache"])]) == 0
+                 "--out", str(run), "--sample-cache-dir", str(tiny_world["cache"])]) == 0
     assert json.loads((run / "metrics.jsonl").read_text().splitlines()[0])["device"] == "cuda"
     loaded = load_encoders(run, "last")  # a CUDA-trained checkpoint loads on the CPU
     assert loaded.checkpoint["epoch"] == 3 and next(loaded.image_encoder.parameters()).device.type == "cpu"

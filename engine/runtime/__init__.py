@@ -1,1 +1,0 @@
-"""Inference without torch: the model bundle's encoders through onnxruntime."""
