@@ -117,7 +117,7 @@ def worker_identity(bundle_path: str) -> dict[str, Any]:
 
 
 def _source(spec: dict[str, Any]):
-    from engine.atlas.imagery import ImagerySource, TileGrid
+    from engine.atlas.imagery import ImagerySource, OccupiedCells, TileGrid
 
     key = ("source", spec["path"], spec["size"], spec["mtime_ns"])
     if key not in _WORKER_STATE:
@@ -130,7 +130,9 @@ def _source(spec: dict[str, Any]):
                                  FIX_PATHS + " (copy with rsync -a to keep times)")
         src = ImagerySource(path, assume_crs=spec["assume_crs"], stretch=spec["stretch"])
         grid = TileGrid(spec["tile_px"][0], spec["tile_px"][1], spec["cols"], spec["rows"], *spec["ground_m"])
-        _WORKER_STATE[key] = (src, grid)
+        # As in a single-process build: cells without a valid pixel are skipped from the mask.
+        occupied = OccupiedCells(src, grid) if src.has_mask and spec["tiling"]["min_valid_fraction"] > 0 else None
+        _WORKER_STATE[key] = (src, grid, occupied)
     return _WORKER_STATE[key]
 
 
@@ -145,8 +147,8 @@ def run_tile_part(spec: dict[str, Any], part: int) -> Any:
                                f"{spec['version']}; install the same version on every worker")
         encoders = _encoders(spec["bundle_path"], spec["bundle_id"], spec["threads"])
         with gdal_env():
-            src, grid = _source(spec)
-            return embed_tile_part(src, grid, part, spec["part_tiles"], spec["tiling"], encoders)
+            src, grid, occupied = _source(spec)
+            return embed_tile_part(src, grid, part, spec["part_tiles"], spec["tiling"], encoders, occupied=occupied)
     except UserInputError as err:
         return PartFailure(f"{err} (on worker {_here()})" if "worker" not in str(err) else str(err))
 
