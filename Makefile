@@ -33,7 +33,7 @@ $(ENGINE_STAMP): pyproject.toml $(VENV)/.created
 	@touch $@
 
 $(ALL_STAMP): pyproject.toml $(VENV)/.created
-	$(PIP_INSTALL) ".[engine,app,dev]"
+	$(PIP_INSTALL) ".[engine,app,dev,scale]"
 	@touch $(APP_STAMP) $(ENGINE_STAMP) $@
 
 run: system-deps $(APP_STAMP)

@@ -4,7 +4,9 @@ colour bar, a hover tooltip, a coordinate read-out and a scale bar.
 Everything is drawn in EPSG:3857 metres (x east, y north) in one pyqtgraph ViewBox. At low zoom each
 imagery source is one overview image; once few enough tiles are in view and big enough on screen,
 their own images are drawn on top from a small pool of items (never one item per tile of the atlas).
-The heat map is one image per source with a pixel per tile (see ``app.services.map_layout``).
+The heat map is one image per source with a pixel per tile (see ``app.services.map_layout``), drawn
+from a pyramid of coarser levels when zoomed out; the tiles in view are found through a bucketed index
+(``app.services.map_lod``), so a frame's work follows the view, not the atlas's tile count.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from app.services.geo import (
     mercator_to_lonlat,
 )
 from app.services.map_layout import TileLayout
+from app.services.map_lod import HeatPyramid, TileBuckets
 from app.widgets.scale_bar import ScaleBar
 
 log = logging.getLogger(__name__)
@@ -99,6 +102,9 @@ class MapView(QWidget):
         self._hover_text: HoverFn | None = None
         self._overviews: list[pg.ImageItem] = []
         self._heat_items: list[pg.ImageItem] = []
+        self._heat_pyramids: list[HeatPyramid] = []
+        self._heat_levels_shown: list[int] = []
+        self._buckets: TileBuckets | None = None
         self._detail_pool: list[pg.ImageItem] = []
         self._detail_shown: list[int] = []
         self._detail_items: dict[int, pg.ImageItem] = {}
@@ -137,6 +143,7 @@ class MapView(QWidget):
         for item in self._overviews + self._heat_items + self._detail_pool:
             self.plot.removeItem(item)
         self._overviews, self._heat_items, self._detail_pool, self._detail_shown = [], [], [], []
+        self._heat_pyramids, self._heat_levels_shown, self._buckets = [], [], None
         self._detail_items = {}
         self._thumb_cache.clear()
         self.markers.setData([], [])
@@ -181,7 +188,7 @@ class MapView(QWidget):
         the heat map. NaN tiles are transparent, or drawn in ``no_value_rgba`` (never as a value)."""
         for item in self._heat_items:
             self.plot.removeItem(item)
-        self._heat_items = []
+        self._heat_items, self._heat_pyramids, self._heat_levels_shown = [], [], []
         self.heat_values = None if values is None else np.asarray(values, dtype=np.float64)
         if self.heat_values is None or self.tile_layout is None:
             self.colour_bar.hide()
@@ -192,18 +199,46 @@ class MapView(QWidget):
             if levels[1] <= levels[0]:
                 levels = (levels[0], levels[0] + 1e-6)
         self.heat_levels = levels
-        for rgba, (a, b, c, d, e, f) in self.tile_layout.rasterise(self.heat_values, self._lut, levels,
-                                                                    nan_rgba=no_value_rgba):
+        self._heat_pyramids = [HeatPyramid(rgba, affine) for rgba, affine in
+                               self.tile_layout.rasterise(self.heat_values, self._lut, levels, nan_rgba=no_value_rgba)]
+        self._heat_levels_shown = [-1] * len(self._heat_pyramids)
+        for _ in self._heat_pyramids:
             item = _image_item(3)
-            item.setImage(rgba, autoLevels=False)
-            item.setTransform(QTransform(a, d, b, e, c, f))
             item.setOpacity(HEAT_OPACITY)
             self.plot.addItem(item)
             self._heat_items.append(item)
+        self._show_heat_levels()
         self.colour_bar.setLevels(levels)
         self.colour_bar.axis.setLabel(label)  # beside the tick values, outside the bar
         self.colour_label = label
         self.colour_bar.show()
+
+    def _show_heat_levels(self) -> None:
+        """Give each heat image the pyramid level that suits the zoom (swapped only when it changes)."""
+        px = self.mercator_per_pixel()
+        for k, (pyramid, item) in enumerate(zip(self._heat_pyramids, self._heat_items, strict=True)):
+            level = pyramid.choose(px) if px > 0 else len(pyramid.levels) - 1
+            if level == self._heat_levels_shown[k]:
+                continue
+            rgba, (a, b, c, d, e, f) = pyramid.levels[level].rgba, pyramid.levels[level].affine
+            item.setImage(rgba, autoLevels=False)
+            item.setTransform(QTransform(a, d, b, e, c, f))
+            self._heat_levels_shown[k] = level
+
+    def heat_levels_shown(self) -> list[int]:
+        """The pyramid level each source's heat image shows now (0: one cell per tile)."""
+        return list(self._heat_levels_shown)
+
+    def tile_at(self, lon: float, lat: float) -> int | None:
+        """The tile under a point, through the bucketed index (what the map shows under the cursor)."""
+        x, y = (float(v) for v in lonlat_to_mercator(lon, lat))
+        buckets = self._tile_buckets()
+        return None if buckets is None else buckets.at(x, y)
+
+    def _tile_buckets(self) -> TileBuckets | None:
+        if self._buckets is None and self.tile_layout is not None:
+            self._buckets = TileBuckets(self.tile_layout)
+        return self._buckets
 
     def set_selected(self, index: int | None) -> None:
         """Outline tile ``index`` (None: no outline)."""
@@ -218,7 +253,8 @@ class MapView(QWidget):
     def centre_on(self, lon: float, lat: float, tiles_across: float = 7.0) -> None:
         """Centre the map on (lon, lat), zoomed so that about ``tiles_across`` tiles fit."""
         x, y = (float(v) for v in lonlat_to_mercator(lon, lat))
-        span = (self.tile_layout.median_tile_width() if self.tile_layout else 1000.0) * tiles_across
+        buckets = self._tile_buckets()
+        span = (buckets.tile_width if buckets is not None else 1000.0) * tiles_across
         self.view.setRange(QRectF(x - span / 2, y - span / 2, span, span), padding=0)
 
     # ------------------------------------------------------------------------------- coordinates
@@ -283,6 +319,8 @@ class MapView(QWidget):
     def _range_changed(self, *args: object) -> None:
         self.scale_bar.set_scale(self.metres_per_pixel())
         self.scale_bar.move(6, self.canvas.height() - self.scale_bar.height() - 4)
+        if self._heat_pyramids:
+            self._show_heat_levels()
         if not self._timers_stopped:  # a range change while the window closes must not restart it
             self._detail_timer.start()
 
@@ -321,11 +359,12 @@ class MapView(QWidget):
     def _update_detail(self) -> None:
         lay = self.tile_layout
         wanted: list[int] = []
-        if lay is not None and lay.count and self._thumbnail is not None:
+        buckets = self._tile_buckets()
+        if lay is not None and lay.count and self._thumbnail is not None and buckets is not None:
             (x0, x1), (y0, y1) = self.view.viewRange()
             px = self.mercator_per_pixel()
-            if px > 0 and lay.median_tile_width() / px >= MIN_DETAIL_PX:
-                vis = lay.visible(x0, y0, x1, y1)
+            if px > 0 and buckets.tile_width / px >= MIN_DETAIL_PX:
+                vis = buckets.visible(x0, y0, x1, y1)
                 if vis.size <= MAX_DETAIL_TILES:
                     wanted = [int(i) for i in vis]
         # Items already showing a wanted tile keep it; the others are reused for the new tiles.

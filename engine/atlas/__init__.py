@@ -23,8 +23,8 @@ _BUILD_NAMES = ("AtlasBuildError", "BuildReport", "add_imagery", "add_recordings
 
 __all__ = [
     "Atlas", "AtlasBuildError", "AtlasRecordings", "AtlasTiles", "BuildReport", "RecordingMatch", "SoundQuery",
-    "SourceInfo", "TileMatch", "add_imagery", "add_recordings", "build_atlas", "locate_tile",
-    "nearest_recordings", "open_atlas", "reembed_atlas", "sound_query", "tile_soundscape",
+    "SourceInfo", "TileMatch", "add_imagery", "add_recordings", "build_atlas", "build_atlas_on_cluster", "locate_tile",
+    "nearest_recordings", "open_atlas", "reembed_atlas", "sound_query", "tile_soundscape", "update_search_index",
 ]
 
 
@@ -33,6 +33,14 @@ def __getattr__(name: str) -> Any:
         from engine.atlas import build
 
         return getattr(build, name)
+    if name == "build_atlas_on_cluster":
+        from engine.atlas.distributed import build_atlas_on_cluster
+
+        return build_atlas_on_cluster
+    if name == "update_search_index":
+        from engine.atlas.ann import update_search_index
+
+        return update_search_index
     if name == "reembed_atlas":
         from engine.atlas.reembed import reembed_atlas
 

@@ -57,6 +57,11 @@ class AtlasBuildError(AtlasError):
         self.report = report
 
 
+class BuildStopped(AtlasError):
+    """A fault that stops the whole build (a full disk, a lost cluster), not one input; the finished parts
+    are kept and the same call continues."""
+
+
 @dataclass
 class BuildReport:
     """What a build did. ``errors`` are failed inputs (one line each). ``skipped`` has one line per
@@ -174,43 +179,108 @@ def _make_overview(writer: AtlasWriter, src: ImagerySource, entry: dict[str, Any
     writer.commit()
 
 
+@dataclass
+class TilePart:
+    """One part of a source's grid, tiled and embedded (what a worker sends back to the one writer).
+    ``examined`` counts the grid tiles looked at, ``cols``/``rows`` the ones kept."""
+
+    part: int
+    examined: int
+    cols: list[int]
+    rows: list[int]
+    thumbs: list[bytes]
+    embeddings: np.ndarray | None
+    lon: np.ndarray | None = None
+    lat: np.ndarray | None = None
+    footprints: np.ndarray | None = None
+
+
+def embed_tile_part(src: ImagerySource, grid: TileGrid, part: int, part_tiles: int, tiling: dict[str, Any],
+                    encoders: BundleEncoders, check: Any = None, occupied: OccupiedCells | None = None) -> TilePart:
+    """Read, thumbnail and embed part ``part`` of a source's grid (the same bytes wherever it runs).
+    ``occupied`` skips cells without any valid pixel (the same tiles the valid-fraction test drops)."""
+    size, thumb_px = encoders.image_size, int(tiling["thumbnail_px"])
+    read_size = max(size, thumb_px)
+    images, thumbs, cols, rows = [], [], [], []
+    start, stop = part * part_tiles, min((part + 1) * part_tiles, grid.count)
+    for k in range(start, stop):
+        if check is not None:
+            check()
+        col, row = grid.position(k)
+        if occupied is not None and not occupied(col, row):
+            continue
+        rgb, valid = src.read_tile(grid, col, row, read_size)
+        if valid < tiling["min_valid_fraction"]:
+            continue
+        images.append(_model_input(rgb, size))
+        thumbs.append(thumbnail_jpeg(rgb, thumb_px))
+        cols.append(col)
+        rows.append(row)
+    result = TilePart(part, stop - start, cols, rows, thumbs, None)
+    if images:
+        result.embeddings = encoders.embed_images(np.stack(images))
+        result.lon, result.lat, result.footprints = src.footprints(grid, np.array(cols), np.array(rows))
+    return result
+
+
+def commit_tile_part(writer: AtlasWriter, entry: dict[str, Any], result: TilePart, report: BuildReport) -> None:
+    """Append a finished part and commit it (parts arrive in order: ``parts_done`` is the next one)."""
+    if result.part != int(entry["parts_done"]):
+        raise AtlasError(writer.root, f"part {result.part} arrived while part {entry['parts_done']} was due",
+                         "run the same build again")
+    with disk_full_guard(writer.root):
+        if result.embeddings is not None:
+            writer.append_tiles(result.lon, result.lat, result.footprints, entry["index"],
+                                np.stack([result.cols, result.rows], axis=1), result.thumbs, result.embeddings)
+        entry["parts_done"] = result.part + 1
+        entry["tiles"] += len(result.cols)
+        report.tiles_added += len(result.cols)
+        writer.commit()
+
+
+class disk_full_guard:  # noqa: N801 - used like a function: ``with disk_full_guard(root):``
+    """Turns "no space left on device" while committing a part into the one-line DiskFullError; what was
+    committed before stays (the next build cuts off the uncommitted tail)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, err: BaseException | None, tb: Any) -> bool:
+        from engine.files import disk_full_error, is_disk_full
+
+        if isinstance(err, OSError) and is_disk_full(err):
+            raise disk_full_error(self.root / "atlas.json", None) from err
+        return False
+
+
 def _build_source(writer: AtlasWriter, encoders: BundleEncoders, src: ImagerySource, grid: TileGrid,
-                  entry: dict[str, Any], progress: _Progress, report: BuildReport) -> None:
+                  entry: dict[str, Any], progress: _Progress, report: BuildReport, runner: Any = None) -> None:
     tiling = writer.manifest["tiling"]
     if entry["overview"] is None:
         _make_overview(writer, src, entry)
-    size, thumb_px = encoders.image_size, int(tiling["thumbnail_px"])
-    read_size = max(size, thumb_px)
     per_part = int(entry["part_tiles"])
-    n_parts = math.ceil(grid.count / per_part)
-    # Cells without a single valid pixel are skipped from the mask, a strip at a time (exactly those the
-    # valid-fraction test below would drop, unless it accepts empty tiles).
-    occupied = OccupiedCells(src, grid) if src.has_mask and tiling["min_valid_fraction"] > 0 else None
-    for part in range(int(entry["parts_done"]), n_parts):
-        images, thumbs, cols, rows = [], [], [], []
-        for k in range(part * per_part, min((part + 1) * per_part, grid.count)):
+    parts = range(int(entry["parts_done"]), math.ceil(grid.count / per_part))
+    name = Path(entry["path"]).name
+    if runner is not None:  # the parts are computed elsewhere (engine.atlas.distributed) and arrive in order
+        results = runner.tile_parts(entry, tiling, list(parts))
+    else:
+        # Cells without a single valid pixel are skipped from the mask, a strip at a time (exactly those the
+        # valid-fraction test would drop, unless it accepts empty tiles).
+        occupied = OccupiedCells(src, grid) if src.has_mask and tiling["min_valid_fraction"] > 0 else None
+
+        def tick() -> None:  # here, progress moves tile by tile
             progress.job.check()
-            col, row = grid.position(k)
-            if occupied is not None and not occupied(col, row):
-                progress.advance(1, Path(entry["path"]).name)
-                continue
-            rgb, valid = src.read_tile(grid, col, row, read_size)
-            progress.advance(1, Path(entry["path"]).name)
-            if valid < tiling["min_valid_fraction"]:
-                continue
-            images.append(_model_input(rgb, size))
-            thumbs.append(thumbnail_jpeg(rgb, thumb_px))
-            cols.append(col)
-            rows.append(row)
-        if images:
-            embeddings = encoders.embed_images(np.stack(images))
-            lon, lat, footprints = src.footprints(grid, np.array(cols), np.array(rows))
-            writer.append_tiles(lon, lat, footprints, entry["index"], np.stack([cols, rows], axis=1), thumbs,
-                                embeddings)
-        entry["parts_done"] = part + 1
-        entry["tiles"] += len(images)
-        report.tiles_added += len(images)
-        writer.commit()
+            progress.advance(1, name)
+
+        results = (embed_tile_part(src, grid, part, per_part, tiling, encoders, tick, occupied) for part in parts)
+    for result in results:
+        progress.job.check()
+        commit_tile_part(writer, entry, result, report)
+        if runner is not None:
+            progress.advance(result.examined, name)
     entry["status"] = "complete"
     writer.commit()
 
@@ -225,33 +295,53 @@ def _recording_meta(record: PairRecord, table_index: int, extra: dict[str, Any] 
             "table": table_index, **(extra or {})}
 
 
+def embed_recording_part(records: Sequence[PairRecord], table_index: int, encoders: BundleEncoders,
+                         check: Any = None, extras: Sequence[Any] | None = None
+                         ) -> tuple[list[dict[str, Any]], np.ndarray, list[str]]:
+    """Embed a part of a table's recordings: (their metadata, (k, D) embeddings, skipped messages).
+    ``extras``: a campaign's sites and times, aligned with ``records``."""
+    meta, embeddings, skipped = [], [], []
+    for i, record in enumerate(records):
+        if check is not None:
+            check()
+        try:
+            embedding = encoders.embed_audio_file(record.audio)
+            if not np.isfinite(embedding).all():  # never stored: a NaN row would match nothing, silently
+                raise AudioFileError(record.audio, "its embedding is not finite (NaN or infinite values)",
+                                     "check that it is valid audio; re-export it as 16- or 24-bit PCM")
+            embeddings.append(embedding)
+            meta.append(_recording_meta(record, table_index, extras[i] if extras else None))
+        except UserInputError as err:
+            skipped.append(str(err))
+    return meta, np.array(embeddings, np.float32).reshape(len(meta), encoders.embedding_dim), skipped
+
+
 def _build_table(writer: AtlasWriter, encoders: BundleEncoders, scan: RecordingScan, entry: dict[str, Any],
-                 progress: _Progress, report: BuildReport) -> None:
+                 progress: _Progress, report: BuildReport, runner: Any = None) -> None:
     records = scan.records
-    for start in range(int(entry["rows_done"]), len(records), RECORDING_PART):
-        meta, embeddings = [], []
-        extras = getattr(scan, "extras", None)  # a campaign's sites and times, aligned with the records
-        for i, record in enumerate(records[start:start + RECORDING_PART], start=start):
-            progress.job.check()
-            try:
-                embedding = encoders.embed_audio_file(record.audio)
-                if not np.isfinite(embedding).all():  # never stored: a NaN row would match nothing, silently
-                    raise AudioFileError(record.audio, "its embedding is not finite (NaN or infinite values)",
-                                         "check that it is valid audio; re-export it as 16- or 24-bit PCM")
-                embeddings.append(embedding)
-                meta.append(_recording_meta(record, entry["index"], extras[i] if extras else None))
-            except UserInputError as err:
-                report.skip(str(err))
-                entry["skipped"] += 1
-                if len(entry["skipped_examples"]) < _KEEP_MESSAGES:
-                    entry["skipped_examples"].append(str(err))
-                log.warning("skipped: %s", err)
-            progress.advance(1, record.audio.name)
-        writer.append_recordings(meta, np.array(embeddings, np.float32).reshape(len(meta), encoders.embedding_dim))
-        entry["rows_done"] = min(start + RECORDING_PART, len(records))
-        entry["added"] += len(meta)
-        report.recordings_added += len(meta)
-        writer.commit()
+    starts = list(range(int(entry["rows_done"]), len(records), RECORDING_PART))
+    extras = getattr(scan, "extras", None)  # a campaign's sites and times, aligned with the records
+    if runner is not None:
+        results = runner.recording_parts(records, entry["index"], starts, extras)
+    else:
+        results = (embed_recording_part(records[start:start + RECORDING_PART], entry["index"], encoders,
+                                        progress.job.check, extras[start:start + RECORDING_PART] if extras else None)
+                   for start in starts)
+    for start, (meta, embeddings, skipped) in zip(starts, results, strict=True):
+        progress.job.check()
+        for message in skipped:
+            report.skip(message)
+            entry["skipped"] += 1
+            if len(entry["skipped_examples"]) < _KEEP_MESSAGES:
+                entry["skipped_examples"].append(message)
+            log.warning("skipped: %s", message)
+        with disk_full_guard(writer.root):
+            writer.append_recordings(meta, embeddings)
+            entry["rows_done"] = min(start + RECORDING_PART, len(records))
+            entry["added"] += len(meta)
+            report.recordings_added += len(meta)
+            writer.commit()
+        progress.advance(min(RECORDING_PART, len(records) - start), "recordings")
     entry["status"] = "complete"
     writer.commit()
 
@@ -310,7 +400,8 @@ def build_atlas(out: str | Path, bundle: Bundle | str | Path, imagery: Sequence[
                 recordings: str | Path | Sequence[str | Path] | None = None, assume_crs: str | None = None,
                 job: Job | None = None, *, thumbnail_px: int = DEFAULT_THUMBNAIL_PX,
                 min_valid_fraction: float = DEFAULT_MIN_VALID_FRACTION, part_tiles: int = DEFAULT_PART_TILES,
-                threads: int | None = None, create: bool = True) -> BuildReport:
+                threads: int | None = None, create: bool = True, runner: Any = None,
+                search_index: bool = True) -> BuildReport:
     """Create or extend an atlas (the same call again resumes an interrupted build).
 
     Args:
@@ -327,6 +418,10 @@ def build_atlas(out: str | Path, bundle: Bundle | str | Path, imagery: Sequence[
         thumbnail_px, min_valid_fraction, part_tiles: fixed when the atlas is created.
         threads: onnxruntime threads.
         create: False to require an existing atlas.
+        search_index: keep the ANN index and compact heat-map codes of a large atlas up to date
+            (:func:`engine.atlas.ann.update_search_index`; nothing below its threshold).
+        runner: computes the parts elsewhere (a :class:`engine.atlas.distributed.DaskRunner`); this
+            process stays the one writer and commits them in order.
 
     Returns:
         A :class:`BuildReport`.
@@ -389,8 +484,8 @@ def build_atlas(out: str | Path, bundle: Bundle | str | Path, imagery: Sequence[
                 if kind == "imagery":
                     entry, src, grid = item
                     try:
-                        _build_source(writer, encoders, src, grid, entry, progress, report)
-                    except DiskFullError:  # not the input's fault: stop; the same build resumes later
+                        _build_source(writer, encoders, src, grid, entry, progress, report, runner)
+                    except (BuildStopped, DiskFullError):  # not the input's fault: stop; the same build resumes
                         raise
                     except UserInputError as err:
                         entry["status"], entry["error"] = "failed", str(err)
@@ -398,12 +493,16 @@ def build_atlas(out: str | Path, bundle: Bundle | str | Path, imagery: Sequence[
                         report.errors.append(str(err))
                 else:
                     table, entry = item
-                    _build_table(writer, encoders, table, entry, progress, report)
+                    _build_table(writer, encoders, table, entry, progress, report, runner)
         finally:
             for kind, item in work:
                 if kind == "imagery":
                     item[1].close()
     log.info("%s", report.describe())
+    if search_index and (report.tiles_added or not report.errors):
+        from engine.atlas.ann import update_search_index
+
+        update_search_index(out)
     if report.errors:
         raise AtlasBuildError(report)
     return report

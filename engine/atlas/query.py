@@ -255,12 +255,23 @@ def tile_soundscape(atlas: Atlas, i: int, k: int = 10,
 
 
 def sound_query(atlas: Atlas, embedding: np.ndarray, k: int = 10) -> SoundQuery:
-    """Where could this sound have been recorded: every tile's distance and score, and the k best tiles."""
+    """Where could this sound have been recorded: every tile's distance and score, and the k best tiles.
+
+    An atlas with a search index (:mod:`engine.atlas.ann`, large atlases) answers the top k from its ANN
+    candidates re-ranked exactly, and every tile's distance from the compact one-byte codes."""
     tiles = atlas.tiles
     query = np.asarray(embedding, dtype=np.float32).ravel()
-    d = embedding_distances(tiles.embeddings, query, atlas.distance, sqnorms=tiles.sqnorms)
-    rows = top_k(d, k)
-    exact = _exact(tiles.embeddings, rows, query, atlas.distance)
+    from engine.atlas.ann import search_index
+
+    index = search_index(atlas)
+    if index is None:
+        d = embedding_distances(tiles.embeddings, query, atlas.distance, sqnorms=tiles.sqnorms)
+        rows = top_k(d, k)
+        exact = _exact(tiles.embeddings, rows, query, atlas.distance)
+    else:  # a large atlas: the heat map from the one-byte codes, the top k from the ANN index re-ranked exactly
+        embedding_distances(tiles.embeddings[:1], query, atlas.distance)  # the same checks of the query
+        d = index.distances(query)
+        rows, exact = index.nearest(query, k)
     scores = scores_from_distances(d, atlas.distance)
     top_scores = scores_from_distances(exact, atlas.distance)
     order = np.lexsort((rows, exact))  # the exact distances decide near-ties

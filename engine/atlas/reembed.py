@@ -92,6 +92,9 @@ def reembed_atlas(atlas_path: str | Path, bundle: Bundle | str | Path, job: Job 
             for src, _ in opened.values():
                 src.close()
         writer.finish_reembed()
+    from engine.atlas.ann import update_search_index
+
+    update_search_index(atlas_path)  # the new generation's index, from scratch; the old one is removed
     report.tiles_added, report.recordings_added = 0, 0
     log.info("re-embedded %d tiles and %d recordings with bundle %s", n, n_rec, bundle.short_id)
     return report

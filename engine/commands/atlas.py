@@ -2,6 +2,7 @@
 
   atlas build   --bundle B --out ATLAS [--imagery FILE ...] [--tile-size-m M | --tile-px P]
                 [--recordings TABLE|CAMPAIGN ...] [--assume-crs EPSG:XXXX]     (run it again to resume)
+                [--scheduler tcp://HOST:8786 | --workers N]           (on a Dask cluster, engine.atlas.distributed)
   atlas query   --atlas A (--audio FILE | --lonlat=LON,LAT | --tile ID) [--top-k K] [--json [--all-scores]]
                 [--hours 4-8] [--dates 2019-05-01..2019-05-31]        (recordings of those local times only)
   atlas reembed --atlas A --bundle B                                  (after training a new bundle)
@@ -40,6 +41,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     build.add_argument("--threads", type=int, help="onnxruntime threads (default: the cores, at most 8)")
     build.add_argument("--thumbnail-px", type=int, default=128, help="thumbnail size of a new atlas (default 128)")
     build.add_argument("--no-indices", action="store_true", help="do not compute the recordings' acoustic indices")
+    cluster = build.add_mutually_exclusive_group()
+    cluster.add_argument("--scheduler", metavar="ADDRESS", help="run the tiling and embedding on the workers of this "
+                         "Dask cluster (e.g. tcp://HOST:8786); they need the same file paths as this machine")
+    cluster.add_argument("--workers", type=int, metavar="N", help="run it on N local Dask worker processes")
+    build.add_argument("--no-ann", action="store_true", help="do not build or update the approximate-nearest-"
+                       "neighbour index of a large atlas")
 
     query = sub.add_parser("query", help="a place's soundscape, or where a sound could come from")
     query.add_argument("--atlas", type=Path, required=True)
@@ -119,9 +126,17 @@ def _build(args: argparse.Namespace) -> int:
 
     with TqdmJob("atlas", unit="item") as job, stop_on_signals(job, "the current part"):
         try:
-            report = build_atlas(args.out, args.bundle, imagery=args.imagery, tile_size_m=args.tile_size_m,
-                                 tile_px=args.tile_px, recordings=args.recordings, assume_crs=args.assume_crs,
-                                 job=job, threads=args.threads, thumbnail_px=args.thumbnail_px)
+            inputs = {"imagery": args.imagery, "tile_size_m": args.tile_size_m, "tile_px": args.tile_px,
+                      "recordings": args.recordings, "assume_crs": args.assume_crs, "job": job,
+                      "threads": args.threads, "thumbnail_px": args.thumbnail_px,
+                      "search_index": not args.no_ann}
+            if args.scheduler or args.workers:
+                from engine.atlas.distributed import build_atlas_on_cluster
+
+                report = build_atlas_on_cluster(args.out, args.bundle, scheduler=args.scheduler,
+                                                workers=args.workers, **inputs)
+            else:
+                report = build_atlas(args.out, args.bundle, **inputs)
             err = None
         except AtlasBuildError as failure:
             report, err = failure.report, failure

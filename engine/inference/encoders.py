@@ -37,13 +37,15 @@ class BundleEncoders:
         bundle: a :class:`Bundle` or the path of a bundle folder.
         threads: onnxruntime intra-op threads (default :func:`default_threads`).
         image_batch: images per onnxruntime call in :meth:`embed_images`.
+        providers: onnxruntime execution providers in order of preference (default: the CPU).
 
     Thread safety: onnxruntime sessions may be run from several threads; session creation is locked.
     """
 
     def __init__(self, bundle: Bundle | str | Path, threads: int | None = None,
-                 image_batch: int = DEFAULT_IMAGE_BATCH) -> None:
+                 image_batch: int = DEFAULT_IMAGE_BATCH, providers: list[str] | None = None) -> None:
         self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
+        self.providers = list(providers or ["CPUExecutionProvider"])  # e.g. CUDA first on a GPU worker
         self.threads = threads or default_threads()
         self.image_batch = max(1, int(image_batch))
         self._sessions: dict[str, object] = {}
@@ -69,7 +71,7 @@ class BundleEncoders:
                 path = self.bundle.image_model if which == "image" else self.bundle.audio_model
                 try:
                     self._sessions[which] = ort.InferenceSession(str(path), opts,
-                                                                 providers=["CPUExecutionProvider"])
+                                                                 providers=self.providers)
                 except Exception as err:  # noqa: BLE001 - onnxruntime raises its own exception types
                     raise BundleError(path, f"onnxruntime cannot load it ({brief(err)})",
                                       "re-export the bundle or update onnxruntime") from None
