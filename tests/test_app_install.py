@@ -157,7 +157,7 @@ def test_make_run_installs_the_app_set_once_and_make_engine_adds_the_engine(tmp_
     assert len(installs) == 1 and installs[0].endswith('-e ".[app]"')  # the set the app_venv fixture installs
     assert [line for line in make_dry_run("engine", venv) if " -m pip install " in line][0].endswith('-e ".[engine]"')
     assert [line for line in make_dry_run("test", venv) if " -m pip install " in line][0].endswith(
-        '-e ".[engine,app,dev]"')
+        '-e ".[engine,app,dev,scale]"')
     # A second `make run`: the stamps are newer than pyproject.toml, so nothing is installed again.
     venv.mkdir()
     for stamp in (".created", ".installed-app"):
