@@ -144,8 +144,9 @@ def test_soundscape_renders_a_demo_atlas_and_searches_like_the_engine(app_venv: 
 
 def make_dry_run(target: str, venv: Path) -> list[str]:
     """The commands `make` would run for ``target`` with its venv at ``venv`` (nothing is run)."""
-    result = subprocess.run(["make", "-n", target, f"VENV={venv}", f"DEMO={venv}/demo"], cwd=ROOT,
-                            capture_output=True, text=True, timeout=60)
+    # --no-print-directory: under `make test` (CI) this make is nested and would add "Entering directory" lines
+    result = subprocess.run(["make", "-n", "--no-print-directory", target, f"VENV={venv}", f"DEMO={venv}/demo"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     return result.stdout.splitlines()
 
