@@ -19,6 +19,7 @@ Workers choose their onnxruntime providers themselves: CUDA first when the worke
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -314,6 +315,20 @@ def _short(err: BaseException) -> str:
 
 
 @contextmanager
+def restored_environment() -> Iterator[None]:
+    """Put ``os.environ`` back as it was: a local cluster's nannies set ``OMP_NUM_THREADS``,
+    ``MKL_NUM_THREADS`` and ``OPENBLAS_NUM_THREADS`` to 1 in *this* process's environment (for their
+    workers) and leave them there, so processes started later (and their BLAS sums) would change."""
+    before = dict(os.environ)
+    try:
+        yield
+    finally:
+        for key in set(os.environ) - set(before):
+            del os.environ[key]
+        os.environ.update(before)
+
+
+@contextmanager
 def dask_client(scheduler: str | None = None, workers: int | None = None,
                 connect_timeout_s: float = CONNECT_TIMEOUT_S) -> Iterator[Any]:
     """A client of the cluster at ``scheduler``, or of a local cluster of ``workers`` processes started
@@ -342,16 +357,17 @@ def dask_client(scheduler: str | None = None, workers: int | None = None,
         return
     if workers is None or workers < 1:
         raise ConfigError("--workers", f"{workers!r} is not a number of workers", "give 1 or more")
-    cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True, dashboard_address=None,
-                           silence_logs=logging.WARNING)
-    try:
-        client = Client(cluster, set_as_default=False)
+    with restored_environment():
+        cluster = LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True,
+                               dashboard_address=None, silence_logs=logging.WARNING)
         try:
-            yield client
+            client = Client(cluster, set_as_default=False)
+            try:
+                yield client
+            finally:
+                client.close()
         finally:
-            client.close()
-    finally:
-        cluster.close()
+            cluster.close()
 
 
 def build_atlas_on_cluster(out: str | Path, bundle: Any, *, scheduler: str | None = None,

@@ -33,8 +33,11 @@ TIMESTAMPS = ("created_at", "updated_at", "added_at")
 @pytest.fixture(scope="module")
 def cluster():
     """Two local worker processes (with nannies, which restart a worker that dies), closed at the end."""
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                                  silence_logs=40) as local, distributed.Client(local, set_as_default=False) as client:
+    from engine.atlas.distributed import restored_environment
+
+    with restored_environment(), distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40) as local, \
+            distributed.Client(local, set_as_default=False) as client:
         yield client
 
 
@@ -198,7 +201,10 @@ def test_the_cli_starts_and_closes_a_local_cluster(tmp_path: Path, bundle: Handm
 
     from engine.cli import main
 
+    import os
+
     before = {p.pid for p in psutil.Process().children(recursive=True)}
+    environ = dict(os.environ)
     status = main(["atlas", "build", "--bundle", str(bundle.path), "--out", str(tmp_path / "atlas"), "--imagery",
                    str(imagery / "RGB.byte.tif"), "--tile-px", "32", "--threads", "1", "--workers", "2"])
     assert status == 0, capsys.readouterr().err
@@ -208,6 +214,9 @@ def test_the_cli_starts_and_closes_a_local_cluster(tmp_path: Path, bundle: Handm
         assert got[name] == reference[name]
     time.sleep(0.5)
     assert {p.pid for p in psutil.Process().children(recursive=True) if p.is_running()} <= before  # cluster closed
+    # Dask's nannies set OMP/MKL/OPENBLAS_NUM_THREADS=1 in this process for their workers: put back, since
+    # processes started later (resumed builds) would round BLAS sums differently and break byte-identity.
+    assert dict(os.environ) == environ
 
 
 def test_a_part_failing_on_every_try_stops_with_one_line_and_keeps_what_was_done(
