@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 import logging
 import math
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
@@ -254,58 +253,3 @@ def decode_for_playback(path: str, max_seconds: float) -> tuple[np.ndarray, int]
 
     samples, rate = load_audio(path)
     return samples[: int(max_seconds * rate)], rate
-
-
-class Player:
-    """Plays one mono clip at a time on the default output; :meth:`stop` ends it at once.
-
-    ``active`` turns False when the clip ends; the GUI polls it (the finished callback runs on the
-    audio thread, which must not touch Qt).
-    """
-
-    def __init__(self, backend: AudioBackend) -> None:
-        self._backend = backend
-        self._stream: Any = None
-        self._samples = np.zeros(0, np.float32)
-        self._pos = 0
-        self._done = threading.Event()
-        self._done.set()
-        self.path: str | None = None
-
-    def play(self, samples: np.ndarray, rate: int, path: str | None = None) -> None:
-        """Stop what is playing and play ``samples`` (mono float32)."""
-        self.stop()
-        self._samples = np.ascontiguousarray(samples, dtype=np.float32)
-        self._pos = 0
-        self._done.clear()
-        self.path = path
-        self._stream = self._backend.open_output_stream(rate, self._callback, self._done.set)
-        self._stream.start()
-
-    def _callback(self, outdata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
-        chunk = self._samples[self._pos:self._pos + frames]
-        outdata[: chunk.size, 0] = chunk
-        outdata[chunk.size:, 0] = 0.0
-        self._pos += frames
-        if chunk.size < frames:
-            raise self._backend.sd.CallbackStop()  # ends the stream after this block
-
-    @property
-    def active(self) -> bool:
-        return self._stream is not None and not self._done.is_set()
-
-    @property
-    def position_seconds(self) -> float:
-        stream = self._stream
-        return self._pos / stream.samplerate if stream is not None else 0.0
-
-    def stop(self) -> None:
-        """Stop and close the stream (a no-op when nothing plays)."""
-        stream, self._stream = self._stream, None
-        self.path = None
-        if stream is not None:
-            try:
-                stream.abort()
-            finally:
-                stream.close()
-        self._done.set()
