@@ -68,21 +68,37 @@ def unwrap_lon(lon: ArrayLike, reference: ArrayLike) -> np.ndarray:
     return reference + wrap_lon(np.asarray(lon, dtype=np.float64) - reference)
 
 
+def contiguous_lon_rule(lon: ArrayLike) -> tuple[float | None, float]:
+    """How :func:`contiguous_lon` places ``lon``: ``(reference, shift)`` for :func:`place_lon` (reference None:
+    the longitudes are kept as given, then shifted). Lets a caller place a few tiles of a large image the way
+    the whole image is placed, without all of its longitudes at hand."""
+    lon = np.asarray(lon, dtype=np.float64)
+    finite = lon[np.isfinite(lon)]
+    if finite.size == 0:
+        return None, 0.0
+    reference = float(finite[0])
+    unwrapped = unwrap_lon(finite, reference)
+    span_given = float(finite.max() - finite.min())
+    span_unwrapped = float(unwrapped.max() - unwrapped.min())
+    keep = span_unwrapped < min(180.0, span_given)
+    west = float(unwrapped.min()) if keep else float(finite.min())
+    turns = round((float(wrap_lon(west)) - west) / 360.0)  # whole turns exactly (wrap_lon rounds in the last bits)
+    return (reference if keep else None), 360.0 * turns
+
+
+def place_lon(lon: ArrayLike, reference: float | None, shift: float) -> np.ndarray:
+    """Longitudes placed by a :func:`contiguous_lon_rule`: unwrapped around ``reference`` (if any), then
+    moved by ``shift`` (whole turns)."""
+    lon = np.asarray(lon, dtype=np.float64)
+    return (unwrap_lon(lon, reference) if reference is not None else lon) + shift
+
+
 def contiguous_lon(lon: ArrayLike) -> np.ndarray:
     """Longitudes of one image placed side by side: moved by whole turns so that a set across the
     antimeridian reads 179.9, 180.1 rather than 179.9, -179.9, then shifted by a whole turn, if needed,
     so the westernmost is in [-180, 180). A set that spans half the world or more either way (a global
     image) is left as given. NaN stays NaN."""
-    lon = np.asarray(lon, dtype=np.float64)
-    finite = lon[np.isfinite(lon)]
-    if finite.size == 0:
-        return lon
-    unwrapped = unwrap_lon(lon, finite[0])
-    span_given = float(finite.max() - finite.min())
-    span_unwrapped = float(np.nanmax(unwrapped) - np.nanmin(unwrapped))
-    out = unwrapped if span_unwrapped < min(180.0, span_given) else lon
-    west = float(np.nanmin(out))
-    return out + (float(wrap_lon(west)) - west)
+    return place_lon(lon, *contiguous_lon_rule(lon))
 
 
 def lonlat_to_web_mercator(lon: ArrayLike, lat: ArrayLike) -> tuple[np.ndarray, np.ndarray]:

@@ -93,7 +93,13 @@ class ProjectActions:
 
     def _open(self, path: Path, candidates: list[Path]) -> Project:
         demo.upgrade_demo_atlas(path, self.app.context.data_dir)  # a demo atlas from before the shipped indices
-        return open_project(path, candidates)
+        from engine.atlas.tile_index import tile_index_of
+
+        project = open_project(path, candidates)
+        # Here, off the window's thread: the stored tile index is read in milliseconds, but an atlas built
+        # before it existed has one computed (seconds at millions of tiles) and the map must not freeze.
+        tile_index_of(project.atlas)
+        return project
 
     def _set_project(self, project: Project) -> None:
         self.state.selection.set_tile(None)

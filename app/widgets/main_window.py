@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.controllers import AppController
-from app.services.map_layout import layout_tiles
+from app.services.map_layout import layout_atlas
 from app.services.project import resources_dir
 from app.services.training import available_presets
 from app.state import AppState, Message
@@ -274,7 +274,7 @@ class MainWindow(QMainWindow):
                 overviews.append(atlas.overview(s))
             except Exception as err:  # a damaged overview: the tiles still show when zoomed in
                 log.warning("overview of source %d unreadable: %s", s, err)
-        self.map.set_atlas(layout_tiles(atlas.tiles), overviews, (atlas.recordings.lon, atlas.recordings.lat),
+        self.map.set_atlas(layout_atlas(atlas), overviews, (atlas.recordings.lon, atlas.recordings.lat),
                            atlas.thumbnail, self.controller.project.hover_text)
         self.open_geotiff_action.setEnabled(True)
         self.listen.show_selection(None)

@@ -5,8 +5,9 @@ Everything is drawn in EPSG:3857 metres (x east, y north) in one pyqtgraph ViewB
 imagery source is one overview image; once few enough tiles are in view and big enough on screen,
 their own images are drawn on top from a small pool of items (never one item per tile of the atlas).
 The heat map is one image per source with a pixel per tile (see ``app.services.map_layout``), drawn
-from a pyramid of coarser levels when zoomed out; the tiles in view are found through a bucketed index
-(``app.services.map_lod``), so a frame's work follows the view, not the atlas's tile count.
+from a pyramid of coarser levels when zoomed out (``app.services.map_lod``); the tiles in view and under
+the cursor are found through the atlas's tile index (``engine.atlas.tile_index``), so opening the atlas and
+drawing a frame follow the view, not the atlas's tile count.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from app.services.geo import (
     mercator_to_lonlat,
 )
 from app.services.map_layout import TileLayout
-from app.services.map_lod import HeatPyramid, TileBuckets
+from app.services.map_lod import HeatPyramid
 from app.widgets.scale_bar import ScaleBar
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ MAX_DETAIL_TILES = 300  # tiles drawn individually at most
 MIN_DETAIL_PX = 40  # a tile must be at least this wide on screen before its own image is drawn
 THUMB_CACHE = 1500
 DETAIL_DELAY_MS = 40  # after the view stops changing, draw the tiles in view
-DETAIL_BUDGET_S = 0.025  # thumbnail decoding per GUI turn
+DETAIL_BUDGET_S = 0.015  # decoding and placing tile images per GUI turn (the rest on the next turns)
 DETAIL_RETRY_MS = 5
 HEAT_OPACITY = 0.62
 HEAT_COLOURMAP = "viridis"  # perceptually uniform, readable by colour-blind users
@@ -104,7 +105,6 @@ class MapView(QWidget):
         self._heat_items: list[pg.ImageItem] = []
         self._heat_pyramids: list[HeatPyramid] = []
         self._heat_levels_shown: list[int] = []
-        self._buckets: TileBuckets | None = None
         self._detail_pool: list[pg.ImageItem] = []
         self._detail_shown: list[int] = []
         self._detail_items: dict[int, pg.ImageItem] = {}
@@ -143,7 +143,7 @@ class MapView(QWidget):
         for item in self._overviews + self._heat_items + self._detail_pool:
             self.plot.removeItem(item)
         self._overviews, self._heat_items, self._detail_pool, self._detail_shown = [], [], [], []
-        self._heat_pyramids, self._heat_levels_shown, self._buckets = [], [], None
+        self._heat_pyramids, self._heat_levels_shown = [], []
         self._detail_items = {}
         self._thumb_cache.clear()
         self.markers.setData([], [])
@@ -189,13 +189,16 @@ class MapView(QWidget):
         for item in self._heat_items:
             self.plot.removeItem(item)
         self._heat_items, self._heat_pyramids, self._heat_levels_shown = [], [], []
-        self.heat_values = None if values is None else np.asarray(values, dtype=np.float64)
+        self.heat_values = None if values is None else np.asarray(values)
+        if self.heat_values is not None and self.heat_values.dtype.kind != "f":
+            self.heat_values = self.heat_values.astype(np.float64)  # float32 stays: no 80 MB copy at 10M tiles
         if self.heat_values is None or self.tile_layout is None:
             self.colour_bar.hide()
             return
-        finite = self.heat_values[np.isfinite(self.heat_values)]
         if levels is None:
-            levels = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+            finite = np.isfinite(self.heat_values)
+            values = self.heat_values if finite.all() else self.heat_values[finite]  # no copy when all are
+            levels = (float(values.min()), float(values.max())) if values.size else (0.0, 1.0)
             if levels[1] <= levels[0]:
                 levels = (levels[0], levels[0] + 1e-6)
         self.heat_levels = levels
@@ -230,15 +233,9 @@ class MapView(QWidget):
         return list(self._heat_levels_shown)
 
     def tile_at(self, lon: float, lat: float) -> int | None:
-        """The tile under a point, through the bucketed index (what the map shows under the cursor)."""
+        """The tile under a point, through the tile index (what the map shows under the cursor)."""
         x, y = (float(v) for v in lonlat_to_mercator(lon, lat))
-        buckets = self._tile_buckets()
-        return None if buckets is None else buckets.at(x, y)
-
-    def _tile_buckets(self) -> TileBuckets | None:
-        if self._buckets is None and self.tile_layout is not None:
-            self._buckets = TileBuckets(self.tile_layout)
-        return self._buckets
+        return None if self.tile_layout is None else self.tile_layout.at(x, y)
 
     def set_selected(self, index: int | None) -> None:
         """Outline tile ``index`` (None: no outline)."""
@@ -247,14 +244,13 @@ class MapView(QWidget):
         if index is None or lay is None:
             self.selection_outline.setData([], [])
             return
-        quad = lay.corners[index]
+        quad = lay.quad(index)
         self.selection_outline.setData(np.append(quad[:, 0], quad[0, 0]), np.append(quad[:, 1], quad[0, 1]))
 
     def centre_on(self, lon: float, lat: float, tiles_across: float = 7.0) -> None:
         """Centre the map on (lon, lat), zoomed so that about ``tiles_across`` tiles fit."""
         x, y = (float(v) for v in lonlat_to_mercator(lon, lat))
-        buckets = self._tile_buckets()
-        span = (buckets.tile_width if buckets is not None else 1000.0) * tiles_across
+        span = (self.tile_layout.median_tile_width() if self.tile_layout is not None else 1000.0) * tiles_across
         self.view.setRange(QRectF(x - span / 2, y - span / 2, span, span), padding=0)
 
     # ------------------------------------------------------------------------------- coordinates
@@ -359,27 +355,27 @@ class MapView(QWidget):
     def _update_detail(self) -> None:
         lay = self.tile_layout
         wanted: list[int] = []
-        buckets = self._tile_buckets()
-        if lay is not None and lay.count and self._thumbnail is not None and buckets is not None:
+        if lay is not None and lay.count and self._thumbnail is not None:
             (x0, x1), (y0, y1) = self.view.viewRange()
             px = self.mercator_per_pixel()
-            if px > 0 and buckets.tile_width / px >= MIN_DETAIL_PX:
-                vis = buckets.visible(x0, y0, x1, y1)
+            if px > 0 and lay.median_tile_width() / px >= MIN_DETAIL_PX:
+                vis = lay.visible(x0, y0, x1, y1)
                 if vis.size <= MAX_DETAIL_TILES:
                     wanted = [int(i) for i in vis]
         # Items already showing a wanted tile keep it; the others are reused for the new tiles.
-        keep = {index: item for index, item in self._detail_items.items() if index in set(wanted)}
-        free = [item for index, item in self._detail_items.items() if index not in keep]
-        free += [item for item in self._detail_pool if item not in self._detail_items.values()]
+        wanted_set = set(wanted)
+        keep = {index: item for index, item in self._detail_items.items() if index in wanted_set}
+        kept_items = set(map(id, keep.values()))
+        free = [item for item in self._detail_pool if id(item) not in kept_items]
         self._detail_items = dict(keep)
+        new = [index for index in wanted if index not in keep]
+        quads = lay.quads(np.array(new, dtype=np.int64)) if new and lay is not None else np.zeros((0, 4, 2))
         deadline = time.perf_counter() + DETAIL_BUDGET_S
         pending = False
-        for index in wanted:
-            if index in keep:
-                continue
-            if index not in self._thumb_cache and time.perf_counter() > deadline:
-                pending = True  # decode the rest on the next turn, so panning never waits on JPEGs
-                continue
+        for index, quad in zip(new, quads, strict=True):
+            if time.perf_counter() > deadline:
+                pending = True  # the rest on the next turn, so panning never waits on JPEGs or items
+                break
             image = self._thumb(index)
             if image is None:
                 continue
@@ -389,9 +385,7 @@ class MapView(QWidget):
                 item = _image_item(1)
                 self.plot.addItem(item)
                 self._detail_pool.append(item)
-            assert lay is not None
             h, w = image.shape[:2]
-            quad = lay.corners[index]
             transform = QTransform()
             source = QPolygonF([QPointF(0, 0), QPointF(w, 0), QPointF(w, h), QPointF(0, h)])
             target = QPolygonF([QPointF(float(px), float(py)) for px, py in quad])
@@ -400,6 +394,8 @@ class MapView(QWidget):
                 item.setTransform(transform)
                 item.show()
                 self._detail_items[index] = item
+            else:
+                free.append(item)
         for item in free:
             item.hide()
         self._detail_shown = list(self._detail_items)

@@ -499,6 +499,9 @@ def build_atlas(out: str | Path, bundle: Bundle | str | Path, imagery: Sequence[
                 if kind == "imagery":
                     item[1].close()
     log.info("%s", report.describe())
+    from engine.atlas.tile_index import update_tile_index
+
+    update_tile_index(out)  # where the tiles are, for the map and point lookups (a no-op when current)
     if search_index and (report.tiles_added or not report.errors):
         from engine.atlas.ann import update_search_index
 

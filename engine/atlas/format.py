@@ -22,6 +22,10 @@ An atlas is a folder::
     recordings/indices.f8       (R, K) float64 acoustic indices of the first R recordings (version 2;
                                 atlas.json "indices": names, parameters, rows; see engine.atlas.indices)
     recordings/hour.f8          (R,) float64 local hour of day of each recording's start (NaN: unknown)
+    map/index.json, order.i4|i8, starts.i8
+                                the tile index: where the tiles are, for the map's views and point lookups
+                                without reading every tile (derived; rewritten by a build when the tiles
+                                change; see engine.atlas.tile_index)
 
 Arrays are raw little-endian C-order rows with no header; their row counts are ``tiles.count`` and
 ``recordings.count`` in atlas.json. Files only ever grow by whole parts, and atlas.json is replaced

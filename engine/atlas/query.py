@@ -154,19 +154,26 @@ def locate_tile(atlas: Atlas, lon: float, lat: float) -> int | None:
     """
     if not (-180 <= lon <= 180 and -90 <= lat <= 90):
         raise UserInputError("lon,lat", f"({lon}, {lat}) is not a place on Earth", "give longitude then latitude in degrees")
-    bounds = _footprint_bounds(atlas)
-    if bounds.shape[0] == 0:
-        return None
-    centre_lon = np.asarray(atlas.tiles.lon, dtype=np.float64)
-    east = wrap_lon(lon - centre_lon)  # the point's longitude relative to each tile's centre
-    cand = np.flatnonzero((bounds[:, 0] <= east) & (east <= bounds[:, 2]) & (bounds[:, 1] <= lat) &
-                          (lat <= bounds[:, 3]))
+    from engine.atlas.tile_index import tile_index_of
+
+    # The atlas's tile index narrows the search to the few tiles near the place (not a scan of all N);
+    # the exact test below, in degrees around each tile's centre, decides.
+    cand = tile_index_of(atlas).near_lonlat(lon, lat)
     if cand.size == 0:
         return None
-    quads = np.asarray(atlas.tiles.footprints[cand], dtype=np.float64).copy()  # (c, 4, 2)
-    quads[:, :, 0] = wrap_lon(quads[:, :, 0] - centre_lon[cand, None])
+    centre_lon = np.asarray(atlas.tiles.lon[cand], dtype=np.float64)
+    fp = np.asarray(atlas.tiles.footprints[cand], dtype=np.float64)
+    east = wrap_lon(lon - centre_lon)  # the point's longitude relative to each tile's centre
+    rel_lon = wrap_lon(fp[:, :, 0] - centre_lon[:, None])
+    box = ((rel_lon.min(1) <= east) & (east <= rel_lon.max(1)) & (fp[:, :, 1].min(1) <= lat) &
+           (lat <= fp[:, :, 1].max(1)))
+    cand, east, centre_lon, fp = cand[box], east[box], centre_lon[box], fp[box]
+    if cand.size == 0:
+        return None
+    quads = fp.copy()  # (c, 4, 2)
+    quads[:, :, 0] = wrap_lon(quads[:, :, 0] - centre_lon[:, None])
     edges = np.roll(quads, -1, axis=1) - quads
-    rel = np.stack([east[cand], np.full(cand.size, lat)], axis=1)[:, None, :] - quads
+    rel = np.stack([east, np.full(cand.size, lat)], axis=1)[:, None, :] - quads
     cross = edges[:, :, 0] * rel[:, :, 1] - edges[:, :, 1] * rel[:, :, 0]
     inside = (cross >= 0).all(axis=1) | (cross <= 0).all(axis=1)
     hits = cand[inside]
@@ -174,18 +181,6 @@ def locate_tile(atlas: Atlas, lon: float, lat: float) -> int | None:
         return None
     km = haversine_km(lon, lat, atlas.tiles.lon[hits], atlas.tiles.lat[hits])
     return int(hits[np.argmin(km)])
-
-
-def _footprint_bounds(atlas: Atlas) -> np.ndarray:
-    """(N, 4): each footprint's west and east relative to its tile's centre (degrees, wrapped), south and
-    north; computed once per opened atlas."""
-    cached = getattr(atlas, "_footprint_bounds_cache", None)
-    if cached is None or cached.shape[0] != len(atlas.tiles):
-        fp = np.asarray(atlas.tiles.footprints, dtype=np.float64)
-        east = wrap_lon(fp[:, :, 0] - np.asarray(atlas.tiles.lon, dtype=np.float64)[:, None])
-        cached = np.stack([east.min(1), fp[:, :, 1].min(1), east.max(1), fp[:, :, 1].max(1)], axis=1)
-        atlas._footprint_bounds_cache = cached
-    return cached
 
 
 def _recording_matches(atlas: Atlas, rows: np.ndarray, distances: np.ndarray, km: np.ndarray) -> list[RecordingMatch]:

@@ -100,4 +100,7 @@ def write_synthetic_atlas(out: str | Path, n: int, dim: int = 128, seed: int = 0
                              "tile_px": [8, 8], "tile_size_m": None, "error": None, "overview": None}],
                 "recording_tables": [], "reembed": None}
     (out / MANIFEST).write_text(json.dumps(manifest, indent=1))
+    from engine.atlas.tile_index import update_tile_index
+
+    update_tile_index(out)  # as a build does
     return out

@@ -1,16 +1,22 @@
-"""The map's levels of detail (app.services.map_lod, MapView): the bucketed index finds exactly the
-tiles a full scan finds, the tile under the cursor is the engine's exact lookup, and the heat pyramid's
-levels are the averages of the finer cells."""
+"""The map's levels of detail (engine.atlas.tile_index, app.services.map_lod, MapView): the tile index
+finds exactly the tiles a full scan of independently computed boxes finds, the stored index is the one
+computed in memory, the tile under the cursor is the engine's exact lookup, and the heat pyramid's levels
+are the averages of the finer cells, and heat cells are the same rasterised as a reshape (whole images in
+scan order) or cell by cell."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from app.services.map_layout import layout_tiles
-from app.services.map_lod import HeatPyramid, TileBuckets, _halve
+from app.services.geo import lonlat_to_mercator
+from app.services.map_layout import TileLayout, layout_atlas, layout_tiles
+from app.services.map_lod import HeatPyramid, _halve
 from engine.atlas import locate_tile, open_atlas
 from engine.atlas.synthetic import write_synthetic_atlas
+from engine.atlas.tile_index import compute_tile_index, read_tile_index
 
 
 @pytest.fixture(scope="module")
@@ -19,17 +25,34 @@ def atlas(tmp_path_factory: pytest.TempPathFactory):
     return open_atlas(root)
 
 
-def test_buckets_find_what_a_full_scan_finds(atlas) -> None:
-    layout = layout_tiles(atlas.tiles)
-    buckets = TileBuckets(layout)
+def test_the_index_finds_what_a_full_scan_finds(atlas) -> None:
+    fp = np.asarray(atlas.tiles.footprints)  # no tile near the antimeridian: drawn where its corners are
+    fx, fy = lonlat_to_mercator(fp[..., 0], fp[..., 1])
+    x0, x1, y0, y1 = fx.min(1), fx.max(1), fy.min(1), fy.max(1)
+    layout = layout_atlas(atlas)
+    # (the placement rounds longitudes through unwrapping: equal to a few ulps)
+    np.testing.assert_allclose(layout.bounds, (x0.min(), y0.min(), x1.max(), y1.max()), rtol=1e-12)
     west, south, east, north = layout.bounds
     rng = np.random.default_rng(0)
     for _ in range(200):
         w = rng.uniform(0, 0.2) * (east - west)  # views from a few tiles to a fifth of the atlas
-        x0, y0 = rng.uniform(west - w, east), rng.uniform(south - w, north)
-        expected = layout.visible(x0, y0, x0 + w, y0 + w)
-        np.testing.assert_array_equal(buckets.visible(x0, y0, x0 + w, y0 + w), expected)
-    np.testing.assert_array_equal(buckets.visible(west, south, east, north), np.arange(layout.count))
+        a, b = rng.uniform(west - w, east), rng.uniform(south - w, north)
+        expected = np.flatnonzero((x1 >= a) & (x0 <= a + w) & (y1 >= b) & (y0 <= b + w))
+        np.testing.assert_array_equal(layout.visible(a, b, a + w, b + w), expected)
+    np.testing.assert_array_equal(layout.visible(west, south, east, north), np.arange(layout.count))
+    assert layout.visible(east + 1, south, east + 2, north).size == 0
+    np.testing.assert_allclose(layout.quad(1234), np.stack([fx[1234], fy[1234]], axis=1))
+
+
+def test_the_stored_index_is_the_computed_one_and_a_stale_one_is_not_used(atlas, tmp_path) -> None:
+    stored = read_tile_index(atlas.path, atlas.tiles)  # written by the synthetic atlas, as by a build
+    assert stored is not None and isinstance(stored.order, np.memmap)
+    computed = compute_tile_index(atlas.tiles)
+    np.testing.assert_array_equal(np.asarray(stored.order), computed.order)
+    np.testing.assert_array_equal(np.asarray(stored.starts), computed.starts)
+    assert stored.bounds == computed.bounds and stored.grids == computed.grids
+    other = write_synthetic_atlas(tmp_path / "other", 900, dim=8, seed=3)  # another atlas: not its index
+    assert read_tile_index(atlas.path, open_atlas(other).tiles) is None
 
 
 def test_the_tile_under_the_cursor_is_the_exact_lookup(atlas, qtbot) -> None:
@@ -37,7 +60,7 @@ def test_the_tile_under_the_cursor_is_the_exact_lookup(atlas, qtbot) -> None:
 
     view = MapView()
     qtbot.addWidget(view)
-    view.set_atlas(layout_tiles(atlas.tiles), [], (np.zeros(0), np.zeros(0)), None, None)
+    view.set_atlas(layout_atlas(atlas), [], (np.zeros(0), np.zeros(0)), None, None)
     fp = np.asarray(atlas.tiles.footprints)
     rng = np.random.default_rng(1)
     lon = rng.uniform(fp[..., 0].min() - 0.01, fp[..., 0].max() + 0.01, 300)
@@ -76,3 +99,48 @@ def test_heat_pyramid_levels_average_the_finer_cells_and_follow_the_zoom(atlas, 
     view.stop_timers()
     # 200 x 200 cells on about 150 px: a coarser level when zoomed out, one cell per tile up close.
     assert zoomed_out > 0 and view.heat_levels_shown()[0] == 0
+
+
+def test_heat_cells_are_the_same_as_a_reshape_and_cell_by_cell(tmp_path: Path) -> None:
+    atlas = open_atlas(write_synthetic_atlas(tmp_path / "s", 23 * 17 - 5, dim=8))  # a last row not full
+    index = compute_tile_index(atlas.tiles)
+    assert index.grids[0].dense_start == 0 and index.grids[0].dense_count == len(atlas.tiles)
+    values = np.random.default_rng(4).normal(size=len(atlas.tiles))
+    values[[3, 50, 200]] = np.nan
+    lut = np.random.default_rng(5).integers(0, 255, (256, 3)).astype(np.uint8)
+    fast = TileLayout(atlas.tiles, index).rasterise(values, lut, (-2.0, 2.0), nan_rgba=(1, 2, 3, 4))
+    general = compute_tile_index(atlas.tiles)
+    object.__setattr__(general.grids[0], "dense_start", None)  # the cell-by-cell path over the same tiles
+    slow = TileLayout(atlas.tiles, general).rasterise(values, lut, (-2.0, 2.0), nan_rgba=(1, 2, 3, 4))
+    np.testing.assert_array_equal(fast[0][0], slow[0][0])
+    rgba = fast[0][0]
+    col, row = (int(v) for v in atlas.tiles.grid[50])
+    assert tuple(rgba[row, col]) == (1, 2, 3, 4)  # no value
+    col, row = (int(v) for v in atlas.tiles.grid[7])
+    code = int(np.clip((values[7] + 2) / 4 * 255, 0, 255))
+    assert tuple(rgba[row, col]) == (*lut[code], 255)
+    assert (rgba.reshape(-1, 4)[len(atlas.tiles):] == 0).all()  # the cells past the last tile stay empty
+
+
+def test_a_source_wider_than_the_largest_image_gets_cells_of_several_tiles(tmp_path: Path, monkeypatch) -> None:
+    import engine.atlas.tile_index as tile_index
+
+    monkeypatch.setattr(tile_index, "MAX_GRID_SIDE", 8)
+    atlas = open_atlas(write_synthetic_atlas(tmp_path / "s", 20 * 19 + 7, dim=8))  # 20 tiles wide
+    index = compute_tile_index(atlas.tiles)
+    spec = index.grids[0]
+    assert spec.step == 3 and spec.shape == (7, 7)  # ceil(20 / 8) tiles a cell side; 20 rows and columns
+    values = np.arange(len(atlas.tiles), dtype=np.float64)
+    lut = np.stack([np.arange(256)] * 3, axis=1).astype(np.uint8)
+    fast = TileLayout(atlas.tiles, index).rasterise(values, lut, (0.0, 255.0))[0][0]
+    object.__setattr__(spec, "dense_start", None)
+    slow = TileLayout(atlas.tiles, index).rasterise(values, lut, (0.0, 255.0))[0][0]
+    np.testing.assert_array_equal(fast, slow)
+    for row, col in ((0, 0), (2, 5), (6, 6)):  # each cell shows its top-left tile: row-major number
+        tile = 3 * row * 20 + 3 * col
+        expected = (min(tile, 255),) * 3 + (255,) if tile < len(atlas.tiles) else (0, 0, 0, 0)
+        assert tuple(fast[row, col]) == expected
+    (a, b, c, d, e, f), (x, y) = spec.affine, index.centres(np.array([3 * 2 * 20 + 3 * 5]))
+    corner_x, corner_y = a * 5 + b * 2 + c, d * 5 + e * 2 + f  # cell (2, 5)'s top-left corner
+    tile_w = index.tile_width
+    assert abs(corner_x - (x[0] - tile_w / 2)) < 0.01 * tile_w and corner_y > y[0]

@@ -197,11 +197,11 @@ def test_a_full_disk_stops_with_one_line_and_the_same_command_continues(
 
 def test_the_cli_starts_and_closes_a_local_cluster(tmp_path: Path, bundle: HandmadeBundle, imagery: Path,
                                                   reference: dict, capsys: pytest.CaptureFixture) -> None:
+    import os
+
     import psutil
 
     from engine.cli import main
-
-    import os
 
     before = {p.pid for p in psutil.Process().children(recursive=True)}
     environ = dict(os.environ)
