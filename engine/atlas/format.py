@@ -346,6 +346,9 @@ def open_atlas(path: str | Path, bundle: Bundle | str | Path | None = None) -> A
 
 INDICES_FILE = "recordings/indices.f8"
 HOUR_FILE = "recordings/hour.f8"
+# Each tile's nearest recordings of generation g (engine.atlas.indices.write_neighbours): derived, per generation.
+NEIGHBOURS_FILE = "tiles/neighbours.{g}.i4"
+WEIGHTS_FILE = "tiles/neighbour_weights.{g}.f4"
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,15 @@ from typing import Any
 
 import numpy as np
 
-from engine.atlas.format import HOUR_FILE, INDICES_FILE, AtlasIndices, _map, read_indices
+from engine.atlas.format import (
+    HOUR_FILE,
+    INDICES_FILE,
+    NEIGHBOURS_FILE,
+    WEIGHTS_FILE,
+    AtlasIndices,
+    _map,
+    read_indices,
+)
 from engine.atlas.writer import _Appender
 
 __all__ = ["HOUR_FILE", "INDICES_FILE", "AtlasIndices", "IndicesAppender", "read_indices", "read_neighbours",
@@ -60,10 +68,6 @@ class IndicesAppender:
     def close(self) -> None:
         self._values.close()
         self._hour.close()
-
-
-NEIGHBOURS_FILE = "tiles/neighbours.{g}.i4"
-WEIGHTS_FILE = "tiles/neighbour_weights.{g}.f4"
 
 
 def write_neighbours(writer: Any, neighbours: np.ndarray, weights: np.ndarray, k: int) -> None:

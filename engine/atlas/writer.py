@@ -17,8 +17,10 @@ from engine.atlas.format import (
     ATLAS_VERSION,
     DAMAGED_FIX,
     MANIFEST,
+    NEIGHBOURS_FILE,
     THUMBNAILS,
     TILE_ARRAYS,
+    WEIGHTS_FILE,
     read_manifest,
     recording_embedding_path,
     tile_array_path,
@@ -233,7 +235,10 @@ class AtlasWriter:
         pending = m["reembed"]
         old = {"embedding": tile_array_path(self.root, "embedding", m["generation"]),
                "sqnorm": tile_array_path(self.root, "sqnorm", m["generation"]),
-               "recordings": recording_embedding_path(self.root, m["generation"])}
+               "recordings": recording_embedding_path(self.root, m["generation"]),
+               # derived from the old embeddings: the new generation's are computed when first needed
+               "neighbours": self.root / NEIGHBOURS_FILE.format(g=m["generation"]),
+               "weights": self.root / WEIGHTS_FILE.format(g=m["generation"])}
         for key in ("bundle_id", "bundle_path", "embedding_dim", "distance", "image_size", "generation"):
             m[key] = pending[key]
         m["reembed"] = None

@@ -168,6 +168,11 @@ def test_another_bundle_is_refused_and_reembedding_matches_a_fresh_build(
         build_atlas(tmp_path / "a", other_bundle.path, **args)
 
     build_atlas(tmp_path / "fresh", other_bundle.path, **args)
+    from engine.ecology.atlas_indices import add_atlas_indices
+
+    add_atlas_indices(tmp_path / "a")  # what 'atlas build' does next: indices, each tile's nearest recordings
+    old_neighbours = [tmp_path / "a" / "tiles" / name for name in ("neighbours.0.i4", "neighbour_weights.0.f4")]
+    assert all(p.is_file() for p in old_neighbours)
     with pytest.raises(Cancelled):  # interrupted re-embedding: the atlas still works with the old bundle
         reembed_atlas(tmp_path / "a", other_bundle.path, job=CancelAfter(40))
     assert open_atlas(tmp_path / "a", bundle.path).reembed_pending == read_json(
@@ -177,6 +182,7 @@ def test_another_bundle_is_refused_and_reembedding_matches_a_fresh_build(
     np.testing.assert_allclose(reembedded.tiles.embeddings, fresh.tiles.embeddings, atol=1e-6)
     np.testing.assert_allclose(reembedded.recordings.embeddings, fresh.recordings.embeddings, atol=1e-6)
     assert reembedded.generation == 1 and not (tmp_path / "a" / "tiles" / "embedding.0.f4").exists()
+    assert not any(p.exists() for p in old_neighbours)  # derived from the old embeddings: gone with them
     with pytest.raises(AtlasError):
         open_atlas(tmp_path / "a", bundle.path)
 
