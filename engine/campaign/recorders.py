@@ -21,9 +21,13 @@ from typing import Any
 
 import soundfile as sf
 
+from engine.audio.front_end import SUPPORTED_EXTENSIONS
+
 log = logging.getLogger(__name__)
 
-AUDIO_SUFFIXES = {".wav", ".flac"}
+# What the engine reads (libsndfile): WAV and FLAC from recorders, and compressed copies (MP3, Ogg) that
+# some teams keep or share.
+AUDIO_SUFFIXES = set(SUPPORTED_EXTENSIONS)
 # AudioMoth: 20190522_063000.WAV (UTC unless the comment says otherwise). Song Meter SM4, SM Mini, SM4BAT:
 # PREFIX_20190522_063000.wav, the prefix being the recorder's name (default its serial, e.g. S4A03895),
 # in the recorder's local time; some firmware adds a channel suffix like _0+1_ before the time.

@@ -208,3 +208,22 @@ def test_without_a_sites_row_the_site_is_the_nearest_place_folder(tmp_path: Path
     assert sorted((r.site, r.recorder, r.lon) for r in result.campaign.recordings) == [
         ("Marsh", "S4A00001", 10.0), ("Ridge", "S4A00002", 11.0), ("S4A00003", "S4A00003", 12.0)]
     assert result.summary["overlapping_recorders"] == {}
+
+
+def test_compressed_recordings_are_scanned_and_a_broken_one_is_unreadable(tmp_path: Path) -> None:
+    """MP3 and Ogg copies (libsndfile reads them) are recordings like WAV; only what no decoder reads is
+    skipped, as "unreadable", never as "not audio"."""
+    import soundfile as sf
+
+    rec = tmp_path / "rec" / "A"
+    rec.mkdir(parents=True)
+    tone = (0.3 * np.sin(np.arange(16000 * 4) / 7)).astype(np.float32)
+    sf.write(rec / "S4A00001_20190522_080000.mp3", tone, 16000, format="MP3")
+    sf.write(rec / "S4A00001_20190522_090000.ogg", tone, 16000, format="OGG")
+    (rec / "S4A00001_20190522_100000.mp3").write_bytes(b"ID3 not really an mp3")
+    sites = _sites(tmp_path, "site,longitude,latitude\nA,10,50\n")
+    result = scan_campaign(ScanOptions(tmp_path / "rec", sites_table=sites, timezone="Europe/Berlin"), now=NOW)
+    assert sorted(r.path.name for r in result.campaign.recordings) == ["S4A00001_20190522_080000.mp3",
+                                                                       "S4A00001_20190522_090000.ogg"]
+    assert [round(r.duration_s, 1) for r in result.campaign.recordings] == [4.0, 4.0]
+    assert result.summary["skipped_by_reason"] == {"unreadable": 1}
