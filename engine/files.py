@@ -22,9 +22,9 @@ import stat
 import tempfile
 from collections.abc import Callable, Collection
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
-from engine.errors import DiskFullError, UserInputError
+from engine.errors import DatasetError, DiskFullError, UserInputError
 
 NEW_FILE_MODE = 0o644  # what open() gives under the usual umask 022
 DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
@@ -199,3 +199,53 @@ def read_manifest(path: str | Path, fmt: str, versions: Collection[int], error_c
         raise error_cls(path.parent, f"format version {data.get(version_key)!r} is not supported (this version reads "
                         f"{readable})", redo)
     return data
+
+
+Filled = TypeVar("Filled")
+
+
+def check_new_folder(out: Path, what: str) -> None:
+    """``out`` may be written as a new folder: it does not exist, or is an empty folder (one line if not)."""
+    if out.exists() and not out.is_dir():
+        raise DatasetError(out, "exists and is a file", f"name a new folder for the {what}")
+    if out.is_dir() and any(out.iterdir()):
+        raise DatasetError(out, "exists and is not empty; refusing to write into it",
+                           "name a new folder (or delete this one yourself)")
+
+
+def write_whole_folder(out: str | Path, fill: Callable[[Path], Filled], what: str) -> Filled:
+    """Make the new folder ``out`` whole or not at all: ``fill`` writes into a hidden sibling folder, which
+    is renamed to ``out`` at the end; on any error or cancellation (or a full disk) it is removed.
+
+    Args:
+        out: the folder to create; it must not exist or be empty, checked before and again before the rename
+            (what appeared meanwhile is never overwritten).
+        fill: writes the contents into the folder it is given; its result is returned. A ``_scratch``
+            subfolder it leaves is removed.
+        what: what the folder holds, for messages ("demo world").
+    Raises:
+        DatasetError: ``out`` is a file or a non-empty folder, cannot be created, or the disk filled up (one
+            line naming the folder and the fix).
+    """
+    out = Path(out).expanduser()
+    check_new_folder(out, what)
+    partial = out.parent / f".{out.name}.partial-{os.getpid()}"
+    try:
+        partial.mkdir(parents=True)
+    except OSError as err:
+        raise DatasetError(out, f"cannot create the folder ({err.strerror})", "choose a writable location") from None
+    try:
+        try:
+            result = fill(partial)
+        except OSError as err:  # a full disk, a folder that vanished: one line, nothing left behind
+            raise DatasetError(out, f"could not write the {what} ({err.strerror or err})",
+                               "free some disk space or choose another folder") from None
+        shutil.rmtree(partial / "_scratch", ignore_errors=True)
+        check_new_folder(out, what)
+        if out.exists():
+            out.rmdir()
+        partial.rename(out)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return result

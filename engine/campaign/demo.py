@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import csv
 import os
-import shutil
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -36,7 +35,8 @@ from engine.demo_world.layout import plan_world
 from engine.demo_world.mixing import audibility_maps, sample_maps
 from engine.demo_world.points import CLASS_WEIGHTS
 from engine.demo_world.writing import TILE_PX, write_geotiffs
-from engine.errors import ConfigError, DatasetError
+from engine.errors import ConfigError
+from engine.files import check_new_folder, write_whole_folder
 from engine.progress import Job
 
 DAY = (2024, 6, 15)  # local date of the first file: a day in the breeding season, in the past
@@ -79,24 +79,15 @@ def generate_campaign(out: str | Path, sites: int = 40, files_per_site: int = 12
     spec = world_size(world)
     _check(sites, files_per_site, file_seconds, sample_rate, seed)
     out = Path(out).expanduser()
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise DatasetError(out, "exists and is not empty; refusing to write into it", "name a new folder")
+    check_new_folder(out, "demo campaign")
     if workers is None:
         workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     workers = max(1, int(workers))
     job = job or Job()
-    partial = out.parent / f".{out.name}.partial-{os.getpid()}"
-    partial.mkdir(parents=True)
     begin = time.perf_counter()
-    try:
-        n_files = _generate(partial, spec, sites, files_per_site, float(file_seconds), seed, sample_rate, workers, job)
-        shutil.rmtree(partial / "_scratch")
-        if out.exists():
-            out.rmdir()
-        partial.rename(out)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
+    n_files = write_whole_folder(
+        out, lambda folder: _generate(folder, spec, sites, files_per_site, float(file_seconds), seed, sample_rate,
+                                      workers, job), "demo campaign")
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     return DemoCampaignSummary(out, sites, n_files, float(file_seconds), sample_rate,
                                n_files * float(file_seconds) / 3600, size, time.perf_counter() - begin, workers, world)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -42,7 +41,8 @@ from engine.demo_world.layout import plan_world
 from engine.demo_world.mixing import GAIN_DB, audibility_maps, sample_maps
 from engine.demo_world.points import block_splits, sample_points
 from engine.demo_world.writing import TILE_PX, readme_text, write_geotiffs, write_json, write_table
-from engine.errors import ConfigError, DatasetError
+from engine.errors import ConfigError
+from engine.files import check_new_folder, write_whole_folder
 from engine.progress import Job
 
 log = logging.getLogger(__name__)
@@ -104,26 +104,8 @@ def generate_world(out: str | Path, seed: int = 0, size: str = "default", worker
     """
     spec, workers, out = check_request(out, seed, size, workers)
     job = job or Job()
-    partial = out.parent / f".{out.name}.partial-{os.getpid()}"
-    try:
-        partial.mkdir(parents=True)
-    except OSError as err:
-        raise DatasetError(out, f"cannot create the folder ({err.strerror})", "choose a writable location") from None
     start = time.perf_counter()
-    try:
-        try:
-            world = _generate(partial, int(seed), spec, workers, job)
-        except OSError as err:  # a full disk, a folder that vanished: one line, nothing left behind
-            raise DatasetError(out, f"could not write the demo world ({err.strerror or err})",
-                               "free some disk space or choose another folder") from None
-        shutil.rmtree(partial / "_scratch")
-        _check_target(out)  # the target may have appeared meanwhile: never overwrite it
-        if out.exists():
-            out.rmdir()
-        partial.rename(out)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
+    world = write_whole_folder(out, lambda folder: _generate(folder, int(seed), spec, workers, job), "demo world")
     size_bytes = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     wb = world["bounds_wgs84"]
     return WorldSummary(out, int(seed), spec.name, world["counts"]["recordings"], spec.clip_seconds,
@@ -147,16 +129,8 @@ def check_request(out: str | Path, seed: int, size: str, workers: int | None) ->
     if isinstance(workers, bool) or not isinstance(workers, int | np.integer) or workers < 1:
         raise ConfigError("--workers", f"{workers!r} is not a positive number of processes", "use e.g. --workers 2")
     out = Path(out).expanduser()
-    _check_target(out)
+    check_new_folder(out, "demo world")
     return spec, int(workers), out
-
-
-def _check_target(out: Path) -> None:
-    if out.is_file() or (out.exists() and not out.is_dir()):
-        raise DatasetError(out, "exists and is a file", "name a new folder for the demo world")
-    if out.is_dir() and any(out.iterdir()):
-        raise DatasetError(out, "exists and is not empty; refusing to write into it",
-                           "name a new folder (or delete this one yourself)")
 
 
 class _Progress:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -41,3 +42,39 @@ def test_written_files_are_readable_like_ordinary_files(tmp_path: Path) -> None:
 def test_json_safe_turns_non_finite_numbers_into_null() -> None:
     value = {"a": math.nan, "b": [1.5, math.inf, (-math.inf, 2)], "c": {"d": "x"}}
     assert json.dumps(json_safe(value), allow_nan=False) == '{"a": null, "b": [1.5, null, [null, 2]], "c": {"d": "x"}}'
+
+
+def test_a_whole_folder_appears_whole_or_not_at_all(tmp_path: Path) -> None:
+    from engine.errors import DatasetError
+    from engine.files import write_whole_folder
+
+    def fill(folder: Path) -> int:
+        (folder / "a.txt").write_text("a")
+        (folder / "_scratch").mkdir()
+        (folder / "_scratch" / "tmp").write_text("x")
+        return 7
+
+    assert write_whole_folder(tmp_path / "out", fill, "demo world") == 7
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.txt"]  # scratch removed
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no partial folder left
+
+    def full_disk(folder: Path) -> None:
+        (folder / "half.bin").write_bytes(b"x" * 10)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(DatasetError) as err:
+        write_whole_folder(tmp_path / "new", full_disk, "demo campaign")
+    assert str(err.value).startswith(str(tmp_path / "new")) and "No space left" in str(err.value)
+    assert "free some disk space" in str(err.value) and "\n" not in str(err.value)
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # nothing left behind
+
+    def racing(folder: Path) -> None:  # someone else fills the target meanwhile
+        (tmp_path / "raced").mkdir()
+        (tmp_path / "raced" / "theirs.txt").write_text("keep me")
+
+    with pytest.raises(DatasetError, match="not empty"):
+        write_whole_folder(tmp_path / "raced", racing, "demo world")
+    assert [p.name for p in (tmp_path / "raced").iterdir()] == ["theirs.txt"]  # never overwritten
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "raced"]
+    with pytest.raises(DatasetError, match="exists and is not empty"):
+        write_whole_folder(tmp_path / "out", fill, "demo world")
