@@ -137,6 +137,7 @@ def _headless(window: Any, state: AppState, controller: AppController, args: arg
     for _ in range(5):  # let the range change, the tile detail timer and repaints settle
         QApplication.processEvents()
         time.sleep(0.06)
+    window.map.settle(max(1.0, args.timeout - (time.monotonic() - start)))  # overviews and tile images drawn
     QApplication.processEvents()
     out = Path(args.screenshot)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -157,22 +157,7 @@ class TileLayout:
         Returns:
             [(rgba (h, w, 4) uint8, affine), ...], one per source.
         """
-        lo, hi = levels
-        span = hi - lo if hi > lo else 1.0
-        n = len(lut)
-        # float32 and in place: one pass per step over ten million tiles (a colour index needs no more)
-        codes = np.subtract(np.asarray(values), np.float32(lo), dtype=np.float32)
-        codes *= np.float32((n - 1) / span)
-        np.clip(codes, 0, n - 1, out=codes)
-        missing = np.isnan(codes)
-        codes[missing] = n  # one more colour: "no value"
-        codes = codes.astype(np.uint16)
-        table = np.zeros((n + 2, 4), np.uint8)  # one gather gives the whole RGBA of a cell; n + 1: no tile
-        table[:n, :3], table[:n, 3] = lut[:, :3], alpha
-        if nan_rgba is not None:
-            table[n] = nan_rgba
-        cell = table.view(np.uint32).ravel()  # a cell's RGBA as one 32-bit word: a gather 5x faster than rows
-        any_missing = bool(missing.any())
+        codes, cell, n, any_missing = self._codes(values, lut, levels, alpha, nan_rgba)
         out = []
         for k, spec in enumerate(self.index.grids):
             h, w = spec.shape
@@ -184,20 +169,83 @@ class TileLayout:
                 picked = full.reshape(rows, cols)[::spec.step, ::spec.step]  # a cell of step x step: its top-left
                 words = np.ascontiguousarray(cell[picked]).ravel()
             else:
-                g, flat = self.grids[k], self._flat_cells[k]
-                words = np.zeros(h * w, np.uint32)
-                # Written last to first, so where tiles share a cell the first one's value stays (a coarse
-                # cell shows its top-left tile, as the reshape above does); tiles without a value go first.
-                tile_codes, flat = codes[g.tiles][::-1], flat[::-1]
-                if any_missing:
-                    gap = tile_codes == n
-                    words[flat[gap]] = cell[n]
-                    words[flat[~gap]] = cell[tile_codes[~gap]]
-                else:
-                    words[flat] = cell[tile_codes]
+                words = _scatter(self.grids[k], self._flat_cells[k], codes, cell, n, any_missing)
             rgba = words.view(np.uint8).reshape(h, w, 4)
             out.append((rgba, spec.affine))
         return out
+
+    def _codes(self, values: np.ndarray, lut: np.ndarray, levels: tuple[float, float], alpha: int,
+               nan_rgba: tuple[int, int, int, int] | None) -> tuple[np.ndarray, np.ndarray, int, bool]:
+        """Each tile's colour number (n: no value), the colours as 32-bit RGBA words, n, and whether any
+        tile has no value."""
+        lo, hi = levels
+        span = hi - lo if hi > lo else 1.0
+        n = len(lut)
+        # float32 and in place: one pass per step over ten million tiles (a colour index needs no more)
+        codes = np.subtract(np.asarray(values), np.float32(lo), dtype=np.float32)
+        codes *= np.float32((n - 1) / span)
+        np.clip(codes, 0, n - 1, out=codes)
+        missing = np.isnan(codes)
+        codes[missing] = n  # one more colour: "no value"
+        table = np.zeros((n + 2, 4), np.uint8)  # one gather gives the whole RGBA of a cell; n + 1: no tile
+        table[:n, :3], table[:n, 3] = lut[:, :3], alpha
+        if nan_rgba is not None:
+            table[n] = nan_rgba
+        # a cell's RGBA as one 32-bit word: a gather 5x faster than rows
+        return codes.astype(np.uint16), table.view(np.uint32).ravel(), n, bool(missing.any())
+
+    @cached_property
+    def atlas_grid(self) -> SourceGrid | None:
+        """One grid over the whole atlas (cells about a tile, at most ATLAS_GRID_SIDE a side) for the heat map
+        of an atlas of many sources seen from afar: one picture instead of one per source. None with one
+        source (its own grid is already the whole atlas)."""
+        if len(self.index.grids) <= 1 or self.count == 0:
+            return None
+        west, south, east, north = self.bounds
+        sample = self.index.quads(np.unique(np.linspace(0, self.count - 1, min(self.count, 4096)).astype(np.int64)))
+        tile_h = float(np.median(sample[..., 1].max(axis=1) - sample[..., 1].min(axis=1))) or 1.0
+        cell_w = max(self.index.tile_width, (east - west) / ATLAS_GRID_SIDE)  # about a tile, unless too many
+        cell_h = max(tile_h, (north - south) / ATLAS_GRID_SIDE)
+        ncols = max(1, int(np.ceil((east - west) / cell_w)))
+        nrows = max(1, int(np.ceil((north - south) / cell_h)))
+        cols, rows = np.empty(self.count, np.int32), np.empty(self.count, np.int32)
+        for a in range(0, self.count, 1 << 20):
+            cx, cy = self.index.centres(np.arange(a, min(a + (1 << 20), self.count)))
+            cols[a:a + cx.size] = np.clip(np.floor((cx - west) / cell_w), 0, ncols - 1)
+            rows[a:a + cx.size] = np.clip(np.floor((north - cy) / cell_h), 0, nrows - 1)
+        return SourceGrid(-1, np.arange(self.count), rows, cols, (nrows, ncols),
+                          (cell_w, 0.0, west, 0.0, -cell_h, north))
+
+    def rasterise_atlas(self, values: np.ndarray, lut: np.ndarray, levels: tuple[float, float], alpha: int = 255,
+                        nan_rgba: tuple[int, int, int, int] | None = None) -> tuple[np.ndarray, Affine] | None:
+        """:meth:`rasterise` onto :attr:`atlas_grid` (one image for the whole atlas), or None with one source."""
+        g = self.atlas_grid
+        if g is None:
+            return None
+        codes, cell, n, any_missing = self._codes(values, lut, levels, alpha, nan_rgba)
+        flat = g.rows.astype(np.int64) * g.shape[1] + g.cols
+        words = _scatter(g, flat, codes, cell, n, any_missing)
+        return words.view(np.uint8).reshape(*g.shape, 4), g.affine
+
+
+ATLAS_GRID_SIDE = 2048
+
+
+def _scatter(g: SourceGrid, flat: np.ndarray, codes: np.ndarray, cell: np.ndarray, n: int,
+             any_missing: bool) -> np.ndarray:
+    """Cells of grid ``g`` as 32-bit RGBA words from the tiles' colour numbers. Written last to first, so where
+    tiles share a cell the first one's value stays (a coarse cell shows its top-left tile, as the reshape of
+    :meth:`TileLayout.rasterise` does); tiles without a value go first, so a shared cell shows a value."""
+    h, w = g.shape
+    words = np.zeros(h * w, np.uint32)
+    tile_codes, flat = codes[g.tiles][::-1], flat[::-1]
+    if any_missing:
+        gap = tile_codes == n
+        words[flat[gap]] = cell[n]
+        words[flat[~gap]] = cell[tile_codes[~gap]]
+    else:
+        words[flat] = cell[tile_codes]
+    return words
 
 
 def layout_tiles(tiles: Any) -> TileLayout:

@@ -1,4 +1,4 @@
-"""Levels of detail for the map's heat layer (no Qt): what a frame draws should depend on the view, not
+"""Levels of detail for the map's heat layer and imagery overviews (no Qt): what a frame draws should depend on the view, not
 on how many tiles the atlas has.
 
 :class:`HeatPyramid`: each source's heat raster (one pixel per tile) with coarser levels (2 x 2 cells
@@ -57,10 +57,11 @@ class HeatPyramid:
             self.levels.append(HeatLevel(_halve(self.levels[-1].rgba),
                                          (a * scale, b * scale, c, d * scale, e * scale, f), cell * scale))
 
-    def choose(self, mercator_per_pixel: float) -> int:
-        """The coarsest level whose cells are still at most two screen pixels wide (finer adds nothing)."""
+    def choose(self, mercator_per_pixel: float, max_cell_px: float = 2.0) -> int:
+        """The coarsest level whose cells are still at most ``max_cell_px`` screen pixels wide (finer adds
+        nothing; a heat map's cells may be 2 px, imagery looks best at 1)."""
         best = 0
         for i, level in enumerate(self.levels):
-            if level.cell <= 2 * mercator_per_pixel:
+            if level.cell <= max_cell_px * mercator_per_pixel:
                 best = i
         return best

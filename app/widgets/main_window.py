@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from app.controllers import AppController
 from app.services.map_layout import layout_atlas
+from app.services.map_overviews import SourceOverviews
 from app.services.project import resources_dir
 from app.services.training import available_presets
 from app.state import AppState, Message
@@ -268,14 +269,9 @@ class MainWindow(QMainWindow):
         n_tiles, n_rec = len(atlas.tiles.ids), len(atlas.recordings.ids)
         self.status.set_atlas(f"atlas: {Path(p.atlas_path).name} ({n_tiles:,} tiles, {n_rec:,} recordings)",
                               str(p.atlas_path))
-        overviews = []
-        for s in range(len(atlas.sources)):
-            try:
-                overviews.append(atlas.overview(s))
-            except Exception as err:  # a damaged overview: the tiles still show when zoomed in
-                log.warning("overview of source %d unreadable: %s", s, err)
-        self.map.set_atlas(layout_atlas(atlas), overviews, (atlas.recordings.lon, atlas.recordings.lat),
-                           atlas.thumbnail, self.controller.project.hover_text)
+        # Overviews are decoded in the background as views need them (thousands of sources open at once).
+        self.map.set_atlas(layout_atlas(atlas), [], (atlas.recordings.lon, atlas.recordings.lat),
+                           atlas.thumbnail, self.controller.project.hover_text, SourceOverviews.of_atlas(atlas))
         self.open_geotiff_action.setEnabled(True)
         self.listen.show_selection(None)
         if p.bundle is not None:

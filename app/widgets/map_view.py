@@ -16,6 +16,8 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_for
 
 import numpy as np
 import pyqtgraph as pg
@@ -31,6 +33,7 @@ from app.services.geo import (
 )
 from app.services.map_layout import TileLayout
 from app.services.map_lod import HeatPyramid
+from app.services.map_overviews import SourceOverviews
 from app.widgets.scale_bar import ScaleBar
 
 log = logging.getLogger(__name__)
@@ -44,6 +47,9 @@ DETAIL_RETRY_MS = 5
 HEAT_OPACITY = 0.62
 HEAT_COLOURMAP = "viridis"  # perceptually uniform, readable by colour-blind users
 HOVER_RATE_HZ = 15
+OVERVIEW_CACHE_BYTES = 384 * 2**20  # decoded overviews kept (a 2048 px overview is 16 MB)
+OVERVIEW_POLL_MS = 30  # how often the map looks for overviews decoded in the background
+MOSAIC = -1  # the key of the atlas-wide mosaic among the overviews
 
 ThumbnailFn = Callable[[int], np.ndarray | None]
 HoverFn = Callable[[float, float], str | None]
@@ -101,9 +107,19 @@ class MapView(QWidget):
         self.tile_layout: TileLayout | None = None
         self._thumbnail: ThumbnailFn | None = None
         self._hover_text: HoverFn | None = None
-        self._overviews: list[pg.ImageItem] = []
+        self._overviews: list[pg.ImageItem] = []  # given as pictures (set_atlas's ``overviews``)
+        self._source_overviews: SourceOverviews | None = None  # or loaded per view, in the background
+        self._overview_items: dict[int, pg.ImageItem] = {}
+        self._overview_cache: OrderedDict[int, HeatPyramid] = OrderedDict()  # decoded, with coarser levels
+        self._overview_levels: dict[int, int] = {}  # the pyramid level each overview item shows
+        self._overview_jobs: dict[int, Future] = {}
+        self._overview_failed: set[int] = set()
+        self._loader: ThreadPoolExecutor | None = None
         self._heat_items: list[pg.ImageItem] = []
         self._heat_pyramids: list[HeatPyramid] = []
+        self._heat_atlas: HeatPyramid | None = None  # many sources: the whole atlas in one picture
+        self._heat_atlas_item: pg.ImageItem | None = None
+        self._heat_atlas_level = -1
         self._heat_levels_shown: list[int] = []
         self._detail_pool: list[pg.ImageItem] = []
         self._detail_shown: list[int] = []
@@ -140,9 +156,18 @@ class MapView(QWidget):
 
     def clear(self) -> None:
         """Remove the atlas from the map."""
-        for item in self._overviews + self._heat_items + self._detail_pool:
+        for item in self._overviews + self._heat_items + self._detail_pool + list(self._overview_items.values()):
             self.plot.removeItem(item)
+        if self._heat_atlas_item is not None:
+            self.plot.removeItem(self._heat_atlas_item)
+        self._heat_atlas, self._heat_atlas_item, self._heat_atlas_level = None, None, -1
         self._overviews, self._heat_items, self._detail_pool, self._detail_shown = [], [], [], []
+        for job in self._overview_jobs.values():
+            job.cancel()
+        self._source_overviews, self._overview_items, self._overview_jobs = None, {}, {}
+        self._overview_levels = {}
+        self._overview_cache.clear()
+        self._overview_failed.clear()
         self._heat_pyramids, self._heat_levels_shown = [], []
         self._detail_items = {}
         self._thumb_cache.clear()
@@ -153,18 +178,22 @@ class MapView(QWidget):
 
     def set_atlas(self, tile_layout: TileLayout, overviews: list[tuple[np.ndarray, tuple[float, float, float, float]]],
                   recordings_lonlat: tuple[np.ndarray, np.ndarray], thumbnail: ThumbnailFn | None,
-                  hover_text: HoverFn | None) -> None:
+                  hover_text: HoverFn | None, source_overviews: SourceOverviews | None = None) -> None:
         """Show an atlas.
 
         Args:
             tile_layout: the tiles' boxes and grids.
-            overviews: per source, an RGBA image (row 0 north) and its (west, south, east, north) in EPSG:3857.
+            overviews: per source, an RGBA image (row 0 north) and its (west, south, east, north) in EPSG:3857,
+                all drawn now (a few small sources); or [] with ``source_overviews``.
             recordings_lonlat: recording locations.
             thumbnail: ``f(tile index) -> (h, w, 3) uint8`` for zoomed-in detail.
             hover_text: ``f(lon, lat) -> tooltip`` or None.
+            source_overviews: the sources' overviews and mosaic, loaded in the background as views need
+                them (what the window uses: an atlas of thousands of sources opens without decoding them).
         """
         self.clear()
         self.tile_layout, self._thumbnail, self._hover_text = tile_layout, thumbnail, hover_text
+        self._source_overviews = source_overviews
         for rgba, (west, south, east, north) in overviews:
             item = _image_item(0)
             item.setImage(np.ascontiguousarray(rgba[::-1]), autoLevels=False)
@@ -186,9 +215,10 @@ class MapView(QWidget):
                  label: str = "similarity", no_value_rgba: tuple[int, int, int, int] | None = None) -> None:
         """Colour every tile by ``values`` (one per tile) with a colour bar titled ``label``; None removes
         the heat map. NaN tiles are transparent, or drawn in ``no_value_rgba`` (never as a value)."""
-        for item in self._heat_items:
+        for item in self._heat_items + ([self._heat_atlas_item] if self._heat_atlas_item is not None else []):
             self.plot.removeItem(item)
         self._heat_items, self._heat_pyramids, self._heat_levels_shown = [], [], []
+        self._heat_atlas, self._heat_atlas_item, self._heat_atlas_level = None, None, -1
         self.heat_values = None if values is None else np.asarray(values)
         if self.heat_values is not None and self.heat_values.dtype.kind != "f":
             self.heat_values = self.heat_values.astype(np.float64)  # float32 stays: no 80 MB copy at 10M tiles
@@ -205,11 +235,12 @@ class MapView(QWidget):
         self._heat_pyramids = [HeatPyramid(rgba, affine) for rgba, affine in
                                self.tile_layout.rasterise(self.heat_values, self._lut, levels, nan_rgba=no_value_rgba)]
         self._heat_levels_shown = [-1] * len(self._heat_pyramids)
-        for _ in self._heat_pyramids:
-            item = _image_item(3)
-            item.setOpacity(HEAT_OPACITY)
-            self.plot.addItem(item)
-            self._heat_items.append(item)
+        whole = self.tile_layout.rasterise_atlas(self.heat_values, self._lut, levels, nan_rgba=no_value_rgba)
+        if whole is not None:  # many sources: one picture of the whole atlas for views from afar
+            self._heat_atlas = HeatPyramid(*whole)
+            self._heat_atlas_item = _image_item(3)
+            self._heat_atlas_item.setOpacity(HEAT_OPACITY)
+            self.plot.addItem(self._heat_atlas_item)
         self._show_heat_levels()
         self.colour_bar.setLevels(levels)
         self.colour_bar.axis.setLabel(label)  # beside the tick values, outside the bar
@@ -217,8 +248,34 @@ class MapView(QWidget):
         self.colour_bar.show()
 
     def _show_heat_levels(self) -> None:
-        """Give each heat image the pyramid level that suits the zoom (swapped only when it changes)."""
+        """Give each heat image the pyramid level that suits the zoom (swapped only when it changes). An atlas
+        of many sources is drawn as one picture of the whole atlas until its cells grow wider than two
+        screen pixels; then each source's own image (only those in view are painted)."""
         px = self.mercator_per_pixel()
+        whole = self._heat_atlas
+        # (its cells are a tile or more: coarser than a tile only when the atlas is wider than 2048 tiles)
+        per_source = whole is None or (px > 0 and whole.levels[0].affine[0] > 2 * px
+                                       and whole.levels[0].affine[0] > 1.01 * self._tile_width())
+        if whole is not None and self._heat_atlas_item is not None:
+            self._heat_atlas_item.setVisible(not per_source)
+            if not per_source:
+                level = whole.choose(px) if px > 0 else len(whole.levels) - 1
+                if level != self._heat_atlas_level:
+                    chosen = whole.levels[level]
+                    a, b, c, d, e, f = chosen.affine
+                    self._heat_atlas_item.setImage(chosen.rgba, autoLevels=False)
+                    self._heat_atlas_item.setTransform(QTransform(a, d, b, e, c, f))
+                    self._heat_atlas_level = level
+        if per_source and not self._heat_items:  # made when first needed (thousands of sources)
+            for _ in self._heat_pyramids:
+                item = _image_item(3)
+                item.setOpacity(HEAT_OPACITY)
+                self.plot.addItem(item)
+                self._heat_items.append(item)
+        for item in self._heat_items:
+            item.setVisible(per_source)
+        if not per_source:
+            return
         for k, (pyramid, item) in enumerate(zip(self._heat_pyramids, self._heat_items, strict=True)):
             level = pyramid.choose(px) if px > 0 else len(pyramid.levels) - 1
             if level == self._heat_levels_shown[k]:
@@ -227,6 +284,9 @@ class MapView(QWidget):
             item.setImage(rgba, autoLevels=False)
             item.setTransform(QTransform(a, d, b, e, c, f))
             self._heat_levels_shown[k] = level
+
+    def _tile_width(self) -> float:
+        return self.tile_layout.median_tile_width() if self.tile_layout is not None else 1.0
 
     def heat_levels_shown(self) -> list[int]:
         """The pyramid level each source's heat image shows now (0: one cell per tile)."""
@@ -315,8 +375,12 @@ class MapView(QWidget):
     def _range_changed(self, *args: object) -> None:
         self.scale_bar.set_scale(self.metres_per_pixel())
         self.scale_bar.move(6, self.canvas.height() - self.scale_bar.height() - 4)
-        if self._heat_pyramids:
+        if self._heat_pyramids or self._heat_atlas is not None:
             self._show_heat_levels()
+        for key, item in self._overview_items.items():  # the level that suits the zoom, swapped only on change
+            pyramid = self._overview_cache.get(key)
+            if pyramid is not None:
+                self._show_overview_level(key, pyramid, item)
         if not self._timers_stopped:  # a range change while the window closes must not restart it
             self._detail_timer.start()
 
@@ -325,6 +389,9 @@ class MapView(QWidget):
         self._timers_stopped = True
         self._detail_timer.stop()
         self._hover_proxy.timer.stop()
+        if self._loader is not None:  # a decode under way finishes on its own; nothing new starts
+            self._loader.shutdown(wait=False, cancel_futures=True)
+            self._loader = None
 
     # ------------------------------------------------------------------------------ tile detail
 
@@ -352,7 +419,103 @@ class MapView(QWidget):
         """Tiles drawn individually right now."""
         return list(self._detail_shown)
 
+    def overviews_shown(self) -> list[int]:
+        """The sources whose own overview is drawn now (loaded per view; the mosaic is ``MOSAIC``)."""
+        return sorted(k for k, item in self._overview_items.items() if item.isVisible())
+
+    def _load_overview(self, key: int) -> HeatPyramid | None:
+        """Runs on the loader thread: decode one overview (or the mosaic) and make its coarser levels, so a
+        frame draws a picture about the size of the screen, never a 4096 px one scaled down."""
+        provider = self._source_overviews
+        if provider is None:
+            return None
+        if key == MOSAIC:
+            loaded = provider.load_mosaic() if provider.load_mosaic is not None else None
+        else:
+            bounds = provider.bounds[key]
+            loaded = None if bounds is None else (provider.load(key), bounds)
+        if loaded is None:
+            return None
+        rgba, (west, south, east, north) = loaded
+        h, w = rgba.shape[:2]
+        return HeatPyramid(np.ascontiguousarray(rgba), ((east - west) / w, 0.0, west, 0.0, -(north - south) / h, north))
+
+    def _show_overview_level(self, key: int, pyramid: HeatPyramid, item: pg.ImageItem) -> None:
+        px = self.mercator_per_pixel()
+        level = pyramid.choose(px, 1.0) if px > 0 else len(pyramid.levels) - 1
+        if self._overview_levels.get(key) == level:
+            return
+        chosen = pyramid.levels[level]
+        a, b, c, d, e, f = chosen.affine
+        item.setImage(chosen.rgba, autoLevels=False)
+        item.setTransform(QTransform(a, d, b, e, c, f))
+        self._overview_levels[key] = level
+
+    def _update_overviews(self) -> bool:
+        """Draw the overviews the view needs, starting background decodes for those not loaded; True while
+        some are still being decoded."""
+        provider = self._source_overviews
+        if provider is None or self._timers_stopped:
+            return False
+        (x0, x1), (y0, y1) = self.view.viewRange()
+        wanted = ([MOSAIC] if provider.load_mosaic is not None else []) + provider.choose(
+            (x0, y0, x1, y1), self.mercator_per_pixel())
+        pending = False
+        for key in wanted:
+            if key in self._overview_failed:
+                continue
+            if key in self._overview_items:
+                self._overview_items[key].show()
+                continue
+            pyramid = self._overview_cache.get(key)
+            if pyramid is None:
+                job = self._overview_jobs.get(key)
+                if job is None:
+                    if self._loader is None:
+                        self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="map-overviews")
+                    self._overview_jobs[key] = self._loader.submit(self._load_overview, key)
+                    pending = True
+                    continue
+                if not job.done():
+                    pending = True
+                    continue
+                del self._overview_jobs[key]
+                try:
+                    pyramid = job.result()
+                except Exception as err:  # a damaged overview: the tiles still show when zoomed in
+                    log.warning("overview %s unreadable: %s", "mosaic" if key == MOSAIC else f"of source {key}", err)
+                    pyramid = None
+                if pyramid is None:
+                    self._overview_failed.add(key)
+                    continue
+                self._overview_cache[key] = pyramid
+                while sum(p.levels[0].rgba.nbytes for p in self._overview_cache.values()) > OVERVIEW_CACHE_BYTES \
+                        and len(self._overview_cache) > 1:
+                    self._overview_cache.popitem(last=False)
+            self._overview_cache.move_to_end(key)
+            item = _image_item(-0.5 if key == MOSAIC else 0)
+            self.plot.addItem(item)
+            self._overview_items[key] = item
+            self._show_overview_level(key, pyramid, item)
+        for key in [k for k in self._overview_items if k not in wanted]:
+            self.plot.removeItem(self._overview_items.pop(key))  # its picture stays in the cache a while
+            self._overview_levels.pop(key, None)
+        return pending
+
+    def settle(self, timeout_s: float = 60.0) -> None:
+        """Finish drawing the view now: overviews decoded and tile images placed (for screenshots)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self._update_detail()
+            if not self._detail_timer.isActive():
+                return
+            self._detail_timer.stop()
+            jobs = list(self._overview_jobs.values())
+            if jobs:
+                wait_for(jobs, timeout=max(0.0, deadline - time.monotonic()))
+
     def _update_detail(self) -> None:
+        overviews_pending = self._update_overviews()
         lay = self.tile_layout
         wanted: list[int] = []
         if lay is not None and lay.count and self._thumbnail is not None:
@@ -399,7 +562,7 @@ class MapView(QWidget):
         for item in free:
             item.hide()
         self._detail_shown = list(self._detail_items)
-        if pending:
-            self._detail_timer.start(DETAIL_RETRY_MS)
+        if pending or overviews_pending:
+            self._detail_timer.start(DETAIL_RETRY_MS if pending else OVERVIEW_POLL_MS)
         else:
             self._detail_timer.setInterval(DETAIL_DELAY_MS)

@@ -502,6 +502,9 @@ def build_atlas(out: str | Path, bundle: Bundle | str | Path, imagery: Sequence[
     from engine.atlas.tile_index import update_tile_index
 
     update_tile_index(out)  # where the tiles are, for the map and point lookups (a no-op when current)
+    from engine.atlas.overview_mosaic import update_overview_mosaic
+
+    update_overview_mosaic(out)  # one picture of all the imagery, for the map zoomed out (2+ sources)
     if search_index and (report.tiles_added or not report.errors):
         from engine.atlas.ann import update_search_index
 

@@ -144,3 +144,119 @@ def test_a_source_wider_than_the_largest_image_gets_cells_of_several_tiles(tmp_p
     corner_x, corner_y = a * 5 + b * 2 + c, d * 5 + e * 2 + f  # cell (2, 5)'s top-left corner
     tile_w = index.tile_width
     assert abs(corner_x - (x[0] - tile_w / 2)) < 0.01 * tile_w and corner_y > y[0]
+
+
+def _grid_of_sources(n_side: int, size: float = 1000.0) -> list[tuple[float, float, float, float]]:
+    return [(c * size, r * size, (c + 1) * size - 1, (r + 1) * size - 1) for r in range(n_side) for c in range(n_side)]
+
+
+def test_overviews_are_chosen_by_view_and_the_mosaic_covers_many_sources() -> None:
+    from app.services.map_overviews import MAX_SOURCES_IN_VIEW, SourceOverviews
+
+    bounds = _grid_of_sources(20)  # 400 sources of 1 km
+    with_mosaic = SourceOverviews(bounds, load=lambda k: np.zeros((1, 1, 4), np.uint8), load_mosaic=lambda: None)
+    assert with_mosaic.choose((0, 0, 20_000, 20_000), 20.0) == []  # all 400 in view: the mosaic alone
+    near = with_mosaic.choose((2500, 2500, 4500, 4500), 2.0)  # about 3 x 3 sources, each 500 px wide
+    assert sorted(near) == sorted(r * 20 + c for r in (2, 3, 4) for c in (2, 3, 4))
+    assert with_mosaic.choose((2500, 2500, 4500, 4500), 100.0) == []  # each 10 px: the mosaic is as good
+    without = SourceOverviews(bounds, load=lambda k: np.zeros((1, 1, 4), np.uint8))  # an older atlas
+    assert len(without.choose((0, 0, 20_000, 20_000), 20.0)) == MAX_SOURCES_IN_VIEW  # some rather than none
+    assert SourceOverviews([None, (0, 0, 10, 10)], load=lambda k: None).choose((0, 0, 10, 10), 1.0) == [1]
+
+
+def test_the_map_decodes_only_the_overviews_a_view_needs_in_the_background(atlas, qtbot) -> None:
+    import threading
+
+    from app.services.map_overviews import SourceOverviews
+    from app.widgets.map_view import MOSAIC, MapView
+
+    layout = layout_atlas(atlas)
+    west, south, east, north = layout.bounds
+    side = (east - west) / 20
+    bounds = [(west + c * side, south + r * side, west + (c + 1) * side, south + (r + 1) * side)
+              for r in range(20) for c in range(20)]
+    loads: list[int] = []
+    mosaic = (np.full((64, 64, 4), 200, np.uint8), (west, south, east, north))
+
+    def load(k: int) -> np.ndarray:
+        loads.append(k)
+        if k == 5:
+            raise OSError("damaged overview")
+        return np.full((32, 32, 4), 100, np.uint8)
+
+    view = MapView()
+    qtbot.addWidget(view)
+    view.resize(800, 600)
+    view.set_atlas(layout, [], (np.zeros(0), np.zeros(0)), None, None, SourceOverviews(bounds, load, lambda: mosaic))
+    qtbot.waitUntil(lambda: view.overviews_shown() == [MOSAIC])
+    assert loads == []  # the whole atlas in view: 400 sources, none decoded
+    cx, cy = west + 7.5 * side, south + 3.5 * side  # the middle of source 3 * 20 + 7
+    from PySide6.QtCore import QRectF
+
+    view.view.setRange(QRectF(cx - side, cy - side, 2 * side, 2 * side), padding=0)
+    qtbot.waitUntil(lambda: 67 in view.overviews_shown())
+    assert set(view.overviews_shown()) - {MOSAIC} <= {r * 20 + c for r in (2, 3, 4) for c in (6, 7, 8)}
+    assert set(loads) == set(view.overviews_shown()) - {MOSAIC} and len(loads) == len(set(loads))
+    view.view.setRange(QRectF(west, south, side, side), padding=0)  # source 0 and its damaged neighbour 5? no: 0, 1, 20, 21
+    qtbot.waitUntil(lambda: 0 in view.overviews_shown())
+    view.view.setRange(QRectF(west + 4.5 * side, south, side, side), padding=0)
+    qtbot.waitUntil(lambda: 5 in loads)
+    qtbot.wait(100)
+    assert 5 not in view.overviews_shown() and 4 in view.overviews_shown()  # the damaged one is skipped
+    view.stop_timers()
+    qtbot.waitUntil(lambda: not any(t.name.startswith("map-overviews") for t in threading.enumerate()))
+
+
+def test_an_atlas_of_many_sources_is_one_heat_picture_from_afar_and_per_source_up_close(tmp_path: Path,
+                                                                                        qtbot) -> None:
+    from PySide6.QtCore import QRectF
+
+    from app.widgets.map_view import MapView
+
+    atlas = open_atlas(write_synthetic_atlas(tmp_path / "m", 60 * 60, dim=8, sources=16))  # 4 x 4 sources
+    layout = layout_atlas(atlas)
+    assert len(atlas.sources) == 16 and layout.atlas_grid is not None
+    values = np.random.default_rng(6).uniform(0, 1, len(atlas.tiles))
+    lut = np.stack([np.arange(256)] * 3, axis=1).astype(np.uint8)
+    rgba, (a, b, c, d, e, f) = layout.rasterise_atlas(values, lut, (0.0, 1.0))
+    x, y = layout.index.centres(np.arange(len(atlas.tiles)))
+    for i in (0, 77, 1800, 3599):  # each tile's cell holds its value (cells are a tile here: 60 x 60)
+        col, row = int((x[i] - c) / a), int((y[i] - f) / e)
+        assert tuple(rgba[row, col]) == (int(values[i] * 255),) * 3 + (255,)
+    assert (rgba[..., 3] > 0).sum() == len(atlas.tiles)
+
+    view = MapView()
+    qtbot.addWidget(view)
+    view.resize(400, 300)
+    view.set_atlas(layout, [], (np.zeros(0), np.zeros(0)), None, None)
+    view.set_heat(values)
+    west, south, east, north = layout.bounds
+    view.view.setRange(QRectF(west, south, east - west, north - south), padding=0)  # the whole atlas
+    assert view._heat_atlas_item.isVisible() and not any(item.isVisible() for item in view._heat_items)
+    tile = layout.median_tile_width()
+    view.view.setRange(QRectF(west, south, 10 * tile, 10 * tile), padding=0)  # 40 px tiles
+    assert view._heat_atlas_item.isVisible()  # its cells are tiles already: still the one picture
+    view.stop_timers()
+
+    coarse = open_atlas(write_synthetic_atlas(tmp_path / "c", 60 * 60, dim=8, sources=4))
+    import app.services.map_layout as map_layout
+
+    original = map_layout.ATLAS_GRID_SIDE
+    map_layout.ATLAS_GRID_SIDE = 20  # cells of 3 x 3 tiles: per source once they are wider than 2 px
+    try:
+        layout = layout_atlas(coarse)
+        view = MapView()
+        qtbot.addWidget(view)
+        view.resize(400, 300)
+        view.set_atlas(layout, [], (np.zeros(0), np.zeros(0)), None, None)
+        view.set_heat(values)
+        west, south, east, north = layout.bounds
+        far = 20 * (east - west)  # the atlas 20 px wide: its 3-tile cells are sub-pixel
+        view.view.setRange(QRectF(west - far / 2, south - far / 2, far, far), padding=0)
+        assert view._heat_atlas_item.isVisible() and not any(item.isVisible() for item in view._heat_items)
+        view.view.setRange(QRectF(west, south, east - west, north - south), padding=0)  # cells of 20 px
+        assert not view._heat_atlas_item.isVisible() and len(view._heat_items) == 4
+        assert all(item.isVisible() for item in view._heat_items)
+        view.stop_timers()
+    finally:
+        map_layout.ATLAS_GRID_SIDE = original

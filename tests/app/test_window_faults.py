@@ -198,7 +198,8 @@ def test_open_geotiff_tiles_join_the_map_and_the_atlas(make_app, atlas_copy: Pat
     assert added > 0 and len(after.sources) == 2
     assert np.all(np.asarray(after.tiles.lon[n:]) > east)  # the new place is east of the scene
     assert h.window.map.tile_layout.count == n + added
-    assert len(h.window.map._overviews) == 2
+    h.window.map.show_all()
+    h.qtbot.waitUntil(lambda: h.window.map.overviews_shown() == [-1, 0, 1])  # the mosaic and both overviews
     assert max(progress, default=0) > 0
 
 
