@@ -55,6 +55,15 @@ ThumbnailFn = Callable[[int], np.ndarray | None]
 HoverFn = Callable[[float, float], str | None]
 
 
+def _image_box(level: object) -> tuple[float, float, float, float]:
+    """(west, south, east, north) of a pyramid level's image placed by its affine."""
+    a, b, c, d, e, f = level.affine  # type: ignore[attr-defined]
+    h, w = level.rgba.shape[:2]  # type: ignore[attr-defined]
+    xs = [c, a * w + c, b * h + c, a * w + b * h + c]
+    ys = [f, d * w + f, e * h + f, d * w + e * h + f]
+    return min(xs), min(ys), max(xs), max(ys)
+
+
 def _image_item(z: float) -> pg.ImageItem:
     item = pg.ImageItem(axisOrder="row-major")
     item.setZValue(z)
@@ -115,7 +124,8 @@ class MapView(QWidget):
         self._overview_jobs: dict[int, Future] = {}
         self._overview_failed: set[int] = set()
         self._loader: ThreadPoolExecutor | None = None
-        self._heat_items: list[pg.ImageItem] = []
+        self._heat_items: list[pg.ImageItem | None] = []  # per source; None until first in view
+        self._heat_boxes = np.zeros((0, 4))  # each source's heat image: west, south, east, north
         self._heat_pyramids: list[HeatPyramid] = []
         self._heat_atlas: HeatPyramid | None = None  # many sources: the whole atlas in one picture
         self._heat_atlas_item: pg.ImageItem | None = None
@@ -157,7 +167,8 @@ class MapView(QWidget):
     def clear(self) -> None:
         """Remove the atlas from the map."""
         for item in self._overviews + self._heat_items + self._detail_pool + list(self._overview_items.values()):
-            self.plot.removeItem(item)
+            if item is not None:
+                self.plot.removeItem(item)
         if self._heat_atlas_item is not None:
             self.plot.removeItem(self._heat_atlas_item)
         self._heat_atlas, self._heat_atlas_item, self._heat_atlas_level = None, None, -1
@@ -216,7 +227,8 @@ class MapView(QWidget):
         """Colour every tile by ``values`` (one per tile) with a colour bar titled ``label``; None removes
         the heat map. NaN tiles are transparent, or drawn in ``no_value_rgba`` (never as a value)."""
         for item in self._heat_items + ([self._heat_atlas_item] if self._heat_atlas_item is not None else []):
-            self.plot.removeItem(item)
+            if item is not None:
+                self.plot.removeItem(item)
         self._heat_items, self._heat_pyramids, self._heat_levels_shown = [], [], []
         self._heat_atlas, self._heat_atlas_item, self._heat_atlas_level = None, None, -1
         self.heat_values = None if values is None else np.asarray(values)
@@ -235,6 +247,7 @@ class MapView(QWidget):
         self._heat_pyramids = [HeatPyramid(rgba, affine) for rgba, affine in
                                self.tile_layout.rasterise(self.heat_values, self._lut, levels, nan_rgba=no_value_rgba)]
         self._heat_levels_shown = [-1] * len(self._heat_pyramids)
+        self._heat_boxes = np.array([_image_box(p.levels[0]) for p in self._heat_pyramids]).reshape(-1, 4)
         whole = self.tile_layout.rasterise_atlas(self.heat_values, self._lut, levels, nan_rgba=no_value_rgba)
         if whole is not None:  # many sources: one picture of the whole atlas for views from afar
             self._heat_atlas = HeatPyramid(*whole)
@@ -266,17 +279,24 @@ class MapView(QWidget):
                     self._heat_atlas_item.setImage(chosen.rgba, autoLevels=False)
                     self._heat_atlas_item.setTransform(QTransform(a, d, b, e, c, f))
                     self._heat_atlas_level = level
-        if per_source and not self._heat_items:  # made when first needed (thousands of sources)
-            for _ in self._heat_pyramids:
+        if not self._heat_items:  # one per source, made and drawn only when in view (thousands of sources)
+            self._heat_items = [None] * len(self._heat_pyramids)  # type: ignore[list-item]
+        if per_source:
+            (x0, x1), (y0, y1) = self.view.viewRange()
+            boxes = self._heat_boxes
+            in_view = ((boxes[:, 2] >= x0) & (boxes[:, 0] <= x1) & (boxes[:, 3] >= y0) & (boxes[:, 1] <= y1))
+        for k, item in enumerate(self._heat_items):
+            if not per_source or not in_view[k]:
+                if item is not None:
+                    item.setVisible(False)
+                continue
+            if item is None:
                 item = _image_item(3)
                 item.setOpacity(HEAT_OPACITY)
                 self.plot.addItem(item)
-                self._heat_items.append(item)
-        for item in self._heat_items:
-            item.setVisible(per_source)
-        if not per_source:
-            return
-        for k, (pyramid, item) in enumerate(zip(self._heat_pyramids, self._heat_items, strict=True)):
+                self._heat_items[k] = item
+            item.setVisible(True)
+            pyramid = self._heat_pyramids[k]
             level = pyramid.choose(px) if px > 0 else len(pyramid.levels) - 1
             if level == self._heat_levels_shown[k]:
                 continue

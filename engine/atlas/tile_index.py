@@ -113,21 +113,33 @@ class TileIndex:
 
     # ------------------------------------------------------------------------------ per tile
 
+    def _placed_centres(self, lon: np.ndarray, source: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Tile centres placed as their sources are (before the corners' shift), and that shift per tile:
+        the per-source rules looked up per tile, all tiles in one vectorised step (thousands of sources)."""
+        if not hasattr(self, "_rules"):
+            size = max([*self.placements, -1]) + 2  # the last row: sources without a rule (kept as they are)
+            ref, has_ref = np.zeros(size), np.zeros(size, bool)
+            shift, corner = np.zeros(size), np.zeros(size)
+            for k, p in self.placements.items():
+                ref[k], has_ref[k] = (p.reference or 0.0), p.reference is not None
+                shift[k], corner[k] = p.shift, p.corner_shift
+            self._rules = (ref, has_ref, shift, corner)
+        ref, has_ref, shift, corner = self._rules
+        rule = np.where((source >= 0) & (source < len(ref) - 1), source, len(ref) - 1)
+        r = ref[rule]
+        # the arithmetic of engine.geo.place_lon / unwrap_lon, per tile: identical results
+        centres = np.where(has_ref[rule], r + wrap_lon(lon - r), lon) + shift[rule]
+        return centres, corner[rule]
+
     def lonlat(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Placed centre longitudes, latitudes and corner lon/lat (k, 4, 2) of tiles ``idx`` (degrees)."""
         idx = np.asarray(idx, dtype=np.int64)
         lon = np.asarray(self.tiles.lon[idx], dtype=np.float64)
         lat = np.asarray(self.tiles.lat[idx], dtype=np.float64)
         fp = np.asarray(self.tiles.footprints[idx], dtype=np.float64).reshape(len(idx), 4, 2).copy()
-        source = np.asarray(self.tiles.source[idx], dtype=np.int64)
-        # A view's few tiles: a set, not np.unique (whose first call imports numpy.ma: 16 ms in a frame).
-        for s in (sorted(set(source.tolist())) if source.size <= 65_536 else np.unique(source)):
-            p = self.placements.get(int(s), Placement(None, 0.0, 0.0))
-            k = source == s
-            centres = place_lon(lon[k], p.reference, p.shift)
-            fp[k, :, 0] = unwrap_lon(fp[k, :, 0], centres[:, None]) + p.corner_shift
-            lon[k] = centres + p.corner_shift
-        return lon, lat, fp
+        centres, corner = self._placed_centres(lon, np.asarray(self.tiles.source[idx], dtype=np.int64))
+        fp[:, :, 0] = unwrap_lon(fp[:, :, 0], centres[:, None]) + corner[:, None]
+        return centres + corner, lat, fp
 
     def quads(self, idx: np.ndarray) -> np.ndarray:
         """(k, 4, 2) EPSG:3857 corners of tiles ``idx`` as the map draws them."""
@@ -138,13 +150,9 @@ class TileIndex:
     def centres(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """EPSG:3857 centres of tiles ``idx`` as the map draws them (footprints not read)."""
         idx = np.asarray(idx, dtype=np.int64)
-        lon = np.asarray(self.tiles.lon[idx], dtype=np.float64)
-        source = np.asarray(self.tiles.source[idx], dtype=np.int64)
-        for s in (sorted(set(source.tolist())) if source.size <= 65_536 else np.unique(source)):
-            p = self.placements.get(int(s), Placement(None, 0.0, 0.0))
-            k = source == s
-            lon[k] = place_lon(lon[k], p.reference, p.shift) + p.corner_shift
-        x, y = lonlat_to_web_mercator(lon, np.asarray(self.tiles.lat[idx], dtype=np.float64))
+        centres, corner = self._placed_centres(np.asarray(self.tiles.lon[idx], dtype=np.float64),
+                                               np.asarray(self.tiles.source[idx], dtype=np.int64))
+        x, y = lonlat_to_web_mercator(centres + corner, np.asarray(self.tiles.lat[idx], dtype=np.float64))
         return np.atleast_1d(x), np.atleast_1d(y)
 
     # -------------------------------------------------------------------------------- queries

@@ -232,7 +232,7 @@ def test_an_atlas_of_many_sources_is_one_heat_picture_from_afar_and_per_source_u
     view.set_heat(values)
     west, south, east, north = layout.bounds
     view.view.setRange(QRectF(west, south, east - west, north - south), padding=0)  # the whole atlas
-    assert view._heat_atlas_item.isVisible() and not any(item.isVisible() for item in view._heat_items)
+    assert view._heat_atlas_item.isVisible() and not any(item is not None and item.isVisible() for item in view._heat_items)
     tile = layout.median_tile_width()
     view.view.setRange(QRectF(west, south, 10 * tile, 10 * tile), padding=0)  # 40 px tiles
     assert view._heat_atlas_item.isVisible()  # its cells are tiles already: still the one picture
@@ -253,7 +253,7 @@ def test_an_atlas_of_many_sources_is_one_heat_picture_from_afar_and_per_source_u
         west, south, east, north = layout.bounds
         far = 20 * (east - west)  # the atlas 20 px wide: its 3-tile cells are sub-pixel
         view.view.setRange(QRectF(west - far / 2, south - far / 2, far, far), padding=0)
-        assert view._heat_atlas_item.isVisible() and not any(item.isVisible() for item in view._heat_items)
+        assert view._heat_atlas_item.isVisible() and not any(item is not None and item.isVisible() for item in view._heat_items)
         view.view.setRange(QRectF(west, south, east - west, north - south), padding=0)  # cells of 20 px
         assert not view._heat_atlas_item.isVisible() and len(view._heat_items) == 4
         assert all(item.isVisible() for item in view._heat_items)
