@@ -79,7 +79,7 @@ class MainWindow(QMainWindow):
         self.no_value_key = NoValueKey(self.map.canvas)
         self.no_value_key.move(6, 6)
         self.tile_panel = TileIndicesPanel()
-        self.listen.layout().insertWidget(1, self.tile_panel)
+        self.listen.add_top_pane(self.tile_panel)  # resizable against the recording lists
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
         splitter.addWidget(self.tabs)

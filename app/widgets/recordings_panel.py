@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -130,7 +130,9 @@ class RecordingsPanel(QWidget):
             label.setObjectName("sectionTitle")
             lay.addWidget(label)
             lay.addWidget(table)
-        splitter = QSplitter(Qt.Orientation.Vertical)
+        # Panes the user can resize; the window adds the tile's predicted soundscape on top (add_top_pane).
+        self.splitter = splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.setChildrenCollapsible(False)
         splitter.addWidget(best_box)
         splitter.addWidget(nearest_box)
         splitter.addWidget(self.spectrogram)
@@ -156,6 +158,23 @@ class RecordingsPanel(QWidget):
         layout.addWidget(self.header)
         layout.addLayout(filter_row)
         layout.addWidget(splitter, 1)
+
+    def add_top_pane(self, pane: QWidget, height: int = 200) -> None:
+        """Put ``pane`` above the recording lists, in the same splitter (so its height can be dragged); when it
+        appears it gets ``height`` pixels unless the user gave it some before."""
+        self._top_pane, self._top_height = pane, height
+        self.splitter.insertWidget(0, pane)
+        pane.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
+        if watched is getattr(self, "_top_pane", None) and event.type() == QEvent.Type.Show:
+            sizes = self.splitter.sizes()
+            if sizes[0] < self._top_height // 2 and sum(sizes[1:]) > 0:  # hidden until now: make room,
+                rest = sizes[1:]  # taken from the other panes in proportion, so the lists keep their shares
+                height = min(self._top_height, sum(sizes) // 3)
+                scale = (sum(sizes) - height) / sum(rest)
+                self.splitter.setSizes([height, *(int(v * scale) for v in rest)])
+        return super().eventFilter(watched, event)
 
     def hours(self) -> tuple[float, float] | None:
         """The chosen local hour range, or None (filter off, or an empty range)."""

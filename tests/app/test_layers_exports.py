@@ -101,6 +101,15 @@ def test_clicking_a_tile_shows_its_predicted_values_and_24h_profile(make_app, in
     click_tile(h, tile)
     panel = h.window.tile_panel
     assert panel.isVisible() and panel.shown.tile_id == int(atlas.tiles.ids[tile])
+    splitter = h.window.listen.splitter  # above the recording lists, its height dragged like theirs
+    assert splitter.indexOf(panel) == 0
+    before = splitter.sizes()
+    assert before[0] >= 120  # it got room when it appeared
+    largest = 1 + int(np.argmax(before[1:]))
+    dragged = list(before)
+    dragged[0], dragged[largest] = before[0] + 30, before[largest] - 30
+    splitter.setSizes(dragged)
+    assert splitter.sizes()[0] > before[0] and panel.height() == splitter.sizes()[0]
     for name, (value, unc) in predictor.tile_values(tile).items():
         assert panel.shown.values[name] == pytest.approx((value, unc), nan_ok=True)
         text = panel.value_text(name)
