@@ -124,8 +124,10 @@ def _model_input(rgb: np.ndarray, size: int) -> np.ndarray:
 
 def _open_source(writer: AtlasWriter, path: Path, assume_crs: str | None, tile_size_m: float | None,
                  tile_px: int | None, explicit: tuple[float | None, int | None] = (None, None)
-                 ) -> tuple[dict[str, Any], ImagerySource, TileGrid] | None:
-    """Find or add the source entry of ``path``; None when it is already complete."""
+                 ) -> tuple[dict[str, Any], TileGrid] | None:
+    """Find or add the source entry of ``path`` and its grid; None when it is already complete. The file is
+    closed again: it is opened when its turn comes (an atlas of thousands of GeoTIFFs would otherwise hold
+    them all open, past the usual limit of 1,024 open files)."""
     m = writer.manifest
     resolved = str(path.resolve())
     entry = next((s for s in m["sources"] if s["path"] == resolved), None)
@@ -142,24 +144,24 @@ def _open_source(writer: AtlasWriter, path: Path, assume_crs: str | None, tile_s
                 (asked_m is not None and asked_m != entry["tile_size_m"]):
             raise ConfigError("--tile-size-m/--tile-px", f"{path} was started with tiles of "
                               f"{entry['tile_size_m'] or entry['tile_px']}", "resume with the same tile size")
-        src = ImagerySource(path, assume_crs=entry.get("assume_crs"), stretch=entry.get("stretch"))
         grid = TileGrid(entry["tile_px"][0], entry["tile_px"][1], entry["cols"], entry["rows"], *entry["ground_m"])
-        return entry, src, grid
-    src = ImagerySource(path, assume_crs=assume_crs)
-    try:
+        return entry, grid
+    with ImagerySource(path, assume_crs=assume_crs) as src:
         grid = src.grid(tile_size_m=None if tile_px else tile_size_m, tile_px=tile_px)
-    except BaseException:
-        src.close()
-        raise
-    entry = {"index": len(m["sources"]), "path": resolved, **_fingerprint(path), "crs": src.crs.to_string(),
+        entry = _new_entry(m, path, resolved, src, grid, assume_crs, tile_size_m, tile_px)
+    # Committed with the source's overview or first part: a crash before leaves nothing of it to resume.
+    m["sources"].append(entry)
+    return entry, grid
+
+
+def _new_entry(m: dict[str, Any], path: Path, resolved: str, src: ImagerySource, grid: TileGrid,
+               assume_crs: str | None, tile_size_m: float | None, tile_px: int | None) -> dict[str, Any]:
+    return {"index": len(m["sources"]), "path": resolved, **_fingerprint(path), "crs": src.crs.to_string(),
              "assume_crs": assume_crs if src.ds.crs is None else None, "width": src.width, "height": src.height,
              "tile_size_m": None if tile_px else tile_size_m, "tile_px": [grid.tile_w, grid.tile_h],
              "ground_m": [grid.ground_w_m, grid.ground_h_m], "cols": grid.cols, "rows": grid.rows,
              "part_tiles": m["tiling"]["part_tiles"], "parts_done": 0, "tiles": 0, "status": "building",
              "error": None, "stretch": src.stretch, "overview": None, "added_at": now()}
-    m["sources"].append(entry)
-    writer.commit()
-    return entry, src, grid
 
 
 def _make_overview(writer: AtlasWriter, src: ImagerySource, entry: dict[str, Any]) -> None:
@@ -175,8 +177,9 @@ def _make_overview(writer: AtlasWriter, src: ImagerySource, entry: dict[str, Any
     name = f"overviews/source-{entry['index']}.png"
     (writer.root / "overviews").mkdir(exist_ok=True)
     Image.fromarray(rgba, "RGBA").save(writer.root / name)
+    # Committed with the source's first part (a crash before then makes it again): with thousands of small
+    # GeoTIFFs every manifest write counts (each one rewrites every source's entry).
     entry["overview"] = {"file": name, "bounds_3857": list(bounds)}
-    writer.commit()
 
 
 @dataclass
@@ -235,6 +238,8 @@ def commit_tile_part(writer: AtlasWriter, entry: dict[str, Any], result: TilePar
         entry["parts_done"] = result.part + 1
         entry["tiles"] += len(result.cols)
         report.tiles_added += len(result.cols)
+        if entry["parts_done"] >= math.ceil(entry["cols"] * entry["rows"] / int(entry["part_tiles"])):
+            entry["status"] = "complete"  # with the last part: one manifest write less per source
         writer.commit()
 
 
@@ -281,8 +286,9 @@ def _build_source(writer: AtlasWriter, encoders: BundleEncoders, src: ImagerySou
         commit_tile_part(writer, entry, result, report)
         if runner is not None:
             progress.advance(result.examined, name)
-    entry["status"] = "complete"
-    writer.commit()
+    if entry["status"] != "complete":  # no parts (or none left): say so
+        entry["status"] = "complete"
+        writer.commit()
 
 
 # ----------------------------------------------------------------------------------- recordings
@@ -472,32 +478,29 @@ def build_atlas(out: str | Path, bundle: Bundle | str | Path, imagery: Sequence[
                 continue
             if opened_table is not None:
                 work.append(("table", opened_table))
-        total = sum(item[2].count for kind, item in work if kind == "imagery") + \
+        total = sum(item[1].count for kind, item in work if kind == "imagery") + \
             sum(len(item[0].records) for kind, item in work if kind == "table")
-        done = sum(min(item[0]["parts_done"] * item[0]["part_tiles"], item[2].count)
+        done = sum(min(item[0]["parts_done"] * item[0]["part_tiles"], item[1].count)
                    for kind, item in work if kind == "imagery") + \
             sum(item[1]["rows_done"] for kind, item in work if kind == "table")
         progress = _Progress(job, total, done)
         job.report(done, total, "starting")
-        try:
-            for kind, item in work:
-                if kind == "imagery":
-                    entry, src, grid = item
-                    try:
+        for kind, item in work:
+            if kind == "imagery":
+                entry, grid = item
+                try:
+                    with ImagerySource(Path(entry["path"]), assume_crs=entry.get("assume_crs"),
+                                       stretch=entry.get("stretch")) as src:
                         _build_source(writer, encoders, src, grid, entry, progress, report, runner)
-                    except (BuildStopped, DiskFullError):  # not the input's fault: stop; the same build resumes
-                        raise
-                    except UserInputError as err:
-                        entry["status"], entry["error"] = "failed", str(err)
-                        writer.commit()
-                        report.errors.append(str(err))
-                else:
-                    table, entry = item
-                    _build_table(writer, encoders, table, entry, progress, report, runner)
-        finally:
-            for kind, item in work:
-                if kind == "imagery":
-                    item[1].close()
+                except (BuildStopped, DiskFullError):  # not the input's fault: stop; the same build resumes
+                    raise
+                except UserInputError as err:
+                    entry["status"], entry["error"] = "failed", str(err)
+                    writer.commit()
+                    report.errors.append(str(err))
+            else:
+                table, entry = item
+                _build_table(writer, encoders, table, entry, progress, report, runner)
     log.info("%s", report.describe())
     from engine.atlas.tile_index import update_tile_index
 

@@ -81,7 +81,13 @@ class _Appender:
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    atomic_write_text(path, json.dumps(json_safe(data), indent=1, allow_nan=False))
+    """The manifest, rewritten at every commit: one line through the C encoder (5x faster than indented
+    output, which matters with thousands of sources); NaN replaced only when there is one."""
+    try:
+        text = json.dumps(data, allow_nan=False)
+    except ValueError:
+        text = json.dumps(json_safe(data), allow_nan=False)
+    atomic_write_text(path, text)
 
 
 def new_manifest(bundle: Bundle, tiling: dict[str, Any]) -> dict[str, Any]:
