@@ -191,3 +191,41 @@ def test_sixteen_bit_and_paletted_rasters_become_rgb(tmp_path: Path) -> None:
         grid = src.grid(tile_px=50)
         assert (src.read_tile(grid, 0, 0, 50)[0] == (20, 60, 200)).all()
         assert (src.read_tile(grid, 1, 1, 50)[0] == (30, 140, 40)).all()
+
+
+def test_a_vrt_mosaic_of_geotiffs_builds_as_one_source_with_the_same_tiles(tmp_path: Path, bundle) -> None:
+    """The documented way to build from more files than a manifest handles well: one GDAL VRT of them."""
+    import rasterio
+
+    from engine.atlas import build_atlas, open_atlas
+
+    rng = np.random.default_rng(4)
+    parts = []
+    for k, (c, r) in enumerate([(0, 0), (1, 0), (0, 1), (1, 1)]):
+        rgb = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)
+        parts.append((write_geotiff(tmp_path / f"p{k}.tif", rgb, "EPSG:32632",
+                                    Affine(4.0, 0, 690000 + c * 256, 0, -4.0, 5340000 - r * 256)), c, r))
+    with rasterio.open(parts[0][0]) as ds:
+        wkt = ds.crs.to_wkt()
+    bands = "".join(
+        f'<VRTRasterBand dataType="Byte" band="{b}">' + "".join(
+            f'<SimpleSource><SourceFilename relativeToVRT="1">{p.name}</SourceFilename><SourceBand>{b}</SourceBand>'
+            f'<SrcRect xOff="0" yOff="0" xSize="64" ySize="64"/>'
+            f'<DstRect xOff="{c * 64}" yOff="{r * 64}" xSize="64" ySize="64"/></SimpleSource>' for p, c, r in parts)
+        + "</VRTRasterBand>" for b in (1, 2, 3))
+    vrt = tmp_path / "mosaic.vrt"  # what gdalbuildvrt writes, by hand (no GDAL tools in the test machine)
+    vrt.write_text(f'<VRTDataset rasterXSize="128" rasterYSize="128"><SRS>{wkt}</SRS>'
+                   f"<GeoTransform>690000, 4, 0, 5340000, 0, -4</GeoTransform>{bands}</VRTDataset>")
+    args = {"tile_px": 32, "thumbnail_px": 16, "search_index": False}
+    build_atlas(tmp_path / "files", bundle.path, imagery=[p for p, _, _ in parts], **args)
+    build_atlas(tmp_path / "vrt", bundle.path, imagery=[vrt], **args)
+    files, mosaic = open_atlas(tmp_path / "files"), open_atlas(tmp_path / "vrt")
+    assert len(files.sources) == 4 and len(mosaic.sources) == 1 and len(mosaic.tiles) == len(files.tiles) == 16
+
+    def by_place(atlas) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
+        order = np.lexsort((np.round(atlas.tiles.lon, 9), np.round(atlas.tiles.lat, 9)))
+        return np.stack([atlas.tiles.lon, atlas.tiles.lat], 1)[order], np.asarray(atlas.tiles.embeddings)[order]
+
+    (where_f, emb_f), (where_v, emb_v) = by_place(files), by_place(mosaic)
+    np.testing.assert_allclose(where_v, where_f, atol=1e-9)
+    np.testing.assert_allclose(emb_v, emb_f, atol=1e-5)  # the same pixels, read through the VRT
