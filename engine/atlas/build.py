@@ -112,8 +112,9 @@ def _as_bundle(bundle: Bundle | str | Path) -> Bundle:
 
 
 def _fingerprint(path: Path) -> dict[str, int]:
-    st = path.stat()
-    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    from engine.atlas.imagery import imagery_fingerprint
+
+    return imagery_fingerprint(path)
 
 
 def _model_input(rgb: np.ndarray, size: int) -> np.ndarray:

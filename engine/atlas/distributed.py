@@ -118,15 +118,15 @@ def worker_identity(bundle_path: str) -> dict[str, Any]:
 
 
 def _source(spec: dict[str, Any]):
-    from engine.atlas.imagery import ImagerySource, OccupiedCells, TileGrid
+    from engine.atlas.imagery import ImagerySource, OccupiedCells, TileGrid, imagery_fingerprint
 
     key = ("source", spec["path"], spec["size"], spec["mtime_ns"])
     if key not in _WORKER_STATE:
         path = Path(spec["path"])
         if not path.is_file():
             raise UserInputError(path, f"not found on worker {_here()}", FIX_PATHS)
-        st = path.stat()
-        if (st.st_size, st.st_mtime_ns) != (spec["size"], spec["mtime_ns"]):
+        seen = imagery_fingerprint(path)  # a VRT's members count too
+        if (seen["size"], seen["mtime_ns"]) != (spec["size"], spec["mtime_ns"]):
             raise UserInputError(path, f"differs on worker {_here()} from the client's copy (size or time)",
                                  FIX_PATHS + " (copy with rsync -a to keep times)")
         src = ImagerySource(path, assume_crs=spec["assume_crs"], stretch=spec["stretch"])

@@ -79,6 +79,27 @@ class TileGrid:
         return Window(col * self.tile_w, row * self.tile_h, self.tile_w, self.tile_h)
 
 
+def imagery_fingerprint(path: Path) -> dict[str, int]:
+    """What tells a source file unchanged: its size and modification time. A GDAL VRT is a list of other
+    files, so for one the sizes of all its files are summed and the latest time is kept: a changed member
+    is a changed source."""
+    st = path.stat()
+    size, mtime = st.st_size, st.st_mtime_ns
+    if path.suffix.lower() == ".vrt":
+        try:
+            with rasterio.open(path) as ds:
+                members = [Path(f) for f in ds.files if Path(f) != path]
+        except RasterioError:  # unreadable: the open that follows says so in one line
+            return {"size": size, "mtime_ns": mtime}
+        for member in members:
+            try:
+                mst = member.stat()
+            except OSError:  # a missing member: reading it will fail with its name
+                continue
+            size, mtime = size + mst.st_size, max(mtime, mst.st_mtime_ns)
+    return {"size": size, "mtime_ns": mtime}
+
+
 def parse_crs(value: str, option: str = "--assume-crs") -> CRS:
     """Parse EPSG:XXXX, a bare EPSG number, WKT or a PROJ string."""
     try:

@@ -229,3 +229,14 @@ def test_a_vrt_mosaic_of_geotiffs_builds_as_one_source_with_the_same_tiles(tmp_p
     (where_f, emb_f), (where_v, emb_v) = by_place(files), by_place(mosaic)
     np.testing.assert_allclose(where_v, where_f, atol=1e-9)
     np.testing.assert_allclose(emb_v, emb_f, atol=1e-5)  # the same pixels, read through the VRT
+
+    # A member changed since: the VRT source has changed (the VRT file itself has not).
+    import os
+
+    from engine.errors import AtlasError
+
+    member = parts[2][0]
+    later = member.stat().st_mtime_ns + 5_000_000_000
+    os.utime(member, ns=(later, later))
+    with pytest.raises(AtlasError, match="changed since it was added"):
+        build_atlas(tmp_path / "vrt", bundle.path, imagery=[vrt], **args)
