@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +99,11 @@ def new_manifest(bundle: Bundle, tiling: dict[str, Any]) -> dict[str, Any]:
             "recordings": {"count": 0, "meta_bytes": 0}, "sources": [], "recording_tables": [], "reembed": None}
 
 
+# Per-generation files (``engine.atlas.format``): tiles/embedding.G.f4, sqnorm.G.f4, neighbours.G.i4,
+# neighbour_weights.G.f4 and recordings/embedding.G.f4. (The search index's own files: engine.atlas.ann.)
+_GENERATION_FILE = re.compile(r"^(embedding|sqnorm|neighbours|neighbour_weights)\.(\d+)\.(f4|i4)$")
+
+
 class AtlasWriter:
     """Opens (or creates) an atlas for appending tiles and recordings, or a new embedding generation.
 
@@ -129,10 +135,31 @@ class AtlasWriter:
                 self.manifest = new_manifest(bundle, tiling or {})
                 write_json_atomic(self.root / MANIFEST, self.manifest)
             self.bundle = bundle
+            self._remove_other_generations()
             self._open_appenders()
         except BaseException:
             self._lock.release()
             raise
+
+    def _remove_other_generations(self) -> None:
+        """Delete embedding files of generations the atlas no longer uses: a re-embedding killed after it
+        switched generations but before it removed the old files leaves them, and the next writer (the same
+        command run again) finishes the job."""
+        m = self.manifest
+        keep = {int(m["generation"])}
+        if m.get("reembed"):
+            keep.add(int(m["reembed"]["generation"]))
+        for folder in (self.root / "tiles", self.root / "recordings"):
+            if not folder.is_dir():
+                continue
+            for path in folder.iterdir():
+                found = _GENERATION_FILE.match(path.name)
+                if found and int(found.group(2)) not in keep:
+                    try:
+                        path.unlink()
+                        log.info("removed %s (embedding generation %s is no longer used)", path, found.group(2))
+                    except OSError as err:  # e.g. still memory-mapped by a reader on Windows: harmless
+                        log.warning("could not remove the old %s (%s); it is no longer used", path, err)
 
     # -------------------------------------------------------------------------------- files
     def _open_appenders(self) -> None:

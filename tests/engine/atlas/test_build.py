@@ -183,6 +183,14 @@ def test_another_bundle_is_refused_and_reembedding_matches_a_fresh_build(
     np.testing.assert_allclose(reembedded.recordings.embeddings, fresh.recordings.embeddings, atol=1e-6)
     assert reembedded.generation == 1 and not (tmp_path / "a" / "tiles" / "embedding.0.f4").exists()
     assert not any(p.exists() for p in old_neighbours)  # derived from the old embeddings: gone with them
+    # Killed after switching generations, before removing the old files: running it again removes them.
+    leftovers = [*old_neighbours, tmp_path / "a" / "tiles" / "embedding.0.f4", tmp_path / "a" / "recordings" / "embedding.0.f4"]
+    for path in leftovers:
+        path.write_bytes(b"\0" * 64)
+    current = sorted(p.name for p in (tmp_path / "a" / "tiles").glob("*.1.*"))
+    reembed_atlas(tmp_path / "a", other_bundle.path)
+    assert not any(p.exists() for p in leftovers)
+    assert sorted(p.name for p in (tmp_path / "a" / "tiles").glob("*.1.*")) == current and current
     with pytest.raises(AtlasError):
         open_atlas(tmp_path / "a", bundle.path)
 
