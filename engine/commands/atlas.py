@@ -120,6 +120,18 @@ def _finish(report, err) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
+    from engine.progress import Job
+    from engine.stop_signals import stop_on_signals
+
+    # One handler for the whole command, beneath each phase's own: a signal between the build and the
+    # indices phase (or while the build finishes its derived files) stops the command too, never the
+    # default action (killed, status -15).
+    between = Job()
+    with stop_on_signals(between, "the build"):
+        return _build_phases(args, between)
+
+
+def _build_phases(args: argparse.Namespace, between: Any) -> int:
     from engine.atlas import AtlasBuildError, build_atlas
     from engine.progress import TqdmJob
     from engine.stop_signals import stop_on_signals
@@ -141,6 +153,9 @@ def _build(args: argparse.Namespace) -> int:
         except AtlasBuildError as failure:
             report, err = failure.report, failure
     status = _finish(report, err)
+    if job.cancelled or between.cancelled:  # asked to stop once the tiles were in: the indices next time
+        print("stopped: run the same command again to finish", file=sys.stderr)
+        return 130 if status == 0 else status
     if args.recordings and not args.no_indices and err is None:
         from engine.errors import ConfigError
 

@@ -66,3 +66,35 @@ def test_command_line_errors_are_one_line(tmp_path: Path, bundle: HandmadeBundle
         assert len(err) == 1 and expected in err[0], err
     assert main(["atlas", "query", "--atlas", str(tmp_path / "b"), "--lonlat=abc", "--json"]) == 2
     assert "error: --lonlat: 'abc' is not LON,LAT" in capsys.readouterr().err
+
+
+def test_a_stop_between_the_build_and_its_indices_stops_the_command(tmp_path: Path, bundle: HandmadeBundle,
+                                                                    imagery: Path, realdata: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """SIGTERM after the tiles are in but before the acoustic-indices phase took over the handler: the
+    command stops with status 130 (not killed by the default action), and running it again finishes."""
+    import os
+    import signal
+
+    import engine.commands.atlas as commands
+
+    rec = realdata / "audio" / "S4A03895_20190522_000000.wav"
+    table = tmp_path / "pairs.csv"
+    table.write_text(f"id,longitude,latitude,image,audio\nnight,20.0,50.0,,{rec}\n")
+    args = ["atlas", "build", "--bundle", str(bundle.path), "--out", str(tmp_path / "atlas"), "--imagery",
+            str(imagery / "world.rgb.tif"), "--tile-px", "64", "--recordings", str(table)]
+    finish = commands._finish
+
+    def finish_then_signal(report, err):  # noqa: ANN001, ANN202 - the signal lands in the gap
+        status = finish(report, err)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return status
+
+    monkeypatch.setattr(commands, "_finish", finish_then_signal)
+    assert main(args) == 130
+    assert "stopped: run the same command again" in capsys.readouterr().err
+    assert open_atlas(tmp_path / "atlas").indices is None  # the indices phase did not start
+    monkeypatch.setattr(commands, "_finish", finish)
+    assert main(args) == 0
+    assert open_atlas(tmp_path / "atlas").indices is not None
