@@ -131,7 +131,7 @@ def _open_source(writer: AtlasWriter, path: Path, assume_crs: str | None, tile_s
     them all open, past the usual limit of 1,024 open files)."""
     m = writer.manifest
     resolved = str(path.resolve())
-    entry = next((s for s in m["sources"] if s["path"] == resolved), None)
+    entry = writer.source_by_path(resolved)
     if entry is not None:
         if not path.is_file():
             raise AtlasError(path, "imagery file of this atlas is missing", "put it back, or build a new atlas")
@@ -151,8 +151,7 @@ def _open_source(writer: AtlasWriter, path: Path, assume_crs: str | None, tile_s
         grid = src.grid(tile_size_m=None if tile_px else tile_size_m, tile_px=tile_px)
         entry = _new_entry(m, path, resolved, src, grid, assume_crs, tile_size_m, tile_px)
     # Committed with the source's overview or first part: a crash before leaves nothing of it to resume.
-    m["sources"].append(entry)
-    return entry, grid
+    return writer.add_source(entry), grid
 
 
 def _new_entry(m: dict[str, Any], path: Path, resolved: str, src: ImagerySource, grid: TileGrid,

@@ -1,14 +1,18 @@
-"""The atlas on disk, and opening it (torch-free). Format ``soundscape-atlas`` version 2 (version 1, without
-acoustic indices, still opens).
+"""The atlas on disk, and opening it (torch-free). Format ``soundscape-atlas`` version 3 (version 2, with the
+sources inside atlas.json, and version 1, without acoustic indices, still open).
 
 An atlas is a folder::
 
-    atlas.json                  manifest: format, version, bundle_id, counts, sources, tables, progress
+    atlas.json                  manifest: format, version, bundle_id, counts, tables, progress, and
+                                "source_log": which sources.<k>.jsonl holds the sources and how many
+                                of its bytes count
+    sources.<k>.jsonl           the imagery sources' entries, one JSON line per change, the last line of
+                                an index winning (version 3; see engine.atlas.source_log)
     tiles/lon.f8 lat.f8         (N,) float64 WGS84 centres (lon in [-180, 180))
     tiles/footprint.f8          (N, 4, 2) float64 lon/lat corners: top-left, top-right, bottom-right,
                                 bottom-left of the tile in its image (lon within 180 degrees of
                                 the centre: past +-180 for a tile astride the antimeridian)
-    tiles/source.i4             (N,) int32 index into atlas.json "sources"
+    tiles/source.i4             (N,) int32 index into the sources
     tiles/grid.i4               (N, 2) int32 (col, row) of the tile in its source's grid
     tiles/thumb.i8              (N, 2) int64 (offset, length) of the tile's JPEG in thumbnails.bin
     tiles/embedding.<g>.f4      (N, D) float32 embeddings of generation g (atlas.json "generation")
@@ -18,7 +22,7 @@ An atlas is a folder::
                                 from a campaign also site, recorder, start_utc, start_local, timezone, hour
                                 (optional keys: see engine.atlas.times; older readers ignore them)
     recordings/embedding.<g>.f4 (M, D) float32
-    overviews/source-<k>.png    RGBA overview of source k in EPSG:3857 (bounds in atlas.json)
+    overviews/source-<k>.png    RGBA overview of source k in EPSG:3857 (bounds in its entry)
     recordings/indices.f8       (R, K) float64 acoustic indices of the first R recordings (version 2;
                                 atlas.json "indices": names, parameters, rows; see engine.atlas.indices)
     recordings/hour.f8          (R,) float64 local hour of day of each recording's start (NaN: unknown)
@@ -57,8 +61,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ATLAS_FORMAT = "soundscape-atlas"
-ATLAS_VERSION = 2
-READABLE_VERSIONS = (1, 2)  # version 1 has no acoustic indices
+ATLAS_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)  # version 1 has no acoustic indices; 1 and 2 keep the sources in atlas.json
 MANIFEST = "atlas.json"
 THUMBNAILS = "thumbnails.bin"
 # The one advice for an atlas whose files hold less than atlas.json counts (reading and building agree:
@@ -86,11 +90,24 @@ def read_manifest(path: Path) -> dict[str, Any]:
     """Read and check atlas.json. Raises :class:`AtlasError` naming the folder and the fix."""
     if not path.exists():
         raise AtlasError(path, "atlas not found", "build one with 'soundscape-engine atlas build'")
-    manifest = files.read_manifest(path / MANIFEST, ATLAS_FORMAT, READABLE_VERSIONS, AtlasError, what="an atlas",
-                               version_key="format_version", make="name a folder made by 'atlas build'",
-                               redo="restore the atlas from a copy, or build it again with this version")
-    _check_counts(path / MANIFEST, manifest)
-    return manifest
+    from engine.atlas.source_log import LOG_KEY, read_source_log
+
+    for attempt in range(3):
+        manifest = files.read_manifest(path / MANIFEST, ATLAS_FORMAT, READABLE_VERSIONS, AtlasError, what="an atlas",
+                                       version_key="format_version", make="name a folder made by 'atlas build'",
+                                       redo="restore the atlas from a copy, or build it again with this version")
+        _check_counts(path / MANIFEST, manifest)
+        if LOG_KEY not in manifest:  # version 1 or 2: the sources are inside atlas.json
+            return manifest
+        try:
+            manifest["sources"] = read_source_log(path, manifest[LOG_KEY], DAMAGED_FIX)
+            return manifest
+        except AtlasError:
+            # A build running beside this reader may have just switched to a rewritten log and removed the
+            # old one: atlas.json, read again, names the new one.
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _check_counts(where: Path, manifest: dict[str, Any]) -> None:

@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 
 from engine import files
+from engine.atlas.format import DAMAGED_FIX
+from engine.atlas.source_log import LOG_KEY, read_source_log
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +82,8 @@ def update_overview_mosaic(root: str | Path) -> bool:
 
     root = Path(root)
     manifest = json.loads((root / "atlas.json").read_text(encoding="utf-8"))
+    if LOG_KEY in manifest:  # format version 3: the entries are in their own file
+        manifest["sources"] = read_source_log(root, manifest[LOG_KEY], DAMAGED_FIX)
     sources = _sources(manifest)
     if len(sources) < MIN_SOURCES:
         return False

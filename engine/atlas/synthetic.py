@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.atlas.format import ATLAS_FORMAT, ATLAS_VERSION, MANIFEST, THUMBNAILS, tile_array_path
+from engine.atlas.source_log import write_source_log
 
 SYNTHETIC_BUNDLE_ID = "synthetic-" + "0" * 54
 
@@ -157,7 +158,7 @@ def write_synthetic_atlas(out: str | Path, n: int, dim: int = 128, seed: int = 0
                 "bundle_path": "", "embedding_dim": dim, "distance": "euclidean", "image_size": 96, "generation": 0,
                 "created_at": "", "updated_at": "", "tiling": {"part_tiles": chunk},
                 "tiles": {"count": n, "thumbnail_bytes": len(jpeg)}, "recordings": {"count": 0, "meta_bytes": 0},
-                "sources": entries, "recording_tables": [], "reembed": None}
+                "source_log": write_source_log(out, entries), "recording_tables": [], "reembed": None}
     (out / MANIFEST).write_text(json.dumps(manifest, indent=1))
     from engine.atlas.overview_mosaic import update_overview_mosaic
     from engine.atlas.tile_index import update_tile_index

@@ -26,6 +26,7 @@ from engine.atlas.format import (
     recording_embedding_path,
     tile_array_path,
 )
+from engine.atlas.source_log import LOG_KEY, SourceEntry, SourceLog
 from engine.bundle.format import Bundle
 from engine.errors import AtlasError
 from engine.files import atomic_write_text, disk_full_error, is_disk_full, json_safe, remove_stale_temp_files
@@ -99,6 +100,11 @@ def new_manifest(bundle: Bundle, tiling: dict[str, Any]) -> dict[str, Any]:
             "recordings": {"count": 0, "meta_bytes": 0}, "sources": [], "recording_tables": [], "reembed": None}
 
 
+def _on_disk(manifest: dict[str, Any]) -> dict[str, Any]:
+    """atlas.json as written: the sources' entries live in their log (engine.atlas.source_log)."""
+    return {k: v for k, v in manifest.items() if k != "sources"}
+
+
 # Per-generation files (``engine.atlas.format``): tiles/embedding.G.f4, sqnorm.G.f4, neighbours.G.i4,
 # neighbour_weights.G.f4 and recordings/embedding.G.f4. (The search index's own files: engine.atlas.ann.)
 _GENERATION_FILE = re.compile(r"^(embedding|sqnorm|neighbours|neighbour_weights)\.(\d+)\.(f4|i4)$")
@@ -129,11 +135,11 @@ class AtlasWriter:
                                 fix="wait for it to finish or cancel it")
         try:
             remove_stale_temp_files(self.root)  # an atlas.json write cut short by a kill
-            if (self.root / MANIFEST).is_file():
-                self.manifest = read_manifest(self.root)
-            else:
-                self.manifest = new_manifest(bundle, tiling or {})
-                write_json_atomic(self.root / MANIFEST, self.manifest)
+            created = not (self.root / MANIFEST).is_file()
+            self.manifest = new_manifest(bundle, tiling or {}) if created else read_manifest(self.root)
+            self._sources = SourceLog(self.root, self.manifest)
+            if created:
+                self.commit()
             self.bundle = bundle
             self._remove_other_generations()
             self._open_appenders()
@@ -293,11 +299,27 @@ class AtlasWriter:
         self._rec_emb = _Appender(recording_embedding_path(self.root, m["generation"]),
                                   m["recordings"]["count"] * m["embedding_dim"] * 4)
 
+    # -------------------------------------------------------------------------------- sources
+    def add_source(self, entry: dict[str, Any]) -> SourceEntry:
+        """Add an imagery source's entry (``index``: the next one); returns the entry to update in place
+        (assignments to it are written at the next commit)."""
+        return self._sources.add(entry)
+
+    def source_by_path(self, path: str) -> SourceEntry | None:
+        """The entry of the source with this resolved path, if the atlas has it (a dict lookup: an atlas of
+        many thousands of files is opened once per build)."""
+        return self._sources.by_path.get(path)
+
     # -------------------------------------------------------------------------------- manifest
     def commit(self) -> None:
-        """Record the appended rows and progress (atomic replace of atlas.json)."""
-        self.manifest["updated_at"] = now()
-        write_json_atomic(self.root / MANIFEST, self.manifest)
+        """Record the appended rows and progress: the changed source entries appended to their log, then
+        atlas.json replaced atomically (which makes both count)."""
+        m = self.manifest
+        m[LOG_KEY] = self._sources.flush()
+        m["format_version"] = ATLAS_VERSION  # a version-2 atlas is version 3 from its first commit on
+        m["updated_at"] = now()
+        write_json_atomic(self.root / MANIFEST, _on_disk(m))
+        self._sources.committed()
 
     def close(self) -> None:
         for f in (*self._tiles.values(), self._thumbs, self._rec_meta, self._rec_emb, *self._next.values()):

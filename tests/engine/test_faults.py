@@ -16,7 +16,6 @@ The tiny preset on a 48-pair table, and the ``tiny`` demo world with hand-made O
 from __future__ import annotations
 
 import errno
-import json
 import os
 import random
 import shutil
@@ -34,7 +33,7 @@ from engine.checkpoint import load_checkpoint
 from engine.cli import main
 from engine.train.metrics_log import read_metrics
 from tests.conftest import ROOT
-from tests.engine.atlas.handmade import make_bundle
+from tests.engine.atlas.handmade import comparable_files, make_bundle
 from tests.reaping import python_env, reaped_popen
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(os.name != "posix", reason="POSIX signals")]
@@ -229,18 +228,10 @@ def _build_args(inputs: dict[str, Path], out: Path) -> list[str]:
             "--tile-px", "32", "--recordings", str(inputs["table"]), "--threads", "1"]
 
 
-def _atlas_files(atlas: Path) -> dict[str, bytes]:
-    """Every file of an atlas as bytes; atlas.json without its clock times (created/updated/started)."""
-    files = {}
-    for path in sorted(atlas.rglob("*")):
-        name = str(path.relative_to(atlas))
-        if not path.is_file() or name == ".lock":
-            continue
-        if name == "atlas.json":
-            files[name] = json.dumps(_without_times(json.loads(path.read_text())), sort_keys=True).encode()
-        else:
-            files[name] = path.read_bytes()
-    return files
+def _atlas_files(atlas: Path) -> dict[str, object]:
+    """Every file of an atlas as bytes; atlas.json and the source entries without their clock times
+    (created/updated/started/added), the entries as read rather than the log's commit history."""
+    return comparable_files(atlas, _without_times)
 
 
 def _without_times(value):  # noqa: ANN001, ANN202

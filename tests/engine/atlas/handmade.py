@@ -117,3 +117,40 @@ def mercator_scene(path: Path, seed: int = 0) -> tuple[Path, np.ndarray, dict]:
 
 def read_json(path: Path) -> dict:
     return json.loads(Path(path).read_text())
+
+
+def source_entries(root: Path) -> list[dict]:
+    """An atlas's source entries read here independently of engine.atlas: from atlas.json (format 1-2) or
+    from the counted bytes of the log it names (format 3), the last line of an index winning."""
+    manifest = read_json(Path(root) / "atlas.json")
+    if "source_log" not in manifest:
+        return manifest["sources"]
+    spec = manifest["source_log"]
+    data = (Path(root) / spec["file"]).read_bytes()[:spec["bytes"]] if spec["bytes"] else b""
+    last = {}
+    for line in data.splitlines():
+        entry = json.loads(line)
+        last[entry["index"]] = entry
+    return [last[k] for k in range(spec["count"])]
+
+
+def comparable_files(root: Path, strip) -> dict[str, object]:  # noqa: ANN001
+    """Every file of an atlas, for comparing two builds: data files as bytes; atlas.json through ``strip``
+    (its clock times removed) without the log's file name and size, which depend on the commits made; the
+    source entries as read (through ``strip``) instead of the log's bytes."""
+    import re
+
+    out: dict[str, object] = {}
+    for path in sorted(Path(root).rglob("*")):
+        rel = str(path.relative_to(root))
+        if not path.is_file() or path.name == ".lock" or re.fullmatch(r"sources\.\d+\.jsonl", rel):
+            continue
+        if rel == "atlas.json":
+            manifest = read_json(path)
+            manifest.pop("source_log", None)
+            manifest.pop("sources", None)
+            out[rel] = strip(manifest)
+            out["sources (entries)"] = strip(source_entries(root))
+        else:
+            out[rel] = path.read_bytes()
+    return out

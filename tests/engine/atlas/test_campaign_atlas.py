@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from engine.atlas import open_atlas, tile_soundscape
+from engine.atlas.format import ATLAS_VERSION
 from engine.atlas.times import TimeFilter, in_hours, parse_dates, parse_hours
 from engine.campaign.demo import generate_campaign
 from engine.campaign.scan import ScanOptions, scan_to_folder
@@ -60,7 +61,7 @@ def test_each_recording_keeps_the_campaigns_site_and_times(campaign_atlas: tuple
     utc = datetime.fromisoformat(times.start_utc[0].replace("Z", "+00:00"))
     assert datetime.fromisoformat(times.start_local[0]) == utc
     assert datetime.fromisoformat(times.start_local[0]).utcoffset().total_seconds() == 7200
-    assert atlas.manifest["format_version"] == 2  # no format bump: the time keys are optional meta.jsonl keys
+    assert atlas.manifest["format_version"] == ATLAS_VERSION  # the time keys are optional meta.jsonl keys: no bump
 
 
 @pytest.mark.parametrize("hours, first, last", [("4-8", 4, 8), ("21-4", 21, 4), ("12-24", 12, 24)])

@@ -20,7 +20,7 @@ from engine.atlas.build import AtlasBuildError, build_atlas
 from engine.atlas.format import MANIFEST
 from engine.errors import ConfigError, DiskFullError
 from tests.engine.atlas import dask_tasks
-from tests.engine.atlas.handmade import HandmadeBundle
+from tests.engine.atlas.handmade import HandmadeBundle, comparable_files, source_entries
 
 distributed = pytest.importorskip("distributed", reason="dask.distributed is not installed (the scale extra)")
 
@@ -53,14 +53,9 @@ def _strip(value):
     return value
 
 
-def atlas_bytes(root: Path) -> dict[str, bytes | dict]:
-    """Every file of an atlas; atlas.json without its timestamps."""
-    out: dict[str, bytes | dict] = {}
-    for path in sorted(root.rglob("*")):
-        if path.is_file() and path.name != ".lock":
-            rel = str(path.relative_to(root))
-            out[rel] = _strip(json.loads(path.read_text())) if path.name == MANIFEST else path.read_bytes()
-    return out
+def atlas_bytes(root: Path) -> dict[str, object]:
+    """Every file of an atlas; atlas.json and the source entries without their timestamps."""
+    return comparable_files(root, _strip)
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +112,7 @@ def test_a_client_killed_mid_build_resumes_to_the_same_atlas(tmp_path: Path, bun
         parts = 0
         while time.monotonic() < deadline and proc.poll() is None:
             try:
-                parts = json.loads((out / MANIFEST).read_text())["sources"][0]["parts_done"]
+                parts = source_entries(out)[0]["parts_done"]
             except (OSError, ValueError, KeyError, IndexError):
                 parts = 0
             if parts >= 2:
@@ -144,7 +139,7 @@ def test_imagery_the_workers_cannot_see_is_one_line_and_keeps_the_atlas(
     message = str(failure.value)
     assert "not found on worker tcp://" in message and "same paths" in message and "\n" not in message
     manifest = json.loads((tmp_path / "atlas" / MANIFEST).read_text())
-    assert manifest["sources"][0]["status"] == "failed" and manifest["tiles"]["count"] == 0
+    assert source_entries(tmp_path / "atlas")[0]["status"] == "failed" and manifest["tiles"]["count"] == 0
 
 
 def test_a_worker_of_another_version_is_refused(tmp_path: Path, bundle: HandmadeBundle, imagery: Path, cluster,
@@ -189,7 +184,7 @@ def test_a_full_disk_stops_with_one_line_and_the_same_command_continues(
     monkeypatch.setattr(AtlasWriter, "append_tiles", filling)
     with pytest.raises(DiskFullError, match="the disk is full .*free some space there and run the command again"):
         build_atlas(tmp_path / "atlas", bundle.path, **_inputs(imagery))
-    assert json.loads((tmp_path / "atlas" / MANIFEST).read_text())["sources"][0]["parts_done"] == 3
+    assert source_entries(tmp_path / "atlas")[0]["parts_done"] == 3
     monkeypatch.setattr(AtlasWriter, "append_tiles", real_append)
     build_atlas(tmp_path / "atlas", bundle.path, **_inputs(imagery))
     assert atlas_bytes(tmp_path / "atlas") == reference
@@ -228,6 +223,6 @@ def test_a_part_failing_on_every_try_stops_with_one_line_and_keeps_what_was_done
     message = str(failure.value)
     assert "(part 2): failed on the workers (RuntimeError: onnxruntime: failed to allocate memory)" in message
     assert "run the same command again" in message and "\n" not in message
-    assert json.loads((tmp_path / "atlas" / MANIFEST).read_text())["sources"][0]["parts_done"] == 2
+    assert source_entries(tmp_path / "atlas")[0]["parts_done"] == 2
     _on_cluster(tmp_path / "atlas", bundle, imagery, cluster)
     assert atlas_bytes(tmp_path / "atlas") == reference

@@ -53,7 +53,7 @@ def test_nearest_rows_and_weighted_prediction_against_brute_force() -> None:
 def test_atlas_stores_indices_by_recording_with_their_hours(real_atlas: Path, real_audio: list[Path]) -> None:
     atlas = open_atlas(real_atlas)
     manifest = json.loads((real_atlas / "atlas.json").read_text())
-    assert manifest["format_version"] == 2 and manifest["indices"]["parameters"]["nperseg"] == 1024
+    assert manifest["format_version"] >= 2 and manifest["indices"]["parameters"]["nperseg"] == 1024
     ind = atlas.indices
     assert ind is not None and ind.computed.all() and len(ind.values) == len(real_audio)
     for i, path in enumerate(real_audio):
@@ -101,9 +101,9 @@ def test_an_atlas_of_version_1_still_opens_without_indices(real_atlas: Path, tmp
     assert atlas.indices is None and len(atlas.recordings) == 12
     with pytest.raises(AtlasError, match="atlas indices"):
         SoundscapePredictor(atlas)
-    manifest["format_version"] = 3
+    manifest["format_version"] = 9
     (old / "atlas.json").write_text(json.dumps(manifest))
-    with pytest.raises(AtlasError, match="version 3 is not supported"):
+    with pytest.raises(AtlasError, match="version 9 is not supported"):
         open_atlas(old)
 
 
