@@ -113,7 +113,7 @@ def update_overview_mosaic(root: str | Path) -> bool:
     for s in todo:
         _composite(mosaic, root, s, extent, res)
     buf = io.BytesIO()
-    mosaic.save(buf, "PNG")
+    mosaic.save(buf, "PNG", compress_level=1)  # as the sources' overviews (engine.atlas.build): speed over size
     data = buf.getvalue()
     files.atomic_write_bytes(root / MOSAIC_FILE, lambda f: f.write(data), len(data))
     placed = [extent[0], extent[3] - mosaic.height * res, extent[0] + mosaic.width * res, extent[3]]
