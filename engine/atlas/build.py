@@ -511,6 +511,9 @@ def build_atlas(out: str | Path, bundle: Bundle | str | Path, imagery: Sequence[
     from engine.atlas.overview_mosaic import update_overview_mosaic
 
     update_overview_mosaic(out)  # one picture of all the imagery, for the map zoomed out (2+ sources)
+    from engine.atlas.imagery_pyramid import update_imagery_pyramid
+
+    update_imagery_pyramid(out)  # the zooms between a large source's overview and its tiles' own images
     if search_index and (report.tiles_added or not report.errors):
         from engine.atlas.ann import update_search_index
 
