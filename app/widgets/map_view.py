@@ -2,8 +2,10 @@
 colour bar, a hover tooltip, a coordinate read-out and a scale bar.
 
 Everything is drawn in EPSG:3857 metres (x east, y north) in one pyqtgraph ViewBox. At low zoom each
-imagery source is one overview image; once few enough tiles are in view and big enough on screen,
-their own images are drawn on top from a small pool of items (never one item per tile of the atlas).
+imagery source is one overview image; zoomed in past what a large source's overview resolves, the chunks
+of its imagery pyramid in view (``engine.atlas.imagery_pyramid``); once few enough tiles are in view and
+big enough on screen, their own images are drawn on top from a small pool of items (never one item per
+tile of the atlas).
 The heat map is one image per source with a pixel per tile (see ``app.services.map_layout``), drawn
 from a pyramid of coarser levels when zoomed out (``app.services.map_lod``); the tiles in view and under
 the cursor are found through the atlas's tile index (``engine.atlas.tile_index``), so opening the atlas and
@@ -52,6 +54,7 @@ OVERVIEW_POLL_MS = 30  # how often the map looks for overviews decoded in the ba
 MOSAIC = -1  # the key of the atlas-wide mosaic among the overviews
 
 ThumbnailFn = Callable[[int], np.ndarray | None]
+OverviewKey = int | tuple[int, int, int, int]
 HoverFn = Callable[[float, float], str | None]
 
 
@@ -118,11 +121,12 @@ class MapView(QWidget):
         self._hover_text: HoverFn | None = None
         self._overviews: list[pg.ImageItem] = []  # given as pictures (set_atlas's ``overviews``)
         self._source_overviews: SourceOverviews | None = None  # or loaded per view, in the background
-        self._overview_items: dict[int, pg.ImageItem] = {}
-        self._overview_cache: OrderedDict[int, HeatPyramid] = OrderedDict()  # decoded, with coarser levels
-        self._overview_levels: dict[int, int] = {}  # the pyramid level each overview item shows
-        self._overview_jobs: dict[int, Future] = {}
-        self._overview_failed: set[int] = set()
+        # keyed by source, MOSAIC, or (source, level, column, row) for an imagery-pyramid chunk
+        self._overview_items: dict[OverviewKey, pg.ImageItem] = {}
+        self._overview_cache: OrderedDict[OverviewKey, HeatPyramid] = OrderedDict()  # decoded, with coarser levels
+        self._overview_levels: dict[OverviewKey, int] = {}  # the pyramid level each overview item shows
+        self._overview_jobs: dict[OverviewKey, Future] = {}
+        self._overview_failed: set[OverviewKey] = set()
         self._loader: ThreadPoolExecutor | None = None
         self._heat_items: list[pg.ImageItem | None] = []  # per source; None until first in view
         self._heat_boxes = np.zeros((0, 4))  # each source's heat image: west, south, east, north
@@ -441,9 +445,13 @@ class MapView(QWidget):
 
     def overviews_shown(self) -> list[int]:
         """The sources whose own overview is drawn now (loaded per view; the mosaic is ``MOSAIC``)."""
-        return sorted(k for k, item in self._overview_items.items() if item.isVisible())
+        return sorted(k for k, item in self._overview_items.items() if isinstance(k, int) and item.isVisible())
 
-    def _load_overview(self, key: int) -> HeatPyramid | None:
+    def chunks_shown(self) -> list[tuple[int, int, int, int]]:
+        """The imagery-pyramid chunks drawn now: (source, level, column, row)."""
+        return sorted(k for k, item in self._overview_items.items() if isinstance(k, tuple) and item.isVisible())
+
+    def _load_overview(self, key: OverviewKey) -> HeatPyramid | None:
         """Runs on the loader thread: decode one overview (or the mosaic) and make its coarser levels, so a
         frame draws a picture about the size of the screen, never a 4096 px one scaled down."""
         provider = self._source_overviews
@@ -451,6 +459,8 @@ class MapView(QWidget):
             return None
         if key == MOSAIC:
             loaded = provider.load_mosaic() if provider.load_mosaic is not None else None
+        elif isinstance(key, tuple):  # a chunk of a source's imagery pyramid
+            loaded = (provider.load_chunk(key), provider.chunk_bounds(key)) if provider.load_chunk else None
         else:
             bounds = provider.bounds[key]
             loaded = None if bounds is None else (provider.load(key), bounds)
@@ -460,7 +470,7 @@ class MapView(QWidget):
         h, w = rgba.shape[:2]
         return HeatPyramid(np.ascontiguousarray(rgba), ((east - west) / w, 0.0, west, 0.0, -(north - south) / h, north))
 
-    def _show_overview_level(self, key: int, pyramid: HeatPyramid, item: pg.ImageItem) -> None:
+    def _show_overview_level(self, key: OverviewKey, pyramid: HeatPyramid, item: pg.ImageItem) -> None:
         px = self.mercator_per_pixel()
         level = pyramid.choose(px, 1.0) if px > 0 else len(pyramid.levels) - 1
         if self._overview_levels.get(key) == level:
@@ -478,8 +488,10 @@ class MapView(QWidget):
         if provider is None or self._timers_stopped:
             return False
         (x0, x1), (y0, y1) = self.view.viewRange()
-        wanted = ([MOSAIC] if provider.load_mosaic is not None else []) + provider.choose(
-            (x0, y0, x1, y1), self.mercator_per_pixel())
+        sources = provider.choose((x0, y0, x1, y1), self.mercator_per_pixel())
+        chunks = provider.choose_chunks((x0, y0, x1, y1), self.mercator_per_pixel(), sources)
+        wanted: list[int | tuple[int, int, int, int]] = \
+            [*([MOSAIC] if provider.load_mosaic is not None else []), *sources, *chunks]
         pending = False
         for key in wanted:
             if key in self._overview_failed:
@@ -513,11 +525,14 @@ class MapView(QWidget):
                         and len(self._overview_cache) > 1:
                     self._overview_cache.popitem(last=False)
             self._overview_cache.move_to_end(key)
-            item = _image_item(-0.5 if key == MOSAIC else 0)
+            item = _image_item(-0.5 if key == MOSAIC else 0.5 if isinstance(key, tuple) else 0)
             self.plot.addItem(item)
             self._overview_items[key] = item
             self._show_overview_level(key, pyramid, item)
-        for key in [k for k in self._overview_items if k not in wanted]:
+        wanted_set = set(wanted)
+        for key in [k for k in self._overview_items if k not in wanted_set]:
+            if pending and isinstance(key, tuple):
+                continue  # the previous level's chunks stay until the new ones are drawn (no blurry flash)
             self.plot.removeItem(self._overview_items.pop(key))  # its picture stays in the cache a while
             self._overview_levels.pop(key, None)
         return pending

@@ -265,9 +265,11 @@ def update_imagery_pyramid(root: str | Path) -> int:
             index = index or tile_index_of(atlas)
             sample = index.quads(idx[:: max(1, len(idx) // 4096)])
             tile_width = float(np.median(np.hypot(*(sample[:, 1] - sample[:, 0]).T)))
-            res, levels = pyramid_plan(tile_width, _overview_resolution(root, entry))
+            overview_res = _overview_resolution(root, entry)
+            res, levels = pyramid_plan(tile_width, overview_res)
             shutil.rmtree(root / PYRAMID_FOLDER / f"s{s}", ignore_errors=True)
-            spec: dict[str, Any] = {**key, "res": res, "chunk_px": CHUNK_PX, "levels": []}
+            spec: dict[str, Any] = {**key, "res": res, "chunk_px": CHUNK_PX, "levels": [],
+                                    "overview_res": overview_res if np.isfinite(overview_res) else None}
             if levels:
                 builder = _SourceBuilder(root, atlas, index, s, idx, res, levels)
                 spec["levels"] = builder.build()
