@@ -31,6 +31,7 @@ An atlas is a folder::
                                 without reading every tile (derived; rewritten by a build when the tiles
                                 change; see engine.atlas.tile_index)
     map/overviews.png, .json    the sources' overviews in one picture (2+ sources; engine.atlas.overview_mosaic)
+    map/pyramid/                large sources' imagery between overview and tiles (engine.atlas.imagery_pyramid)
 
 Arrays are raw little-endian C-order rows with no header; their row counts are ``tiles.count`` and
 ``recordings.count`` in atlas.json. Files only ever grow by whole parts, and atlas.json is replaced

@@ -77,16 +77,20 @@ def load_chunk(root: str | Path, source: int, level: int, cx: int, cy: int) -> n
 
 # ------------------------------------------------------------------------------------------ building
 
-def _homographies(dst: np.ndarray, w: int, h: int) -> np.ndarray:
+def _homographies(dst: np.ndarray, w: Any, h: Any) -> np.ndarray:
     """(k, 8) PIL PERSPECTIVE coefficients mapping each output quad ``dst`` (k, 4, 2: top-left, top-right,
-    bottom-right, bottom-left) to the source rectangle (0, 0)-(w, h)."""
-    src = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float64)
+    bottom-right, bottom-left) to the source rectangle (0, 0)-(w, h) (``w``, ``h``: one size or one per quad;
+    all quads solved in one batched call)."""
     k = len(dst)
+    w, h = np.broadcast_to(np.asarray(w, np.float64), (k,)), np.broadcast_to(np.asarray(h, np.float64), (k,))
+    zero = np.zeros(k)
+    src = np.stack([np.stack([zero, zero], 1), np.stack([w, zero], 1), np.stack([w, h], 1),
+                    np.stack([zero, h], 1)], axis=1)
     a = np.zeros((k, 8, 8))
     b = np.zeros((k, 8))
     for i in range(4):
         x, y = dst[:, i, 0], dst[:, i, 1]
-        u, v = src[i]
+        u, v = src[:, i, 0], src[:, i, 1]
         a[:, 2 * i, 0], a[:, 2 * i, 1], a[:, 2 * i, 2] = x, y, 1
         a[:, 2 * i, 6], a[:, 2 * i, 7] = -u * x, -u * y
         a[:, 2 * i + 1, 3], a[:, 2 * i + 1, 4], a[:, 2 * i + 1, 5] = x, y, 1
@@ -160,13 +164,22 @@ class _SourceBuilder:
                 log.warning("tile %d: thumbnail unreadable (%s); left out of the imagery pyramid", i, err)
                 images.append(None)
         sizes = np.array([im.size if im is not None else (1, 1) for im in images])
+        try:
+            coeffs_all = _homographies(px - lo[:, None, :], sizes[:, 0], sizes[:, 1])
+        except np.linalg.LinAlgError:  # a degenerate footprint among them: solved one by one, it left out
+            coeffs_all = np.full((len(tiles), 8), np.nan)
+            for j in range(len(tiles)):
+                try:
+                    coeffs_all[j] = _homographies(px[j:j + 1] - lo[j], sizes[j, 0], sizes[j, 1])[0]
+                except np.linalg.LinAlgError:
+                    images[j] = None
         for j, img in enumerate(images):
             if img is None:
                 continue
             w, h = int(hi[j, 0] - lo[j, 0]), int(hi[j, 1] - lo[j, 1])
             if w < 1 or h < 1:
                 continue
-            coeffs = _homographies(px[j:j + 1] - lo[j], int(sizes[j, 0]), int(sizes[j, 1]))[0]
+            coeffs = coeffs_all[j]
             # Nearest: the thumbnail is already at about the drawn size, and no half-transparent edges
             # (which would leave seams between neighbouring tiles)
             warped = img.transform((w, h), Image.Transform.PERSPECTIVE, tuple(coeffs), Image.Resampling.NEAREST)
