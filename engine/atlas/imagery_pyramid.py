@@ -267,7 +267,7 @@ def update_imagery_pyramid(root: str | Path) -> int:
         order = np.argsort(source, kind="stable")
         cuts = np.flatnonzero(np.diff(source[order])) + 1
         index = None
-        made = 0
+        made, dirty = 0, False
         for idx in np.split(order, cuts):
             s = int(source[idx[0]])
             entry = atlas.manifest["sources"][s] if 0 <= s < len(atlas.manifest["sources"]) else {}
@@ -289,6 +289,11 @@ def update_imagery_pyramid(root: str | Path) -> int:
                 spec["origin"] = list(builder.origin)
                 made += 1
             meta["sources"][str(s)] = spec
+            dirty = True
+            if levels:  # its chunks took a while: kept even if the build stops during the next source
+                files.atomic_write_text(root / PYRAMID_META, json.dumps(meta))
+                dirty = False
+        if dirty:  # once for all the sources that need none (thousands of small GeoTIFFs: one write)
             files.atomic_write_text(root / PYRAMID_META, json.dumps(meta))
         return made
     finally:
